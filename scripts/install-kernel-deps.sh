@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the real-kernel suite needs, if missing:
+# QEMU (software emulation), a static busybox for the guest's userland,
+# Debian's cloud kernel and the matching headers to build koffload.ko
+# against, and the toolchain Kbuild uses. Idempotent; needs root.
+set -euo pipefail
+
+pkgs=(qemu-system-x86 busybox-static linux-image-cloud-amd64
+      linux-headers-cloud-amd64 make gcc libc6-dev cpio zstd kmod bc flex bison)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-kernel-deps: need root to install: ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-kernel-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
