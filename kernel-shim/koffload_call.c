@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * koffload: the call path. Admission (mode, context, circuit, in-flight
+ * cap), the pending table, the wait with deadline, and completion by
+ * reply, timeout, release or shutdown, exactly one of which wins.
+ */
+
+#include <linux/completion.h>
+#include <linux/gfp.h>
+#include <linux/jiffies.h>
+#include <linux/pid.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/string.h>
+
+#include "koffload_internal.h"
+
+/* What admission decided; filled under ks_lock, used without it. */
+struct koffload_admit {
+	u32	ka_portid;
+	u32	ka_mode;
+	u32	ka_timeout_ms;
+	u32	ka_inflight_cap;
+	bool	ka_own_process;
+	bool	ka_probe;
+};
+
+static const int koffload_outcome_errno[KOFFLOAD_OUTCOME_MAX + 1] = {
+	[KOFFLOAD_OUTCOME_SERVED]	 = 0,
+	[KOFFLOAD_OUTCOME_DECLINED]	 = -ENODATA,
+	[KOFFLOAD_OUTCOME_NO_HANDLER]	 = -ESRCH,
+	[KOFFLOAD_OUTCOME_DEADLINE]	 = -ETIMEDOUT,
+	[KOFFLOAD_OUTCOME_ATOMIC]	 = -EWOULDBLOCK,
+	[KOFFLOAD_OUTCOME_RECLAIM]	 = -EWOULDBLOCK,
+	[KOFFLOAD_OUTCOME_RECURSION]	 = -EDEADLK,
+	[KOFFLOAD_OUTCOME_OVERLOAD]	 = -EBUSY,
+	[KOFFLOAD_OUTCOME_SEND_FAILURE]	 = -ECOMM,
+	[KOFFLOAD_OUTCOME_HANDLER_ERROR] = -EREMOTEIO,
+	[KOFFLOAD_OUTCOME_MALFORMED]	 = -EBADMSG,
+	[KOFFLOAD_OUTCOME_HANDLER_DIED]	 = -EPIPE,
+	[KOFFLOAD_OUTCOME_CIRCUIT_OPEN]	 = -EHOSTDOWN,
+	[KOFFLOAD_OUTCOME_SHUTDOWN]	 = -ESHUTDOWN,
+	[KOFFLOAD_OUTCOME_SIGNAL]	 = -EINTR,
+	[KOFFLOAD_OUTCOME_DISABLED]	 = -EOPNOTSUPP,
+	[KOFFLOAD_OUTCOME_SHADOW]	 = -EOPNOTSUPP,
+	[KOFFLOAD_OUTCOME_CANARY_SKIP]	 = -EOPNOTSUPP,
+	[KOFFLOAD_OUTCOME_INVALID]	 = -EINVAL,
+};
+
+/* Outcomes that count against the handler for the circuit breaker. */
+static bool koffload_is_failure(u32 outcome)
+{
+	return outcome == KOFFLOAD_OUTCOME_DEADLINE ||
+	       outcome == KOFFLOAD_OUTCOME_HANDLER_ERROR ||
+	       outcome == KOFFLOAD_OUTCOME_MALFORMED;
+}
+
+static bool koffload_is_success(u32 outcome)
+{
+	return outcome == KOFFLOAD_OUTCOME_SERVED ||
+	       outcome == KOFFLOAD_OUTCOME_DECLINED;
+}
+
+/**
+ * koffload_effective_timeout_ms - default call deadline after the handler's cap
+ * @ks: the subsystem, ks_lock held or a snapshot is good enough
+ *
+ * Return: the subsystem's default timeout, lowered to the bound handler's
+ * deadline cap when it asked for one.
+ */
+u32 koffload_effective_timeout_ms(const struct koffload_subsys *ks)
+{
+	u32 cap = READ_ONCE(ks->ks_cap_deadline_ms);
+
+	return cap ? min(cap, ks->ks_timeout_ms) : ks->ks_timeout_ms;
+}
+
+/**
+ * koffload_effective_inflight - in-flight cap after the handler's own cap
+ * @ks: the subsystem
+ *
+ * Return: the lower of the subsystem's and the handler's in-flight caps.
+ */
+u32 koffload_effective_inflight(const struct koffload_subsys *ks)
+{
+	u32 cap = READ_ONCE(ks->ks_cap_inflight);
+
+	return cap ? min(cap, ks->ks_max_inflight) : ks->ks_max_inflight;
+}
+
+/*
+ * Rule 1: no wait in atomic context, with IRQs off, inside an RCU read
+ * side, or with a gfp that cannot block.
+ */
+static bool koffload_ctx_atomic(gfp_t gfp)
+{
+	return !gfpflags_allow_blocking(gfp) || in_atomic() ||
+	       irqs_disabled() || rcu_preempt_depth();
+}
+
+/*
+ * Rule 2: no wait under memory pressure. Reclaim (PF_MEMALLOC, kswapd)
+ * and NOFS/NOIO scopes, or a NOFS/NOIO gfp, mean the caller may hold what
+ * the handler needs to make progress.
+ */
+static bool koffload_ctx_reclaim(gfp_t gfp)
+{
+	const gfp_t fs_io = __GFP_FS | __GFP_IO;
+
+	if (current->flags & (PF_MEMALLOC | PF_KSWAPD))
+		return true;
+	return (current_gfp_context(gfp) & fs_io) != fs_io;
+}
+
+/* Circuit breaker admission, ks_lock held. */
+static u32 koffload_circuit_admit(struct koffload_subsys *ks, bool *probe)
+{
+	switch (ks->ks_circuit) {
+	case KOFFLOAD_CIRCUIT_OPEN:
+		if (ktime_before(ktime_get(), ks->ks_open_until))
+			return KOFFLOAD_OUTCOME_CIRCUIT_OPEN;
+		ks->ks_circuit = KOFFLOAD_CIRCUIT_HALF_OPEN;
+		fallthrough;
+	case KOFFLOAD_CIRCUIT_HALF_OPEN:
+		if (ks->ks_probe_out)
+			return KOFFLOAD_OUTCOME_CIRCUIT_OPEN;
+		ks->ks_probe_out = true;
+		*probe = true;
+		break;
+	}
+	return KOFFLOAD_OUTCOME_SERVED;
+}
+
+static void koffload_circuit_open_locked(struct koffload_subsys *ks)
+{
+	ks->ks_circuit = KOFFLOAD_CIRCUIT_OPEN;
+	ks->ks_open_until = ktime_add_ms(ktime_get(),
+					 ks->ks_circuit_cooldown_ms);
+	koffload_count(ks, KOFFLOAD_COUNTER_CIRCUIT_OPENS);
+}
+
+/* Rule 7: feed one call's outcome to the circuit breaker, ks_lock held. */
+static void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
+				    bool probe)
+{
+	if (probe) {
+		ks->ks_probe_out = false;
+		if (koffload_is_success(outcome)) {
+			ks->ks_circuit = KOFFLOAD_CIRCUIT_CLOSED;
+			ks->ks_failures = 0;
+		} else if (koffload_is_failure(outcome)) {
+			koffload_circuit_open_locked(ks);
+		}
+		/* anything else proves nothing: the next call probes */
+		return;
+	}
+	if (koffload_is_success(outcome)) {
+		ks->ks_failures = 0;
+	} else if (koffload_is_failure(outcome) &&
+		   ks->ks_circuit == KOFFLOAD_CIRCUIT_CLOSED &&
+		   ++ks->ks_failures >= ks->ks_circuit_threshold) {
+		koffload_circuit_open_locked(ks);
+	}
+}
+
+/*
+ * Decide, under ks_lock, whether this call may go to userspace. Returns
+ * KOFFLOAD_OUTCOME_SERVED to go on, or the fallback outcome. Counts the
+ * caller as a user of @ks on success, which koffload_leave() undoes.
+ */
+static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
+			  u32 timeout_ms, struct koffload_admit *ka)
+{
+	unsigned long flags;
+	u32 outcome;
+
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	if (!ks->ks_registered || ks->ks_shutting) {
+		spin_unlock_irqrestore(&ks->ks_lock, flags);
+		return KOFFLOAD_OUTCOME_SHUTDOWN;
+	}
+	ks->ks_users++;
+	ka->ka_portid = ks->ks_portid;
+	ka->ka_mode = ks->ks_mode;
+	ka->ka_timeout_ms = koffload_effective_timeout_ms(ks);
+	if (timeout_ms)
+		ka->ka_timeout_ms = min(ka->ka_timeout_ms, timeout_ms);
+	ka->ka_inflight_cap = koffload_effective_inflight(ks);
+	ka->ka_own_process = ks->ks_bound_tgid &&
+			     ks->ks_bound_tgid == task_tgid(current);
+	ka->ka_probe = false;
+
+	outcome = KOFFLOAD_OUTCOME_SERVED;
+	if (ka->ka_mode == KOFFLOAD_MODE_OFF)
+		outcome = KOFFLOAD_OUTCOME_DISABLED;
+	else if (!ka->ka_portid)
+		outcome = KOFFLOAD_OUTCOME_NO_HANDLER;
+	else if (ka->ka_mode == KOFFLOAD_MODE_SHADOW)
+		;	/* never waits; only reclaim is checked, below */
+	else if (ka->ka_mode == KOFFLOAD_MODE_CANARY &&
+		 get_random_u32_below(KOFFLOAD_PERMILLE) >=
+		 ks->ks_canary_permille)
+		outcome = KOFFLOAD_OUTCOME_CANARY_SKIP;
+	else if (koffload_ctx_atomic(gfp))
+		outcome = KOFFLOAD_OUTCOME_ATOMIC;
+	else if (koffload_ctx_reclaim(gfp))
+		outcome = KOFFLOAD_OUTCOME_RECLAIM;
+	else if (ka->ka_own_process)
+		outcome = KOFFLOAD_OUTCOME_RECURSION;
+	else if (fatal_signal_pending(current))
+		outcome = KOFFLOAD_OUTCOME_SIGNAL;
+	else
+		outcome = koffload_circuit_admit(ks, &ka->ka_probe);
+
+	/* A shadow send allocates: not from reclaim either. */
+	if (outcome == KOFFLOAD_OUTCOME_SERVED &&
+	    ka->ka_mode == KOFFLOAD_MODE_SHADOW && koffload_ctx_reclaim(gfp))
+		outcome = KOFFLOAD_OUTCOME_RECLAIM;
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+	return outcome;
+}
+
+/*
+ * Record the outcome and stop being a user of @ks. The last user wakes
+ * koffload_unregister() inside ks_lock; after the unlock @ks may be gone.
+ */
+static void koffload_leave(struct koffload_subsys *ks, u32 outcome,
+			   const struct koffload_admit *ka)
+{
+	unsigned long flags;
+
+	atomic64_inc(&ks->ks_outcomes[outcome]);
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	if (ka->ka_mode != KOFFLOAD_MODE_SHADOW)
+		koffload_circuit_record(ks, outcome, ka->ka_probe);
+	if (!--ks->ks_users && ks->ks_shutting)
+		wake_up(&ks->ks_drain_wq);
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+}
+
+/* Rule 9: whoever removes @kp from the table owns its completion. */
+static bool koffload_claim(struct koffload_subsys *ks,
+			   struct koffload_pending *kp)
+{
+	unsigned long flags;
+	bool won = false;
+
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	if (!kp->kp_claimed) {
+		kp->kp_claimed = true;
+		hash_del(&kp->kp_node);
+		ks->ks_nr_pending--;
+		won = true;
+	}
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+	return won;
+}
+
+/* End a call we could not claim: the winner is completing it right now. */
+static u32 koffload_lost_claim(struct koffload_pending *kp)
+{
+	wait_for_completion(&kp->kp_done);
+	return kp->kp_outcome;
+}
+
+static u32 koffload_send_errno_outcome(int err)
+{
+	switch (err) {
+	case -EAGAIN:
+	case -ENOBUFS:
+		return KOFFLOAD_OUTCOME_OVERLOAD;	/* rule 5 */
+	case -ECONNREFUSED:
+		return KOFFLOAD_OUTCOME_HANDLER_DIED;
+	default:
+		return KOFFLOAD_OUTCOME_SEND_FAILURE;
+	}
+}
+
+/* Mode shadow: send, do not wait, keep the default. */
+static u32 koffload_shadow(struct koffload_subsys *ks,
+			   const struct koffload_call *kc,
+			   const struct koffload_admit *ka, gfp_t gfp)
+{
+	struct sk_buff *skb;
+	u64 deadline_ns;
+	int err;
+
+	deadline_ns = ktime_get_ns() + (u64)ka->ka_timeout_ms * NSEC_PER_MSEC;
+	/* id 0: nobody waits, so no reply can be matched */
+	skb = koffload_nl_request(ks, kc, 0, deadline_ns,
+				  KOFFLOAD_REQ_FLAG_SHADOW, gfp);
+	if (!skb)
+		return KOFFLOAD_OUTCOME_SEND_FAILURE;
+	err = genlmsg_unicast(&init_net, skb, ka->ka_portid);
+	if (err)
+		return koffload_send_errno_outcome(err);
+	koffload_count(ks, KOFFLOAD_COUNTER_REQUESTS_SENT);
+	return KOFFLOAD_OUTCOME_SHADOW;
+}
+
+/* Register @kp, send the REQUEST and wait for one completion (rule 4). */
+static u32 koffload_upcall(struct koffload_subsys *ks,
+			   struct koffload_call *kc,
+			   const struct koffload_admit *ka, gfp_t gfp)
+{
+	struct koffload_pending kp = {
+		.kp_resp	= kc->kc_resp,
+		.kp_resp_size	= kc->kc_resp ? kc->kc_resp_size : 0,
+	};
+	unsigned long flags;
+	struct sk_buff *skb;
+	u64 deadline_ns;
+	long left;
+	int err;
+
+	deadline_ns = ktime_get_ns() + (u64)ka->ka_timeout_ms * NSEC_PER_MSEC;
+	init_completion(&kp.kp_done);
+	INIT_HLIST_NODE(&kp.kp_node);
+
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	kp.kp_id = ((u64)ks->ks_id << KOFFLOAD_REQ_ID_SHIFT) |
+		   ks->ks_next_seq++;
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+
+	skb = koffload_nl_request(ks, kc, kp.kp_id, deadline_ns,
+				  kc->kc_flags & KOFFLOAD_CALL_HAS_DEFAULT ?
+				  KOFFLOAD_REQ_FLAG_HAS_DEFAULT : 0, gfp);
+	if (!skb)
+		return KOFFLOAD_OUTCOME_SEND_FAILURE;
+
+	/*
+	 * Insert before sending: the reply may come back before
+	 * genlmsg_unicast() returns. A release or unregister that ran since
+	 * admission changed ks_portid or set ks_shutting; its sweep is over,
+	 * so refuse here rather than wait for a handler that is gone.
+	 */
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	if (ks->ks_shutting || ks->ks_portid != ka->ka_portid) {
+		u32 outcome = ks->ks_shutting ? KOFFLOAD_OUTCOME_SHUTDOWN :
+						KOFFLOAD_OUTCOME_HANDLER_DIED;
+
+		spin_unlock_irqrestore(&ks->ks_lock, flags);
+		kfree_skb(skb);
+		return outcome;
+	}
+	hash_add(ks->ks_pending, &kp.kp_node, kp.kp_id);
+	ks->ks_nr_pending++;
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+
+	err = genlmsg_unicast(&init_net, skb, ka->ka_portid);
+	if (err) {
+		if (!koffload_claim(ks, &kp))
+			return koffload_lost_claim(&kp);
+		return koffload_send_errno_outcome(err);
+	}
+	koffload_count(ks, KOFFLOAD_COUNTER_REQUESTS_SENT);
+
+	/* jiffies round down, so the timeout never outlasts the deadline */
+	left = nsecs_to_jiffies(max_t(s64, 0, deadline_ns - ktime_get_ns()));
+	left = wait_for_completion_killable_timeout(&kp.kp_done, left);
+	if (left > 0) {
+		kc->kc_resp_len = kp.kp_resp_len;
+		return kp.kp_outcome;
+	}
+	if (!koffload_claim(ks, &kp)) {
+		u32 outcome = koffload_lost_claim(&kp);
+
+		kc->kc_resp_len = kp.kp_resp_len;
+		return outcome;
+	}
+	return left ? KOFFLOAD_OUTCOME_SIGNAL : KOFFLOAD_OUTCOME_DEADLINE;
+}
+
+/**
+ * koffload_call - ask the bound handler for a decision
+ * @ks: a registered subsystem
+ * @kc: the op, request and reply buffer; results are written back to it
+ * @gfp: what the caller may do to allocate: GFP_KERNEL where it may sleep,
+ *	GFP_ATOMIC (or any non-blocking gfp) where it may not, GFP_NOFS or
+ *	GFP_NOIO inside filesystem or block I/O paths
+ *
+ * Sends a REQUEST to the handler bound to @ks and waits for its REPLY,
+ * at most until the call's deadline (kc_timeout_ms, capped by the
+ * subsystem's and the handler's limits). Never waits in atomic context,
+ * in reclaim or a NOFS/NOIO scope or gfp, in the handler's own process,
+ * or past the in-flight cap; a fatal signal ends the wait. Exactly one
+ * outcome is written to kc_outcome and counted on @ks; kc_wait_ns is
+ * how long the call took. On any non-zero return the caller uses its own
+ * default and must not read kc_resp.
+ *
+ * Return values:
+ *   %0: served; kc_resp holds kc_resp_len bytes of the handler's reply
+ *   %-ENODATA: the handler declined
+ *   %-ESRCH: no handler is bound
+ *   %-ETIMEDOUT: the deadline passed
+ *   %-EWOULDBLOCK: the context may not wait (atomic, reclaim, NOFS/NOIO)
+ *   %-EDEADLK: the caller is the bound handler's own process
+ *   %-EBUSY: in-flight cap reached or the handler's socket buffer is full
+ *   %-ECOMM: the request could not be built or sent
+ *   %-EREMOTEIO: the handler reported an error
+ *   %-EBADMSG: the reply did not fit in kc_resp
+ *   %-EPIPE: the handler died or unbound during the call
+ *   %-EHOSTDOWN: the circuit is open after repeated failures
+ *   %-ESHUTDOWN: @ks is being unregistered
+ *   %-EINTR: the caller got a fatal signal
+ *   %-EOPNOTSUPP: mode off, shadow (request sent, not awaited) or an
+ *	unsampled canary call
+ *   %-EINVAL: bad op or payload sizes
+ */
+int koffload_call(struct koffload_subsys *ks, struct koffload_call *kc,
+		  gfp_t gfp)
+{
+	struct koffload_admit ka = { .ka_mode = KOFFLOAD_MODE_OFF };
+	u64 start = ktime_get_ns();
+	u32 outcome;
+
+	kc->kc_resp_len = 0;
+	if (!kc->kc_op || kc->kc_op > ks->ks_nr_ops ||
+	    kc->kc_req_len > KOFFLOAD_PAYLOAD_MAX || (kc->kc_req_len && !kc->kc_req) ||
+	    kc->kc_timeout_ms > KOFFLOAD_DEADLINE_MAX_MS ||
+	    ((kc->kc_flags & KOFFLOAD_CALL_HAS_DEFAULT) &&
+	     (kc->kc_default_len > KOFFLOAD_PAYLOAD_MAX ||
+	      (kc->kc_default_len && !kc->kc_default)))) {
+		outcome = KOFFLOAD_OUTCOME_INVALID;
+		atomic64_inc(&ks->ks_outcomes[outcome]);
+		goto out;
+	}
+
+	outcome = koffload_admit(ks, gfp, kc->kc_timeout_ms, &ka);
+	if (outcome == KOFFLOAD_OUTCOME_SHUTDOWN) {
+		/* not a user, but @ks is the caller's memory: count it */
+		atomic64_inc(&ks->ks_outcomes[outcome]);
+		goto out;
+	}
+	if (outcome != KOFFLOAD_OUTCOME_SERVED)
+		goto out_leave;
+
+	if (ka.ka_mode == KOFFLOAD_MODE_SHADOW) {
+		outcome = koffload_shadow(ks, kc, &ka, gfp);
+		goto out_leave;
+	}
+
+	/* Rule 5: never queue; past the cap, fall back at once. */
+	if (atomic_inc_return(&ks->ks_inflight) > ka.ka_inflight_cap) {
+		outcome = KOFFLOAD_OUTCOME_OVERLOAD;
+	} else {
+		outcome = koffload_upcall(ks, kc, &ka, gfp);
+		if (outcome != KOFFLOAD_OUTCOME_SERVED)
+			kc->kc_resp_len = 0;
+	}
+	atomic_dec(&ks->ks_inflight);
+out_leave:
+	koffload_leave(ks, outcome, &ka);
+out:
+	kc->kc_outcome = outcome;
+	kc->kc_wait_ns = ktime_get_ns() - start;
+	return koffload_outcome_errno[outcome];
+}
+EXPORT_SYMBOL_GPL(koffload_call);
+
+/**
+ * koffload_complete_reply - complete a pending call with the handler's reply
+ * @id: request id from the REPLY
+ * @portid: netlink port the REPLY came from
+ * @status: enum koffload_status
+ * @payload: reply payload (may be NULL when @len is zero)
+ * @len: its length
+ *
+ * Return values:
+ *   %0: the call was completed with the reply
+ *   %-EMSGSIZE: the call was completed as malformed, the payload did not fit
+ *   %-EPERM: @portid is not the handler bound to the request's subsystem
+ *   %-ENOENT: no such pending call (finished, timed out or never sent)
+ */
+int koffload_complete_reply(u64 id, u32 portid, u32 status,
+			    const void *payload, u32 len)
+{
+	struct koffload_subsys *ks;
+	struct koffload_pending *kp, *found = NULL;
+	unsigned long flags;
+	u32 outcome;
+	int err;
+
+	rcu_read_lock();
+	ks = xa_load(&koffload_subsystems, id >> KOFFLOAD_REQ_ID_SHIFT);
+	if (!ks) {
+		rcu_read_unlock();
+		return -ENOENT;
+	}
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	/* Check the sender before the id, so a forged reply claims nothing. */
+	if (!ks->ks_portid || ks->ks_portid != portid) {
+		koffload_count(ks, KOFFLOAD_COUNTER_FOREIGN_REPLIES);
+		err = -EPERM;
+		goto out_unlock;
+	}
+	hash_for_each_possible(ks->ks_pending, kp, kp_node, id) {
+		if (kp->kp_id == id) {
+			found = kp;
+			break;
+		}
+	}
+	if (!found) {
+		koffload_count(ks, KOFFLOAD_COUNTER_LATE_REPLIES);
+		err = -ENOENT;
+		goto out_unlock;
+	}
+	found->kp_claimed = true;
+	hash_del(&found->kp_node);
+	ks->ks_nr_pending--;
+	err = 0;
+	if (status == KOFFLOAD_STATUS_OK && len > found->kp_resp_size) {
+		koffload_count(ks, KOFFLOAD_COUNTER_BAD_REPLIES);
+		err = -EMSGSIZE;
+	}
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+	rcu_read_unlock();
+
+	/* We own @found now; its caller waits for the completion below. */
+	switch (status) {
+	case KOFFLOAD_STATUS_OK:
+		outcome = KOFFLOAD_OUTCOME_MALFORMED;
+		if (!err) {
+			if (len)
+				memcpy(found->kp_resp, payload, len);
+			found->kp_resp_len = len;
+			outcome = KOFFLOAD_OUTCOME_SERVED;
+		}
+		break;
+	case KOFFLOAD_STATUS_DECLINE:
+		outcome = KOFFLOAD_OUTCOME_DECLINED;
+		break;
+	default:
+		outcome = KOFFLOAD_OUTCOME_HANDLER_ERROR;
+		break;
+	}
+	found->kp_outcome = outcome;
+	complete(&found->kp_done);
+	return err;
+
+out_unlock:
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+	rcu_read_unlock();
+	return err;
+}
+
+/**
+ * koffload_bind_locked - make @portid, sent from current, the handler of @ks
+ * @ks: the subsystem, ks_lock held
+ * @portid: the handler's netlink port
+ *
+ * A new binding starts with a closed circuit.
+ */
+void koffload_bind_locked(struct koffload_subsys *ks, u32 portid)
+{
+	struct pid *tgid = get_pid(task_tgid(current));
+
+	put_pid(ks->ks_bound_tgid);
+	ks->ks_bound_tgid = tgid;
+	ks->ks_portid = portid;
+	ks->ks_circuit = KOFFLOAD_CIRCUIT_CLOSED;
+	ks->ks_failures = 0;
+	ks->ks_probe_out = false;
+}
+
+/**
+ * koffload_unbind_locked - drop the binding and claim every pending call
+ * @ks: the subsystem, ks_lock held
+ * @claimed: collects the claimed calls, to complete after the unlock
+ *
+ * Rule 6: pending calls of a handler that goes away end at once, not at
+ * their deadline. Pass @claimed to koffload_complete_claimed().
+ */
+void koffload_unbind_locked(struct koffload_subsys *ks,
+			    struct hlist_head *claimed)
+{
+	struct koffload_pending *kp;
+	struct hlist_node *tmp;
+	int bkt;
+
+	put_pid(ks->ks_bound_tgid);
+	ks->ks_bound_tgid = NULL;
+	ks->ks_portid = 0;
+	ks->ks_cap_deadline_ms = 0;
+	ks->ks_cap_inflight = 0;
+	hash_for_each_safe(ks->ks_pending, bkt, tmp, kp, kp_node) {
+		kp->kp_claimed = true;
+		hash_del(&kp->kp_node);
+		hlist_add_head(&kp->kp_node, claimed);
+		ks->ks_nr_pending--;
+	}
+}
+
+/**
+ * koffload_complete_claimed - complete calls claimed by koffload_unbind_locked()
+ * @claimed: the list it filled
+ * @outcome: what those calls end with
+ */
+void koffload_complete_claimed(struct hlist_head *claimed, u32 outcome)
+{
+	struct koffload_pending *kp;
+	struct hlist_node *tmp;
+
+	hlist_for_each_entry_safe(kp, tmp, claimed, kp_node) {
+		hlist_del(&kp->kp_node);
+		kp->kp_outcome = outcome;
+		complete(&kp->kp_done);	/* @kp may be gone after this */
+	}
+}

@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * koffload: the generic netlink family and the release notifier.
+ *
+ * Commands that bind, reply, publish or change a mode need CAP_NET_ADMIN
+ * (GENL_ADMIN_PERM); replies and publishes are also accepted only from
+ * the socket bound to the subsystem. Only the initial network namespace.
+ */
+
+#include <linux/netlink.h>
+#include <linux/notifier.h>
+#include <linux/pid.h>
+#include <net/genetlink.h>
+#include <net/netlink.h>
+#include <net/sock.h>
+
+#include "koffload_internal.h"
+#include "koffload_nl_gen.h"
+
+/**
+ * koffload_nl_request - build a REQUEST message for the bound handler
+ * @ks: the subsystem
+ * @kc: the call: op, payload and the caller's default
+ * @id: request id (0 for shadow requests, which take no reply)
+ * @deadline_ns: absolute CLOCK_MONOTONIC deadline
+ * @flags: KOFFLOAD_REQ_FLAG_*
+ * @gfp: the caller's allocation context
+ *
+ * Return: the message, or NULL when it could not be allocated.
+ */
+struct sk_buff *koffload_nl_request(const struct koffload_subsys *ks,
+				    const struct koffload_call *kc, u64 id,
+				    u64 deadline_ns, u32 flags, gfp_t gfp)
+{
+	bool has_default = flags & KOFFLOAD_REQ_FLAG_HAS_DEFAULT;
+	struct sk_buff *skb;
+	size_t size;
+	void *hdr;
+
+	size = nla_total_size_64bit(sizeof(u64)) * 2 +
+	       nla_total_size(sizeof(u32)) * 3 +
+	       nla_total_size(kc->kc_req_len) +
+	       (has_default ? nla_total_size(kc->kc_default_len) : 0);
+	skb = genlmsg_new(size, gfp);
+	if (!skb)
+		return NULL;
+	hdr = genlmsg_put(skb, 0, 0, &koffload_family, 0, KOFFLOAD_CMD_REQUEST);
+	if (!hdr)
+		goto err;
+	if (nla_put_u64_64bit(skb, KOFFLOAD_A_REQ_ID, id, KOFFLOAD_A_PAD) ||
+	    nla_put_u32(skb, KOFFLOAD_A_SUBSYS_ID, ks->ks_id) ||
+	    nla_put_u32(skb, KOFFLOAD_A_OP, kc->kc_op) ||
+	    nla_put_u64_64bit(skb, KOFFLOAD_A_DEADLINE_NS, deadline_ns,
+			      KOFFLOAD_A_PAD) ||
+	    nla_put_u32(skb, KOFFLOAD_A_FLAGS, flags) ||
+	    nla_put(skb, KOFFLOAD_A_PAYLOAD, kc->kc_req_len, kc->kc_req))
+		goto err;
+	if (has_default &&
+	    nla_put(skb, KOFFLOAD_A_DEFAULT, kc->kc_default_len, kc->kc_default))
+		goto err;
+	genlmsg_end(skb, hdr);
+	return skb;
+err:
+	kfree_skb(skb);
+	return NULL;
+}
+
+/* Look a subsystem up by the id attribute; the caller holds rcu_read_lock. */
+static struct koffload_subsys *koffload_nl_subsys(struct genl_info *info)
+{
+	struct koffload_subsys *ks;
+
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_ID))
+		return NULL;
+	ks = xa_load(&koffload_subsystems,
+		     nla_get_u32(info->attrs[KOFFLOAD_A_SUBSYS_ID]));
+	if (!ks)
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[KOFFLOAD_A_SUBSYS_ID],
+				    "no such subsystem");
+	return ks;
+}
+
+static int koffload_nl_put_counters(struct sk_buff *skb, int attr,
+				    const atomic64_t *vals, int n)
+{
+	struct nlattr *nest;
+	int i;
+
+	nest = nla_nest_start(skb, attr);
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = 0; i < n; i++) {
+		if (nla_put_u64_64bit(skb, i + 1, atomic64_read(&vals[i]),
+				      KOFFLOAD_A_PAD))
+			goto err;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+err:
+	nla_nest_cancel(skb, nest);
+	return -EMSGSIZE;
+}
+
+static int koffload_nl_fill_subsys(struct sk_buff *skb,
+				   struct koffload_subsys *ks, u32 portid,
+				   u32 seq, int flags, u8 cmd)
+{
+	u32 bound_portid, bound_pid, mode, permille, pending, circuit;
+	unsigned long lflags;
+	void *hdr;
+
+	spin_lock_irqsave(&ks->ks_lock, lflags);
+	bound_portid = ks->ks_portid;
+	bound_pid = ks->ks_bound_tgid ? pid_nr(ks->ks_bound_tgid) : 0;
+	mode = ks->ks_mode;
+	permille = ks->ks_canary_permille;
+	pending = ks->ks_nr_pending;
+	circuit = ks->ks_circuit;
+	spin_unlock_irqrestore(&ks->ks_lock, lflags);
+
+	hdr = genlmsg_put(skb, portid, seq, &koffload_family, flags, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, KOFFLOAD_A_SUBSYS_ID, ks->ks_id) ||
+	    nla_put_string(skb, KOFFLOAD_A_SUBSYS_NAME, ks->ks_name) ||
+	    nla_put_u32(skb, KOFFLOAD_A_PORTID, bound_portid) ||
+	    nla_put_u32(skb, KOFFLOAD_A_BOUND_PID, bound_pid) ||
+	    nla_put_u32(skb, KOFFLOAD_A_MODE, mode) ||
+	    nla_put_u32(skb, KOFFLOAD_A_CANARY_PERMILLE, permille) ||
+	    nla_put_u32(skb, KOFFLOAD_A_DEADLINE_MS,
+			koffload_effective_timeout_ms(ks)) ||
+	    nla_put_u32(skb, KOFFLOAD_A_MAX_INFLIGHT,
+			koffload_effective_inflight(ks)) ||
+	    nla_put_u32(skb, KOFFLOAD_A_PENDING, pending) ||
+	    nla_put_u32(skb, KOFFLOAD_A_CIRCUIT, circuit) ||
+	    nla_put_u32(skb, KOFFLOAD_A_NR_OPS, ks->ks_nr_ops) ||
+	    nla_put_u32(skb, KOFFLOAD_A_PAYLOAD_MAX, KOFFLOAD_PAYLOAD_MAX) ||
+	    nla_put_u32(skb, KOFFLOAD_A_INFLIGHT_MAX, ks->ks_max_inflight) ||
+	    nla_put_u32(skb, KOFFLOAD_A_DEADLINE_MAX_MS,
+			KOFFLOAD_DEADLINE_MAX_MS) ||
+	    koffload_nl_put_counters(skb, KOFFLOAD_A_OUTCOMES, ks->ks_outcomes,
+				     KOFFLOAD_OUTCOME_MAX + 1) ||
+	    koffload_nl_put_counters(skb, KOFFLOAD_A_COUNTERS, ks->ks_counters,
+				     KOFFLOAD_COUNTER_MAX + 1))
+		goto err;
+	genlmsg_end(skb, hdr);
+	return 0;
+err:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+static int koffload_nl_reply_subsys(struct genl_info *info,
+				    struct koffload_subsys *ks, u8 cmd)
+{
+	struct sk_buff *msg;
+	int err;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	err = koffload_nl_fill_subsys(msg, ks, info->snd_portid, info->snd_seq,
+				      0, cmd);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+static int koffload_nl_bind_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct koffload_subsys *ks;
+	unsigned long flags;
+	u32 old_portid;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_NAME) ||
+	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_VERSION))
+		return -EINVAL;
+	if (nla_get_u32(attrs[KOFFLOAD_A_VERSION]) != KOFFLOAD_FAMILY_VERSION) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KOFFLOAD_A_VERSION],
+				    "unsupported koffload protocol version");
+		return -EPROTO;
+	}
+
+	mutex_lock(&koffload_registry_mutex);
+	ks = koffload_find_by_name(nla_data(attrs[KOFFLOAD_A_SUBSYS_NAME]));
+	err = -ENOENT;
+	if (!ks) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[KOFFLOAD_A_SUBSYS_NAME],
+				    "no such subsystem");
+		goto out_unlock;
+	}
+
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	old_portid = ks->ks_portid;
+	if (old_portid && old_portid != info->snd_portid) {
+		spin_unlock_irqrestore(&ks->ks_lock, flags);
+		NL_SET_ERR_MSG(info->extack,
+			       "subsystem already has a handler");
+		err = -EBUSY;
+		goto out_unlock;
+	}
+	if (!old_portid)
+		koffload_bind_locked(ks, info->snd_portid);
+	/* a rebind from the bound socket only changes its policy */
+	ks->ks_mode = KOFFLOAD_MODE_ON;
+	ks->ks_canary_permille = KOFFLOAD_PERMILLE;
+	if (attrs[KOFFLOAD_A_MODE])
+		ks->ks_mode = nla_get_u32(attrs[KOFFLOAD_A_MODE]);
+	if (attrs[KOFFLOAD_A_CANARY_PERMILLE])
+		ks->ks_canary_permille =
+			nla_get_u32(attrs[KOFFLOAD_A_CANARY_PERMILLE]);
+	ks->ks_cap_deadline_ms = attrs[KOFFLOAD_A_DEADLINE_MS] ?
+		nla_get_u32(attrs[KOFFLOAD_A_DEADLINE_MS]) : 0;
+	ks->ks_cap_inflight = attrs[KOFFLOAD_A_MAX_INFLIGHT] ?
+		nla_get_u32(attrs[KOFFLOAD_A_MAX_INFLIGHT]) : 0;
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+	if (!old_portid)
+		koffload_count(ks, KOFFLOAD_COUNTER_BINDS);
+
+	err = koffload_nl_reply_subsys(info, ks, KOFFLOAD_CMD_BIND);
+out_unlock:
+	mutex_unlock(&koffload_registry_mutex);
+	return err;
+}
+
+static int koffload_nl_unbind_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct koffload_subsys *ks;
+	HLIST_HEAD(claimed);
+	unsigned long flags;
+	int err = -ENOENT;
+
+	rcu_read_lock();
+	ks = koffload_nl_subsys(info);
+	if (!ks)
+		goto out_unlock;
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	err = -EPERM;
+	if (ks->ks_portid == info->snd_portid) {
+		koffload_unbind_locked(ks, &claimed);
+		err = 0;
+	}
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+	if (err)
+		NL_SET_ERR_MSG(info->extack, "socket is not bound to subsystem");
+out_unlock:
+	rcu_read_unlock();
+	koffload_complete_claimed(&claimed, KOFFLOAD_OUTCOME_HANDLER_DIED);
+	return err;
+}
+
+static int koffload_nl_reply_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct nlattr *payload = attrs[KOFFLOAD_A_PAYLOAD];
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_REQ_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_STATUS))
+		return -EINVAL;
+	err = koffload_complete_reply(nla_get_u64(attrs[KOFFLOAD_A_REQ_ID]),
+				      info->snd_portid,
+				      nla_get_u32(attrs[KOFFLOAD_A_STATUS]),
+				      payload ? nla_data(payload) : NULL,
+				      payload ? nla_len(payload) : 0);
+	switch (err) {
+	case -EPERM:
+		NL_SET_ERR_MSG(info->extack, "socket is not the bound handler");
+		break;
+	case -ENOENT:
+		NL_SET_ERR_MSG(info->extack, "no such pending request");
+		break;
+	case -EMSGSIZE:
+		NL_SET_ERR_MSG_ATTR(info->extack, payload,
+				    "payload larger than the caller's buffer");
+		break;
+	}
+	return err;
+}
+
+static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct nlattr *payload = attrs[KOFFLOAD_A_PAYLOAD];
+	struct nlattr *key = attrs[KOFFLOAD_A_CACHE_KEY];
+	struct koffload_subsys *ks;
+	bool bound;
+	u32 ttl_ms;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_CACHE_KEY) ||
+	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_CACHE_TTL_MS))
+		return -EINVAL;
+	ttl_ms = nla_get_u32(attrs[KOFFLOAD_A_CACHE_TTL_MS]);
+	if (ttl_ms && GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_PAYLOAD))
+		return -EINVAL;
+	if (!nla_len(key)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, key, "empty cache key");
+		return -EINVAL;
+	}
+
+	/*
+	 * The registry mutex keeps @ks registered while we allocate; the
+	 * cache itself is safe against concurrent lookups.
+	 */
+	mutex_lock(&koffload_registry_mutex);
+	rcu_read_lock();
+	ks = koffload_nl_subsys(info);
+	bound = ks && READ_ONCE(ks->ks_portid) == info->snd_portid;
+	rcu_read_unlock();
+	err = -ENOENT;
+	if (!ks)
+		goto out_unlock;
+	err = -EPERM;
+	if (!bound) {
+		NL_SET_ERR_MSG(info->extack, "socket is not the bound handler");
+		goto out_unlock;
+	}
+	err = koffload_cache_publish(ks, nla_data(key), nla_len(key),
+				     payload ? nla_data(payload) : NULL,
+				     payload ? nla_len(payload) : 0, ttl_ms);
+	if (err == -ENOSPC)
+		NL_SET_ERR_MSG(info->extack, "advisory cache is full");
+out_unlock:
+	mutex_unlock(&koffload_registry_mutex);
+	return err;
+}
+
+static int koffload_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct koffload_subsys *ks = NULL;
+	int err;
+
+	mutex_lock(&koffload_registry_mutex);
+	if (attrs[KOFFLOAD_A_SUBSYS_ID])
+		ks = xa_load(&koffload_subsystems,
+			     nla_get_u32(attrs[KOFFLOAD_A_SUBSYS_ID]));
+	else if (attrs[KOFFLOAD_A_SUBSYS_NAME])
+		ks = koffload_find_by_name(nla_data(attrs[KOFFLOAD_A_SUBSYS_NAME]));
+	else
+		NL_SET_ERR_MSG(info->extack, "need subsys-id or subsys-name");
+	err = ks ? koffload_nl_reply_subsys(info, ks, KOFFLOAD_CMD_GET_SUBSYS) :
+		   -ENOENT;
+	mutex_unlock(&koffload_registry_mutex);
+	return err;
+}
+
+static int koffload_nl_get_dumpit(struct sk_buff *skb,
+				  struct netlink_callback *cb)
+{
+	struct koffload_subsys *ks;
+	unsigned long id = cb->args[0];
+	int err = 0;
+
+	mutex_lock(&koffload_registry_mutex);
+	xa_for_each_start(&koffload_subsystems, id, ks, id) {
+		err = koffload_nl_fill_subsys(skb, ks,
+					      NETLINK_CB(cb->skb).portid,
+					      cb->nlh->nlmsg_seq, NLM_F_MULTI,
+					      KOFFLOAD_CMD_GET_SUBSYS);
+		if (err)
+			break;
+		cb->args[0] = id + 1;
+	}
+	mutex_unlock(&koffload_registry_mutex);
+	/* a full skb ends this round; the dump resumes at args[0] */
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
+}
+
+static int koffload_nl_set_mode_doit(struct sk_buff *skb,
+				     struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct koffload_subsys *ks;
+	unsigned long flags;
+	int err = -ENOENT;
+
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_MODE))
+		return -EINVAL;
+	rcu_read_lock();
+	ks = koffload_nl_subsys(info);
+	if (ks) {
+		spin_lock_irqsave(&ks->ks_lock, flags);
+		ks->ks_mode = nla_get_u32(attrs[KOFFLOAD_A_MODE]);
+		if (attrs[KOFFLOAD_A_CANARY_PERMILLE])
+			ks->ks_canary_permille =
+				nla_get_u32(attrs[KOFFLOAD_A_CANARY_PERMILLE]);
+		spin_unlock_irqrestore(&ks->ks_lock, flags);
+		err = 0;
+	}
+	rcu_read_unlock();
+	return err;
+}
+
+static const struct genl_ops koffload_nl_ops[] = {
+	{
+		.cmd	= KOFFLOAD_CMD_BIND,
+		.doit	= koffload_nl_bind_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KOFFLOAD_CMD_UNBIND,
+		.doit	= koffload_nl_unbind_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KOFFLOAD_CMD_REPLY,
+		.doit	= koffload_nl_reply_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KOFFLOAD_CMD_PUBLISH,
+		.doit	= koffload_nl_publish_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= KOFFLOAD_CMD_GET_SUBSYS,
+		.doit	= koffload_nl_get_doit,
+		.dumpit	= koffload_nl_get_dumpit,
+	},
+	{
+		.cmd	= KOFFLOAD_CMD_SET_MODE,
+		.doit	= koffload_nl_set_mode_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+};
+
+struct genl_family koffload_family __ro_after_init = {
+	.name		= KOFFLOAD_FAMILY_NAME,
+	.version	= KOFFLOAD_FAMILY_VERSION,
+	.maxattr	= KOFFLOAD_A_MAX,
+	.policy		= koffload_nl_policy,
+	.netnsok	= false,
+	.parallel_ops	= true,
+	.module		= THIS_MODULE,
+	.ops		= koffload_nl_ops,
+	.n_ops		= ARRAY_SIZE(koffload_nl_ops),
+	.resv_start_op	= KOFFLOAD_CMD_MAX + 1,
+};
+
+/*
+ * Rule 6: a handler's socket closing (exit, crash, kill) ends its
+ * binding at once, so its pending calls fall back now and a later socket
+ * that reuses the port id is not taken for the handler. Runs in an atomic
+ * notifier chain under RCU: no sleeping.
+ */
+static int koffload_nl_release(struct notifier_block *nb, unsigned long event,
+			       void *ptr)
+{
+	struct netlink_notify *n = ptr;
+	struct koffload_subsys *ks;
+	unsigned long id, flags;
+
+	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC ||
+	    !n->portid || !net_eq(n->net, &init_net))
+		return NOTIFY_DONE;
+
+	xa_for_each(&koffload_subsystems, id, ks) {
+		HLIST_HEAD(claimed);
+		bool released = false;
+
+		spin_lock_irqsave(&ks->ks_lock, flags);
+		if (ks->ks_portid == n->portid) {
+			koffload_unbind_locked(ks, &claimed);
+			released = true;
+		}
+		spin_unlock_irqrestore(&ks->ks_lock, flags);
+		if (released) {
+			koffload_count(ks, KOFFLOAD_COUNTER_RELEASES);
+			koffload_complete_claimed(&claimed,
+						  KOFFLOAD_OUTCOME_HANDLER_DIED);
+		}
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block koffload_nl_notifier = {
+	.notifier_call = koffload_nl_release,
+};
+
+/**
+ * koffload_nl_init - register the family and the release notifier
+ *
+ * Return: 0, or the errno of the registration that failed.
+ */
+int koffload_nl_init(void)
+{
+	int err;
+
+	err = netlink_register_notifier(&koffload_nl_notifier);
+	if (err)
+		return err;
+	err = genl_register_family(&koffload_family);
+	if (err)
+		goto out_notifier;
+	return 0;
+
+out_notifier:
+	netlink_unregister_notifier(&koffload_nl_notifier);
+	return err;
+}
+
+/**
+ * koffload_nl_exit - undo koffload_nl_init()
+ */
+void koffload_nl_exit(void)
+{
+	genl_unregister_family(&koffload_family);
+	netlink_unregister_notifier(&koffload_nl_notifier);
+}
