@@ -193,10 +193,10 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 	ka->ka_probe = false;
 
 	outcome = KOFFLOAD_OUTCOME_SERVED;
-	if (ka->ka_mode == KOFFLOAD_MODE_OFF)
-		outcome = KOFFLOAD_OUTCOME_DISABLED;
-	else if (!ka->ka_portid)
+	if (!ka->ka_portid)
 		outcome = KOFFLOAD_OUTCOME_NO_HANDLER;
+	else if (ka->ka_mode == KOFFLOAD_MODE_OFF)
+		outcome = KOFFLOAD_OUTCOME_DISABLED;
 	else if (ka->ka_mode == KOFFLOAD_MODE_SHADOW)
 		;	/* never waits; only reclaim is checked, below */
 	else if (ka->ka_mode == KOFFLOAD_MODE_CANARY &&

@@ -49,8 +49,7 @@ static int koffload_check_limits(struct koffload_subsys *ks)
 	if (ks->ks_timeout_ms > KOFFLOAD_DEADLINE_MAX_MS ||
 	    ks->ks_max_inflight > KOFFLOAD_INFLIGHT_MAX ||
 	    ks->ks_cache_entries > KOFFLOAD_CACHE_ENTRIES_MAX ||
-	    ks->ks_circuit_cooldown_ms > KOFFLOAD_DEADLINE_MAX_MS ||
-	    ks->ks_initial_mode > KOFFLOAD_MODE_MAX)
+	    ks->ks_circuit_cooldown_ms > KOFFLOAD_DEADLINE_MAX_MS)
 		return -EINVAL;
 	return 0;
 }
@@ -79,7 +78,7 @@ static void koffload_init_state(struct koffload_subsys *ks)
 	ks->ks_users = 0;
 	ks->ks_portid = 0;
 	ks->ks_bound_tgid = NULL;
-	ks->ks_mode = ks->ks_initial_mode;
+	ks->ks_mode = KOFFLOAD_MODE_ON;
 	ks->ks_canary_permille = KOFFLOAD_PERMILLE;
 	ks->ks_cap_deadline_ms = 0;
 	ks->ks_cap_inflight = 0;
@@ -100,9 +99,8 @@ static void koffload_init_state(struct koffload_subsys *ks)
  * koffload_register - make a subsystem available to handlers and callers
  * @ks: the subsystem; name and limits filled in, the rest zeroed
  *
- * The subsystem starts unbound in ks_initial_mode: every call falls back
- * with KOFFLOAD_OUTCOME_NO_HANDLER (or DISABLED in mode off) until a
- * handler binds.
+ * The subsystem starts unbound: every call falls back with
+ * KOFFLOAD_OUTCOME_NO_HANDLER until a handler binds.
  *
  * Return values:
  *   %0: registered; pair with koffload_unregister()

@@ -44,7 +44,6 @@ struct pid;
  * @ks_circuit_threshold: consecutive failures that open the circuit
  * @ks_circuit_cooldown_ms: how long an open circuit stays open
  * @ks_cache_entries: advisory cache capacity
- * @ks_initial_mode: mode until a handler binds with its own
  *
  * The caller fills the fields above (zero means the KOFFLOAD_DEFAULT_*)
  * and owns the memory, which must stay valid until koffload_unregister()
@@ -58,7 +57,6 @@ struct koffload_subsys {
 	u32		ks_circuit_threshold;
 	u32		ks_circuit_cooldown_ms;
 	u32		ks_cache_entries;
-	u32		ks_initial_mode;
 
 	/* private: protected by ks_lock unless noted */
 	spinlock_t		ks_lock;
@@ -70,7 +68,7 @@ struct koffload_subsys {
 	/* binding */
 	u32			ks_portid;	/* 0: no handler bound */
 	struct pid		*ks_bound_tgid;
-	u32			ks_mode;
+	u32			ks_mode;	/* set by BIND and SET-MODE */
 	u32			ks_canary_permille;
 	u32			ks_cap_deadline_ms;
 	u32			ks_cap_inflight;
