@@ -64,17 +64,21 @@ static bool koffload_is_success(u32 outcome)
 }
 
 /**
- * koffload_effective_timeout_ms - default call deadline after the handler's cap
- * @ks: the subsystem, ks_lock held or a snapshot is good enough
+ * koffload_effective_timeout_ms - a call's deadline after the handler's cap
+ * @ks: the subsystem
+ * @timeout_ms: the caller's timeout, or 0 for the subsystem default
  *
- * Return: the subsystem's default timeout, lowered to the bound handler's
- * deadline cap when it asked for one.
+ * Return: @timeout_ms (or the subsystem's default timeout), lowered to the
+ * bound handler's deadline cap when it asked for one.
  */
-u32 koffload_effective_timeout_ms(const struct koffload_subsys *ks)
+u32 koffload_effective_timeout_ms(const struct koffload_subsys *ks,
+				  u32 timeout_ms)
 {
 	u32 cap = READ_ONCE(ks->ks_cap_deadline_ms);
 
-	return cap ? min(cap, ks->ks_timeout_ms) : ks->ks_timeout_ms;
+	if (!timeout_ms)
+		timeout_ms = ks->ks_timeout_ms;
+	return cap ? min(cap, timeout_ms) : timeout_ms;
 }
 
 /**
@@ -173,6 +177,9 @@ static void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
 static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 			  u32 timeout_ms, struct koffload_admit *ka)
 {
+	/* judge the caller's context before ks_lock turns IRQs off */
+	bool atomic = koffload_ctx_atomic(gfp);
+	bool reclaim = koffload_ctx_reclaim(gfp);
 	unsigned long flags;
 	u32 outcome;
 
@@ -184,9 +191,7 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 	ks->ks_users++;
 	ka->ka_portid = ks->ks_portid;
 	ka->ka_mode = ks->ks_mode;
-	ka->ka_timeout_ms = koffload_effective_timeout_ms(ks);
-	if (timeout_ms)
-		ka->ka_timeout_ms = min(ka->ka_timeout_ms, timeout_ms);
+	ka->ka_timeout_ms = koffload_effective_timeout_ms(ks, timeout_ms);
 	ka->ka_inflight_cap = koffload_effective_inflight(ks);
 	ka->ka_own_process = ks->ks_bound_tgid &&
 			     ks->ks_bound_tgid == task_tgid(current);
@@ -203,9 +208,9 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 		 get_random_u32_below(KOFFLOAD_PERMILLE) >=
 		 ks->ks_canary_permille)
 		outcome = KOFFLOAD_OUTCOME_CANARY_SKIP;
-	else if (koffload_ctx_atomic(gfp))
+	else if (atomic)
 		outcome = KOFFLOAD_OUTCOME_ATOMIC;
-	else if (koffload_ctx_reclaim(gfp))
+	else if (reclaim)
 		outcome = KOFFLOAD_OUTCOME_RECLAIM;
 	else if (ka->ka_own_process)
 		outcome = KOFFLOAD_OUTCOME_RECURSION;
@@ -216,7 +221,7 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 
 	/* A shadow send allocates: not from reclaim either. */
 	if (outcome == KOFFLOAD_OUTCOME_SERVED &&
-	    ka->ka_mode == KOFFLOAD_MODE_SHADOW && koffload_ctx_reclaim(gfp))
+	    ka->ka_mode == KOFFLOAD_MODE_SHADOW && reclaim)
 		outcome = KOFFLOAD_OUTCOME_RECLAIM;
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 	return outcome;

@@ -62,7 +62,8 @@ void koffload_bind_locked(struct koffload_subsys *ks, u32 portid);
 void koffload_unbind_locked(struct koffload_subsys *ks,
 			    struct hlist_head *claimed);
 void koffload_complete_claimed(struct hlist_head *claimed, u32 outcome);
-u32 koffload_effective_timeout_ms(const struct koffload_subsys *ks);
+u32 koffload_effective_timeout_ms(const struct koffload_subsys *ks,
+				  u32 timeout_ms);
 u32 koffload_effective_inflight(const struct koffload_subsys *ks);
 
 /* koffload_netlink.c */

@@ -129,7 +129,7 @@ static int koffload_nl_fill_subsys(struct sk_buff *skb,
 	    nla_put_u32(skb, KOFFLOAD_A_MODE, mode) ||
 	    nla_put_u32(skb, KOFFLOAD_A_CANARY_PERMILLE, permille) ||
 	    nla_put_u32(skb, KOFFLOAD_A_DEADLINE_MS,
-			koffload_effective_timeout_ms(ks)) ||
+			koffload_effective_timeout_ms(ks, 0)) ||
 	    nla_put_u32(skb, KOFFLOAD_A_MAX_INFLIGHT,
 			koffload_effective_inflight(ks)) ||
 	    nla_put_u32(skb, KOFFLOAD_A_PENDING, pending) ||
@@ -443,7 +443,6 @@ struct genl_family koffload_family __ro_after_init = {
 	.module		= THIS_MODULE,
 	.ops		= koffload_nl_ops,
 	.n_ops		= ARRAY_SIZE(koffload_nl_ops),
-	.resv_start_op	= KOFFLOAD_CMD_MAX + 1,
 };
 
 /*

@@ -46,8 +46,10 @@ struct pid;
  * @ks_cache_entries: advisory cache capacity
  *
  * The caller fills the fields above (zero means the KOFFLOAD_DEFAULT_*)
- * and owns the memory, which must stay valid until koffload_unregister()
- * has returned. The fields below are private to koffload.
+ * and owns the memory. The fields below are private to koffload. While
+ * the memory stays valid, calls made on an unregistered subsystem end
+ * with KOFFLOAD_OUTCOME_SHUTDOWN and cache lookups miss, so a module may
+ * unregister while its own threads are still calling, then stop them.
  */
 struct koffload_subsys {
 	const char	*ks_name;
@@ -98,7 +100,8 @@ struct koffload_subsys {
  * struct koffload_call - one call's arguments and results
  * @kc_op: op id, 1..ks_nr_ops
  * @kc_flags: KOFFLOAD_CALL_* flags
- * @kc_timeout_ms: deadline from now; zero means the subsystem default
+ * @kc_timeout_ms: deadline from now; zero means the subsystem default.
+ *	Either is lowered to the bound handler's deadline cap.
  * @kc_req: request payload (protobuf encoding of the op's request type)
  * @kc_req_len: its length, at most KOFFLOAD_PAYLOAD_MAX
  * @kc_default: the caller's own decision, sent for shadowing and records
