@@ -90,9 +90,14 @@ static int koffload_nl_put_counters(struct sk_buff *skb, int attr,
 	nest = nla_nest_start(skb, attr);
 	if (!nest)
 		return -EMSGSIZE;
+	/*
+	 * Plain 8-byte puts: a pad attribute inside the nest would need a
+	 * type of its own, and every type here is an outcome or counter.
+	 */
 	for (i = 0; i < n; i++) {
-		if (nla_put_u64_64bit(skb, i + 1, atomic64_read(&vals[i]),
-				      KOFFLOAD_A_PAD))
+		u64 v = atomic64_read(&vals[i]);
+
+		if (nla_put(skb, i + 1, sizeof(v), &v))
 			goto err;
 	}
 	nla_nest_end(skb, nest);

@@ -1,0 +1,889 @@
+/**
+ * Code generator for the koffload wire contract.
+ *
+ * Sources (the only ones):
+ *   proto/koffload.genl.yaml  genl families: commands, attributes, enums, limits
+ *   proto/*.proto             payload schemas of the subsystems' ops
+ *
+ * Outputs (committed, never edited by hand):
+ *   kernel-shim/include/uapi/linux/koffload.h     uapi header
+ *   kernel-shim/koffload_nl_gen.h, test/koffload_test_nl_gen.h  nla_policy tables (6.1+)
+ *   src/generated/wire.ts                         TypeScript constants
+ *   kernel-shim/include/generated/<name>_pb.h     protobuf field numbers
+ *
+ *   tsx scripts/gen.ts           write the outputs, delete stale ones
+ *   tsx scripts/gen.ts --check   exit 1 and list files that differ from what
+ *                                the sources generate (changed, missing, stale)
+ *
+ * Output is a pure function of the sources: no dates, no host data, sources
+ * read in sorted order.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import protobuf from 'protobufjs';
+import { parse as parseYaml } from 'yaml';
+
+export const SPEC_PATH = 'proto/koffload.genl.yaml';
+export const UAPI_PATH = 'kernel-shim/include/uapi/linux/koffload.h';
+/** Where each family's policy header goes, and how it reaches the uapi header. */
+export const POLICY_PATHS: Readonly<Record<string, { path: string; guard: string; uapi: string }>> = {
+  koffload: { path: 'kernel-shim/koffload_nl_gen.h', guard: '_KOFFLOAD_NL_GEN_H', uapi: 'include/uapi/linux/koffload.h' },
+  koffload_test: { path: 'kernel-shim/test/koffload_test_nl_gen.h', guard: '_KOFFLOAD_TEST_NL_GEN_H', uapi: '../include/uapi/linux/koffload.h' },
+};
+export const WIRE_TS_PATH = 'src/generated/wire.ts';
+export const PB_DIR = 'kernel-shim/include/generated';
+const PROTO_DIR = 'proto';
+
+/** Marker present in the header of every generated file. */
+export const GENERATED_MARKER = 'by `npm run gen`';
+
+// ---------------------------------------------------------------------------
+// Spec model and strict loader
+
+/** `pad`: the padattr of nla_put_u64_64bit(); never sent by userspace. */
+type AttrType = 'u8' | 'u16' | 'u32' | 'u64' | 'string' | 'binary' | 'nest' | 'pad';
+const ATTR_TYPES: readonly AttrType[] = ['u8', 'u16', 'u32', 'u64', 'string', 'binary', 'nest', 'pad'];
+const INT_TYPES: readonly AttrType[] = ['u8', 'u16', 'u32', 'u64'];
+
+/** A number given literally or by the name of one of the family's limits. */
+interface LimitRef {
+  value: number;
+  limit?: string;
+}
+
+interface Limit {
+  name: string;
+  value: number;
+  doc?: string;
+}
+
+interface EnumEntry {
+  name: string;
+  doc?: string;
+}
+
+interface EnumDef {
+  name: string;
+  doc?: string;
+  flags: boolean;
+  entries: EnumEntry[];
+}
+
+interface AttrDef {
+  name: string;
+  type: AttrType;
+  doc?: string;
+  maxLen?: LimitRef;
+  max?: LimitRef;
+  enumName?: string;
+  nested?: string;
+}
+
+interface AttrSet {
+  name: string;
+  doc?: string;
+  attributes: AttrDef[];
+}
+
+interface OpDef {
+  name: string;
+  doc?: string;
+  admin: boolean;
+  dump: boolean;
+}
+
+interface Family {
+  name: string;
+  cPrefix: string;
+  version: number;
+  doc?: string;
+  limits: Limit[];
+  enums: EnumDef[];
+  attrSets: AttrSet[];
+  ops: OpDef[];
+}
+
+export class SpecError extends Error {
+  constructor(where: string, message: string) {
+    super(`${SPEC_PATH}: ${where}: ${message}`);
+    this.name = 'SpecError';
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function expectObj(v: unknown, where: string, allowed: readonly string[]): Obj {
+  if (!isObj(v)) throw new SpecError(where, 'expected a mapping');
+  for (const k of Object.keys(v)) {
+    if (!allowed.includes(k)) throw new SpecError(where, `unknown key '${k}' (allowed: ${allowed.join(', ')})`);
+  }
+  return v;
+}
+
+function expectList(v: unknown, where: string, optional = false): unknown[] {
+  if (v === undefined && optional) return [];
+  if (!Array.isArray(v)) throw new SpecError(where, 'expected a list');
+  return v;
+}
+
+function expectName(v: unknown, where: string): string {
+  if (typeof v !== 'string' || !/^[a-z][a-z0-9]*([-_][a-z0-9]+)*$/.test(v)) {
+    throw new SpecError(where, `name must be lower-case words joined by '-' or '_', got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function optString(v: unknown, where: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new SpecError(where, 'expected a string');
+  return v.trim();
+}
+
+function optBool(v: unknown, where: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new SpecError(where, 'expected true or false');
+  return v;
+}
+
+function expectUint(v: unknown, where: string, max = 0xffffffff): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+    throw new SpecError(where, `expected an integer in 0..${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function uniqueNames(items: readonly { name: string }[], where: string): void {
+  const seen = new Set<string>();
+  for (const it of items) {
+    if (seen.has(it.name)) throw new SpecError(where, `duplicate name '${it.name}'`);
+    seen.add(it.name);
+  }
+}
+
+function parseFamily(raw: unknown, where: string): Family {
+  const f = expectObj(raw, where, ['name', 'c-prefix', 'version', 'doc', 'limits', 'enums', 'attribute-sets', 'operations']);
+  const name = expectName(f['name'], `${where}.name`);
+  const cPrefix = f['c-prefix'];
+  if (typeof cPrefix !== 'string' || !/^[A-Z][A-Z0-9_]*$/.test(cPrefix)) {
+    throw new SpecError(`${where}.c-prefix`, 'expected an upper-case C identifier');
+  }
+  const fw = `family ${name}`;
+  const limits: Limit[] = expectList(f['limits'], `${fw}.limits`, true).map((r, i) => {
+    const o = expectObj(r, `${fw}.limits[${i}]`, ['name', 'value', 'doc']);
+    return {
+      name: expectName(o['name'], `${fw}.limits[${i}].name`),
+      value: expectUint(o['value'], `${fw}.limits[${i}].value`),
+      doc: optString(o['doc'], `${fw}.limits[${i}].doc`),
+    };
+  });
+  uniqueNames(limits, `${fw}.limits`);
+
+  const enums: EnumDef[] = expectList(f['enums'], `${fw}.enums`, true).map((r, i) => {
+    const w = `${fw}.enums[${i}]`;
+    const o = expectObj(r, w, ['name', 'doc', 'flags', 'entries']);
+    const entries = expectList(o['entries'], `${w}.entries`).map((e, j) => {
+      const eo = expectObj(e, `${w}.entries[${j}]`, ['name', 'doc']);
+      return { name: expectName(eo['name'], `${w}.entries[${j}].name`), doc: optString(eo['doc'], `${w}.entries[${j}].doc`) };
+    });
+    if (entries.length === 0) throw new SpecError(w, 'an enum needs entries');
+    uniqueNames(entries, `${w}.entries`);
+    const flags = optBool(o['flags'], `${w}.flags`);
+    if (flags && entries.length > 32) throw new SpecError(w, 'a flags enum has at most 32 entries');
+    return { name: expectName(o['name'], `${w}.name`), doc: optString(o['doc'], `${w}.doc`), flags, entries };
+  });
+  uniqueNames(enums, `${fw}.enums`);
+
+  const limitRef = (v: unknown, w: string): LimitRef => {
+    if (typeof v === 'string') {
+      const l = limits.find((x) => x.name === v);
+      if (!l) throw new SpecError(w, `unknown limit '${v}'`);
+      return { value: l.value, limit: l.name };
+    }
+    return { value: expectUint(v, w) };
+  };
+
+  const attrSets: AttrSet[] = expectList(f['attribute-sets'], `${fw}.attribute-sets`).map((r, i) => {
+    const w = `${fw}.attribute-sets[${i}]`;
+    const o = expectObj(r, w, ['name', 'doc', 'attributes']);
+    const attributes = expectList(o['attributes'], `${w}.attributes`).map((a, j): AttrDef => {
+      const aw = `${w}.attributes[${j}]`;
+      const ao = expectObj(a, aw, ['name', 'type', 'doc', 'max-len', 'max', 'enum', 'nested']);
+      const type = ao['type'];
+      if (typeof type !== 'string' || !(ATTR_TYPES as readonly string[]).includes(type)) {
+        throw new SpecError(`${aw}.type`, `expected one of ${ATTR_TYPES.join(', ')}`);
+      }
+      const t = type as AttrType;
+      const def: AttrDef = { name: expectName(ao['name'], `${aw}.name`), type: t, doc: optString(ao['doc'], `${aw}.doc`) };
+      if (ao['max-len'] !== undefined) {
+        if (t !== 'string' && t !== 'binary') throw new SpecError(aw, 'max-len applies to string and binary only');
+        def.maxLen = limitRef(ao['max-len'], `${aw}.max-len`);
+        if (t === 'string' && def.maxLen.value < 1) throw new SpecError(aw, 'a string max-len counts the NUL, so it is at least 1');
+      }
+      if (ao['max'] !== undefined) {
+        if (!INT_TYPES.includes(t)) throw new SpecError(aw, 'max applies to integer types only');
+        def.max = limitRef(ao['max'], `${aw}.max`);
+      }
+      if (ao['enum'] !== undefined) {
+        if (!INT_TYPES.includes(t)) throw new SpecError(aw, 'enum applies to integer types only');
+        if (def.max) throw new SpecError(aw, 'use either max or enum');
+        const en = expectName(ao['enum'], `${aw}.enum`);
+        if (!enums.some((e) => e.name === en)) throw new SpecError(aw, `unknown enum '${en}'`);
+        def.enumName = en;
+      }
+      if (ao['nested'] !== undefined) {
+        if (t !== 'nest') throw new SpecError(aw, 'nested applies to nest only');
+        def.nested = expectName(ao['nested'], `${aw}.nested`);
+      }
+      return def;
+    });
+    uniqueNames(attributes, `${w}.attributes`);
+    return { name: expectName(o['name'], `${w}.name`), doc: optString(o['doc'], `${w}.doc`), attributes };
+  });
+  uniqueNames(attrSets, `${fw}.attribute-sets`);
+
+  const ops: OpDef[] = expectList(f['operations'], `${fw}.operations`).map((r, i) => {
+    const w = `${fw}.operations[${i}]`;
+    const o = expectObj(r, w, ['name', 'doc', 'admin', 'dump']);
+    return {
+      name: expectName(o['name'], `${w}.name`),
+      doc: optString(o['doc'], `${w}.doc`),
+      admin: optBool(o['admin'], `${w}.admin`),
+      dump: optBool(o['dump'], `${w}.dump`),
+    };
+  });
+  uniqueNames(ops, `${fw}.operations`);
+  if (ops.length > 255) throw new SpecError(fw, 'genl commands are u8');
+
+  return {
+    name,
+    cPrefix,
+    version: expectUint(f['version'], `${fw}.version`, 255),
+    doc: optString(f['doc'], `${fw}.doc`),
+    limits,
+    enums,
+    attrSets,
+    ops,
+  };
+}
+
+export function parseSpec(text: string): Family[] {
+  const doc = expectObj(parseYaml(text), 'top level', ['families']);
+  const families = expectList(doc['families'], 'families').map((f, i) => parseFamily(f, `families[${i}]`));
+  if (families.length === 0) throw new SpecError('families', 'no family');
+  uniqueNames(families, 'families');
+  return families;
+}
+
+// ---------------------------------------------------------------------------
+// Naming
+
+const words = (name: string): string[] => name.split(/[-_]/).filter((w) => w.length > 0);
+const upperSnake = (name: string): string => words(name).join('_').toUpperCase();
+const lowerSnake = (name: string): string => words(name).join('_').toLowerCase();
+const camel = (name: string): string =>
+  words(name)
+    .map((w, i) => (i === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase()))
+    .join('');
+const pascal = (name: string): string => {
+  const c = camel(name);
+  return c[0]!.toUpperCase() + c.slice(1);
+};
+
+/** C names of one family. */
+function cNames(f: Family) {
+  const p = f.cPrefix;
+  const attrPrefix = (set: AttrSet): string => (set.name === 'attr' ? `${p}_A` : `${p}_${upperSnake(set.name)}_A`);
+  return {
+    familyName: `${p}_FAMILY_NAME`,
+    familyVersion: `${p}_FAMILY_VERSION`,
+    limit: (l: Limit | string): string => `${p}_${upperSnake(typeof l === 'string' ? l : l.name)}`,
+    enumTag: (e: EnumDef): string => `${lowerSnake(p)}_${lowerSnake(e.name)}`,
+    enumEntry: (e: EnumDef, x: EnumEntry): string => `${p}_${upperSnake(e.name)}_${upperSnake(x.name)}`,
+    enumMax: (e: EnumDef): string => `${p}_${upperSnake(e.name)}_MAX`,
+    enumAll: (e: EnumDef): string => `${p}_${upperSnake(e.name)}_ALL`,
+    attrPrefix,
+    attr: (set: AttrSet, a: AttrDef): string => `${attrPrefix(set)}_${upperSnake(a.name)}`,
+    attrMax: (set: AttrSet): string => `${attrPrefix(set)}_MAX`,
+    cmd: (o: OpDef | string): string => `${p}_CMD_${upperSnake(typeof o === 'string' ? o : o.name)}`,
+    cmdMax: `${p}_CMD_MAX`,
+    policy: (set: AttrSet): string =>
+      set.name === 'attr' ? `${lowerSnake(p)}_nl_policy` : `${lowerSnake(p)}_${lowerSnake(set.name)}_nl_policy`,
+    /** One range per limit or enum it is taken from, else per attribute. */
+    range: (set: AttrSet, a: AttrDef): string => {
+      if (a.enumName) return `${lowerSnake(p)}_${lowerSnake(a.enumName)}_range`;
+      if (a.max?.limit) return `${lowerSnake(p)}_${lowerSnake(a.max.limit)}_range`;
+      return set.name === 'attr'
+        ? `${lowerSnake(p)}_${lowerSnake(a.name)}_range`
+        : `${lowerSnake(p)}_${lowerSnake(set.name)}_${lowerSnake(a.name)}_range`;
+    },
+  };
+}
+
+/** Fails when two generated C identifiers would collide. */
+function checkCollisions(families: readonly Family[]): void {
+  const seen = new Map<string, string>();
+  const add = (id: string, what: string): void => {
+    const prev = seen.get(id);
+    if (prev !== undefined) throw new SpecError('names', `C identifier ${id} comes from both ${prev} and ${what}`);
+    seen.set(id, what);
+  };
+  for (const f of families) {
+    const n = cNames(f);
+    add(n.familyName, `${f.name} family name`);
+    add(n.familyVersion, `${f.name} family version`);
+    for (const l of f.limits) add(n.limit(l), `${f.name} limit ${l.name}`);
+    for (const e of f.enums) {
+      for (const x of e.entries) add(n.enumEntry(e, x), `${f.name} enum ${e.name} entry ${x.name}`);
+      add(e.flags ? n.enumAll(e) : n.enumMax(e), `${f.name} enum ${e.name} bound`);
+      if (!e.flags) add(`__${n.enumMax(e)}`, `${f.name} enum ${e.name} bound`);
+    }
+    for (const s of f.attrSets) {
+      add(`${n.attrPrefix(s)}_UNSPEC`, `${f.name} set ${s.name}`);
+      for (const a of s.attributes) add(n.attr(s, a), `${f.name} attribute ${a.name}`);
+      add(n.attrMax(s), `${f.name} set ${s.name} bound`);
+      add(`__${n.attrMax(s)}`, `${f.name} set ${s.name} bound`);
+    }
+    add(n.cmd('unspec'), `${f.name} commands`);
+    for (const o of f.ops) add(n.cmd(o), `${f.name} operation ${o.name}`);
+    add(n.cmdMax, `${f.name} commands bound`);
+    add(`__${n.cmdMax}`, `${f.name} commands bound`);
+  }
+  // TypeScript keys inside one family object
+  for (const f of families) {
+    const keys = new Set(['familyName', 'version', 'limits', 'cmd']);
+    for (const s of f.attrSets) {
+      for (const k of [camel(s.name), `${camel(s.name)}Spec`]) {
+        if (keys.has(k)) throw new SpecError('names', `TS key ${f.cPrefix}.${k} is used twice`);
+        keys.add(k);
+      }
+    }
+    for (const e of f.enums) {
+      const ks = [camel(e.name), `${camel(e.name)}Names`, `${camel(e.name)}Keys`];
+      if (e.flags) ks.push(`${camel(e.name)}All`);
+      for (const k of ks) {
+        if (keys.has(k)) throw new SpecError('names', `TS key ${f.cPrefix}.${k} is used twice`);
+        keys.add(k);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Text helpers
+
+/** Wraps prose into lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const w of text.split(/\s+/).filter((x) => x.length > 0)) {
+    if (line.length > 0 && line.length + 1 + w.length > width) {
+      out.push(line);
+      line = w;
+    } else {
+      line = line.length > 0 ? `${line} ${w}` : w;
+    }
+  }
+  if (line.length > 0) out.push(line);
+  return out;
+}
+
+const cSafe = (s: string): string => s.replace(/\*\//g, '* /');
+
+/** A C comment at `indent` tabs: one line when it fits in 80 columns. */
+function cComment(text: string, indent: number): string[] {
+  const tabs = '\t'.repeat(indent);
+  const safe = cSafe(text);
+  if (indent * 8 + safe.length + 6 <= 80 && !safe.includes('\n')) return [`${tabs}/* ${safe} */`];
+  return [`${tabs}/*`, ...wrap(safe, 80 - indent * 8 - 3).map((l) => `${tabs} * ${l}`), `${tabs} */`];
+}
+
+/** Display width of a line with tabs expanded to 8 columns. */
+function columns(s: string): number {
+  let col = 0;
+  for (const ch of s) col = ch === '\t' ? (Math.floor(col / 8) + 1) * 8 : col + 1;
+  return col;
+}
+
+/** `head` followed by tabs up to column `target` (a multiple of 8). */
+function tabTo(head: string, target: number): string {
+  let s = head;
+  do s += '\t';
+  while (columns(s) < target);
+  return s;
+}
+
+/** Column (multiple of 8) just past the widest of `heads`. */
+function alignColumn(heads: readonly string[]): number {
+  return Math.max(...heads.map((h) => (Math.floor(columns(h) / 8) + 1) * 8));
+}
+
+function genHeader(style: 'c' | 'ts', spdx: string | undefined, source: string, about: string): string {
+  const gen = [`Generated from ${source} ${GENERATED_MARKER} (scripts/gen.ts).`, 'Do not edit: change the source and regenerate.'];
+  if (style === 'ts') return [...gen, '', ...wrap(about, 76)].map((l) => (l ? `// ${l}` : '//')).join('\n') + '\n';
+  const lines = spdx ? [spdx] : [];
+  lines.push('/*', ...gen.map((l) => ` * ${l}`), ' *', ...wrap(about, 74).map((l) => ` * ${l}`), ' */');
+  return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------
+// uapi header
+
+function attrTypeNote(f: Family, a: AttrDef): string {
+  const n = cNames(f);
+  const ref = (r: LimitRef): string => (r.limit ? n.limit(r.limit) : String(r.value));
+  const parts: string[] = [a.type];
+  if (a.maxLen) parts.push(a.type === 'string' ? `max ${ref(a.maxLen)} bytes with NUL` : `max ${ref(a.maxLen)} bytes`);
+  if (a.max) parts.push(`max ${ref(a.max)}`);
+  if (a.enumName) {
+    const e = f.enums.find((x) => x.name === a.enumName)!;
+    parts.push(`enum ${n.enumTag(e)}`);
+  }
+  if (a.nested) parts.push(`of ${a.nested}`);
+  return parts.join(', ');
+}
+
+function renderUapi(families: readonly Family[]): string {
+  const out: string[] = [];
+  out.push(
+    genHeader(
+      'c',
+      '/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */',
+      SPEC_PATH,
+      'Generic netlink families of koffload: names, versions, limits, enums, attributes and commands. Numbering is ABI: append only.',
+    ).trimEnd(),
+  );
+  out.push('#ifndef _UAPI_LINUX_KOFFLOAD_H', '#define _UAPI_LINUX_KOFFLOAD_H');
+
+  for (const f of families) {
+    const n = cNames(f);
+    out.push('');
+    out.push(...cComment(`Family ${f.name}${f.doc ? `: ${f.doc}` : ''}`, 0));
+    const defs: [string, string, string | undefined][] = [
+      [n.familyName, JSON.stringify(f.name), undefined],
+      [n.familyVersion, String(f.version), undefined],
+    ];
+    for (const l of f.limits) defs.push([n.limit(l), String(l.value), l.doc]);
+    const col = alignColumn(defs.map(([k]) => `#define ${k}`));
+    for (const [k, v, doc] of defs) {
+      if (doc) out.push(...cComment(doc, 0));
+      out.push(`${tabTo(`#define ${k}`, col)}${v}`);
+    }
+
+    for (const e of f.enums) {
+      out.push('');
+      const tag = n.enumTag(e);
+      out.push('/**');
+      wrap(`enum ${tag} - ${cSafe(e.doc ?? e.name)}`, 77).forEach((l) => out.push(` * ${l}`));
+      for (const x of e.entries) {
+        const text = `@${n.enumEntry(e, x)}: ${cSafe(x.doc ?? x.name.replace(/-/g, ' '))}`;
+        wrap(text, 76).forEach((l, i) => out.push(i === 0 ? ` * ${l}` : ` *\t${l}`));
+      }
+      if (!e.flags) {
+        out.push(` * @__${n.enumMax(e)}: one past the last value`);
+        out.push(` * @${n.enumMax(e)}: the highest value`);
+      }
+      out.push(' */');
+      out.push(`enum ${tag} {`);
+      e.entries.forEach((x, i) => {
+        out.push(e.flags ? `\t${n.enumEntry(e, x)} = ${2 ** i},` : `\t${n.enumEntry(e, x)},`);
+      });
+      if (!e.flags) {
+        out.push('');
+        out.push(`\t__${n.enumMax(e)},`);
+        out.push(`\t${n.enumMax(e)} = (__${n.enumMax(e)} - 1)`);
+      }
+      out.push('};');
+      if (e.flags) {
+        const all = 2 ** e.entries.length - 1;
+        out.push('');
+        out.push(`#define ${n.enumAll(e)}\t0x${all.toString(16)}`);
+      }
+    }
+
+    for (const s of f.attrSets) {
+      out.push('');
+      out.push(...cComment(`Attributes of ${f.name} (set ${s.name})${s.doc ? `: ${s.doc}` : ''}`, 0));
+      out.push('enum {');
+      out.push(`\t${n.attrPrefix(s)}_UNSPEC,`);
+      const col = alignColumn(s.attributes.map((a) => `\t${n.attr(s, a)},`));
+      for (const a of s.attributes) {
+        if (a.doc) out.push(...cComment(a.doc, 1));
+        out.push(`${tabTo(`\t${n.attr(s, a)},`, col)}/* ${cSafe(attrTypeNote(f, a))} */`);
+      }
+      out.push('');
+      out.push(`\t__${n.attrMax(s)},`);
+      out.push(`\t${n.attrMax(s)} = (__${n.attrMax(s)} - 1)`);
+      out.push('};');
+    }
+
+    out.push('');
+    out.push(...cComment(`Commands of ${f.name}`, 0));
+    out.push('enum {');
+    out.push(`\t${n.cmd('unspec')},`);
+    for (const o of f.ops) {
+      const notes = [o.admin ? 'needs CAP_NET_ADMIN' : '', o.dump ? 'dumpable' : ''].filter((x) => x).join(', ');
+      const doc = [o.doc ?? '', notes ? `[${notes}]` : ''].filter((x) => x).join(' ');
+      if (doc) out.push(...cComment(doc, 1));
+      out.push(`\t${n.cmd(o)},`);
+    }
+    out.push('');
+    out.push(`\t__${n.cmdMax},`);
+    out.push(`\t${n.cmdMax} = (__${n.cmdMax} - 1)`);
+    out.push('};');
+  }
+  out.push('', '#endif /* _UAPI_LINUX_KOFFLOAD_H */', '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// nla_policy tables
+
+function policyEntry(f: Family, s: AttrSet, a: AttrDef): string {
+  const n = cNames(f);
+  const ref = (r: LimitRef): string => (r.limit ? n.limit(r.limit) : String(r.value));
+  const nlaInt = `NLA_${a.type.toUpperCase()}`;
+  switch (a.type) {
+    case 'string':
+      return a.maxLen ? `{ .type = NLA_NUL_STRING, .len = ${ref(a.maxLen)} - 1 }` : '{ .type = NLA_NUL_STRING }';
+    case 'binary':
+      return a.maxLen ? `{ .type = NLA_BINARY, .len = ${ref(a.maxLen)} }` : '{ .type = NLA_BINARY }';
+    case 'nest':
+      return '{ .type = NLA_NESTED }';
+    default: {
+      const e = a.enumName ? f.enums.find((x) => x.name === a.enumName) : undefined;
+      if (e?.flags) return `NLA_POLICY_MASK(${nlaInt}, ${n.enumAll(e)})`;
+      if (e || a.max) return `NLA_POLICY_FULL_RANGE(${nlaInt}, &${n.range(s, a)})`;
+      return `{ .type = ${nlaInt} }`;
+    }
+  }
+}
+
+/**
+ * One header per family with its policy tables as statics, included by the
+ * one .c file that registers the family: koffload.ko and koffload_test.ko
+ * each carry only their own tables, and nothing needs exporting.
+ */
+function renderPolicyH(f: Family, guard: string, uapiInclude: string): string {
+  const out: string[] = [];
+  out.push(
+    genHeader(
+      'c',
+      '/* SPDX-License-Identifier: GPL-2.0-only */',
+      SPEC_PATH,
+      `Attribute policies of the ${f.name} genl family, for kernel 6.1 and later. Include from one .c file only. Ranges use NLA_POLICY_FULL_RANGE throughout: the inline .min/.max of struct nla_policy are s16 in 6.1 and too small for some limits. The range structs are not const because 6.1 points at them through a non-const pointer.`,
+    ).trimEnd(),
+  );
+  out.push(`#ifndef ${guard}`, `#define ${guard}`, '', '#include <net/netlink.h>', '', `#include "${uapiInclude}"`);
+  const n = cNames(f);
+  for (const s of f.attrSets) {
+    out.push('');
+    const ranges = new Set<string>();
+    for (const a of s.attributes) {
+      const e = a.enumName ? f.enums.find((x) => x.name === a.enumName) : undefined;
+      if (e?.flags || (!e && !a.max) || ranges.has(n.range(s, a))) continue;
+      ranges.add(n.range(s, a));
+      const max = e ? n.enumMax(e) : a.max!.limit ? n.limit(a.max!.limit) : String(a.max!.value);
+      out.push(`static struct netlink_range_validation ${n.range(s, a)} = {`, `\t.min\t= 0,`, `\t.max\t= ${max},`, '};', '');
+    }
+    out.push(`static const struct nla_policy ${n.policy(s)}[${n.attrMax(s)} + 1] = {`);
+    const col = alignColumn(s.attributes.filter((a) => a.type !== 'pad').map((a) => `\t[${n.attr(s, a)}]`));
+    for (const a of s.attributes) {
+      // no entry for pad: NLA_UNSPEC, which strict validation rejects from userspace
+      if (a.type === 'pad') continue;
+      const head = tabTo(`\t[${n.attr(s, a)}]`, col);
+      const line = `${head}= ${policyEntry(f, s, a)},`;
+      if (columns(line) <= 100) out.push(line);
+      else out.push(`${head}=`, `\t\t${policyEntry(f, s, a)},`);
+    }
+    out.push('};');
+  }
+  out.push('', `#endif /* ${guard} */`, '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// TypeScript constants
+
+const tsDoc = (doc: string | undefined, indent: string): string[] => {
+  if (!doc) return [];
+  const safe = doc.replace(/\*\//g, '* /');
+  const lines = wrap(safe, 76 - indent.length);
+  if (lines.length === 1) return [`${indent}/** ${lines[0]} */`];
+  return [`${indent}/**`, ...lines.map((l) => `${indent} * ${l}`), `${indent} */`];
+};
+
+const tsStr = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+function renderWireTs(families: readonly Family[]): string {
+  const out: string[] = [];
+  out.push(
+    genHeader(
+      'ts',
+      undefined,
+      SPEC_PATH,
+      'Wire constants of the koffload genl families. Keys are the spec names camel-cased; `<enum>Names` hold the spec names indexed by value, `<enum>Keys` the keys. Attribute specs drive the codec in src/netlink/codec.ts.',
+    ).trimEnd(),
+  );
+  const typeLines: string[] = [];
+  families.forEach((f, fi) => {
+    const tp = fi === 0 ? '' : pascal(f.name);
+    out.push('');
+    out.push(...tsDoc(f.doc, ''));
+    out.push(`export const ${f.cPrefix} = {`);
+    out.push(`  familyName: ${tsStr(f.name)},`);
+    out.push(`  version: ${f.version},`);
+    out.push('  limits: {');
+    for (const l of f.limits) {
+      out.push(...tsDoc(l.doc, '    '));
+      out.push(`    ${camel(l.name)}: ${l.value},`);
+    }
+    out.push('  },');
+    out.push('  cmd: {');
+    f.ops.forEach((o, i) => {
+      out.push(...tsDoc(o.doc, '    '));
+      out.push(`    ${camel(o.name)}: ${i + 1},`);
+    });
+    out.push('  },');
+    for (const s of f.attrSets) {
+      out.push(`  ${camel(s.name)}: {`);
+      s.attributes.forEach((a, i) => {
+        out.push(...tsDoc(a.doc, '    '));
+        out.push(`    ${camel(a.name)}: ${i + 1},`);
+      });
+      out.push('  },');
+      out.push(`  ${camel(s.name)}Spec: {`);
+      s.attributes.forEach((a, i) => {
+        const parts = [`id: ${i + 1}`, `type: ${tsStr(a.type)}`];
+        if (a.maxLen) parts.push(`maxLen: ${a.maxLen.value}`);
+        const e = a.enumName ? f.enums.find((x) => x.name === a.enumName) : undefined;
+        if (e) parts.push(`enum: ${tsStr(camel(e.name))}`);
+        if (e?.flags) parts.push(`mask: ${2 ** e.entries.length - 1}`);
+        else if (e) parts.push(`max: ${e.entries.length - 1}`);
+        if (a.max) parts.push(`max: ${a.max.value}`);
+        if (a.nested) parts.push(`nested: ${tsStr(a.nested)}`);
+        out.push(`    ${camel(a.name)}: { ${parts.join(', ')} },`);
+      });
+      out.push('  },');
+    }
+    for (const e of f.enums) {
+      const k = camel(e.name);
+      out.push(...tsDoc(e.doc, '  '));
+      out.push(`  ${k}: {`);
+      e.entries.forEach((x, i) => {
+        out.push(...tsDoc(x.doc, '    '));
+        out.push(`    ${camel(x.name)}: ${e.flags ? 2 ** i : i},`);
+      });
+      out.push('  },');
+      const list = (xs: string[]): string => {
+        const one = `  ${k}X: [${xs.join(', ')}],`;
+        if (one.length <= 100) return one;
+        return `  ${k}X: [\n${xs.map((x) => `    ${x},`).join('\n')}\n  ],`;
+      };
+      out.push(list(e.entries.map((x) => tsStr(x.name))).replace(`${k}X`, `${k}Names`));
+      out.push(list(e.entries.map((x) => tsStr(camel(x.name)))).replace(`${k}X`, `${k}Keys`));
+      if (e.flags) out.push(`  ${k}All: ${2 ** e.entries.length - 1},`);
+      typeLines.push(`export type ${tp}${pascal(e.name)} = keyof typeof ${f.cPrefix}.${k};`);
+      typeLines.push(`export type ${tp}${pascal(e.name)}Name = (typeof ${f.cPrefix}.${k}Names)[number];`);
+    }
+    out.push('} as const;');
+    typeLines.push(`export type ${tp}Cmd = keyof typeof ${f.cPrefix}.cmd;`);
+    for (const s of f.attrSets) typeLines.push(`export type ${tp}${pascal(s.name)} = keyof typeof ${f.cPrefix}.${camel(s.name)};`);
+    typeLines.push(`export type ${tp}Limit = keyof typeof ${f.cPrefix}.limits;`);
+  });
+  out.push('', ...typeLines, '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// protobuf field numbers
+
+/** EchoRequest -> ECHO_REQUEST, HTTPProxy -> HTTP_PROXY, data_len -> DATA_LEN. */
+export function protoUpperSnake(name: string): string {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .toUpperCase();
+}
+
+function renderProto(relPath: string, source: string): string {
+  let parsed: protobuf.IParserResult;
+  try {
+    parsed = protobuf.parse(source, { keepCase: true });
+  } catch (err) {
+    throw new Error(`${relPath}: ${(err as Error).message}`);
+  }
+  const pkg = parsed.package ?? '';
+  const pkgParts = pkg ? pkg.split('.') : [];
+  const pkgLast = protoUpperSnake(pkgParts[pkgParts.length - 1] ?? basename(relPath, '.proto'));
+  const guard = `_KOFFLOAD_GENERATED_${protoUpperSnake(basename(relPath, '.proto'))}_PB_H`;
+
+  const body: string[] = [];
+  const defined = new Map<string, string>();
+  const define = (name: string, value: number, note: string, what: string): [string, string, string] => {
+    const prev = defined.get(name);
+    if (prev !== undefined) throw new Error(`${relPath}: ${name} comes from both ${prev} and ${what}`);
+    defined.set(name, what);
+    return [name, String(value), note];
+  };
+  const emitGroup = (title: string, defs: [string, string, string][]): void => {
+    if (defs.length === 0) return;
+    body.push('', `/* ${cSafe(title)} */`);
+    const col = alignColumn(defs.map(([k]) => `#define ${k}`));
+    for (const [k, v, note] of defs) body.push(`${tabTo(`#define ${k}`, col)}${v}${note ? `\t/* ${cSafe(note)} */` : ''}`);
+  };
+
+  const visit = (obj: protobuf.ReflectionObject, path: string[]): void => {
+    if (obj instanceof protobuf.Type) {
+      const p = [...path, protoUpperSnake(obj.name)];
+      const defs = obj.fieldsArray
+        .filter((fl) => !fl.extend)
+        .map((fl) => {
+          const type =
+            fl instanceof protobuf.MapField ? `map<${fl.keyType}, ${fl.type}>` : `${fl.repeated ? 'repeated ' : ''}${fl.type}`;
+          return define(`${p.join('_')}_${protoUpperSnake(fl.name)}_FIELD`, fl.id, type, `${obj.fullName}.${fl.name}`);
+        });
+      emitGroup(`message ${obj.fullName.replace(/^\./, '')}`, defs);
+      for (const nested of obj.nestedArray) visit(nested, p);
+    } else if (obj instanceof protobuf.Enum) {
+      const p = [...path, protoUpperSnake(obj.name)];
+      const defs = Object.entries(obj.values).map(([k, v]) =>
+        define(`${p.join('_')}_${protoUpperSnake(k)}`, v, '', `${obj.fullName}.${k}`),
+      );
+      emitGroup(`enum ${obj.fullName.replace(/^\./, '')}`, defs);
+    } else if (obj instanceof protobuf.Namespace) {
+      // package components: not part of the C names, PKGLAST stands for them
+      for (const nested of obj.nestedArray) visit(nested, path);
+    }
+  };
+  for (const nested of parsed.root.nestedArray) visit(nested, [pkgLast]);
+
+  const out: string[] = [];
+  out.push(
+    genHeader(
+      'c',
+      '/* SPDX-License-Identifier: GPL-2.0-only */',
+      relPath,
+      `Field numbers (<PKG>_<MESSAGE>_<FIELD>_FIELD) and enum values (<PKG>_<ENUM>_<VALUE>) of ${pkg || basename(relPath)}, for the kernel's protobuf wire helper.`,
+    ).trimEnd(),
+  );
+  out.push(`#ifndef ${guard}`, `#define ${guard}`, ...body, '', `#endif /* ${guard} */`, '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Driver
+
+/** Finds the repository root from this file (scripts/ or dist/scripts/). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, SPEC_PATH)) && existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find ${SPEC_PATH} above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+/** Every generated file, keyed by path relative to `root`, in sorted order. */
+export function generate(root: string): Map<string, string> {
+  const families = parseSpec(readFileSync(join(root, SPEC_PATH), 'utf8'));
+  checkCollisions(families);
+  const files = new Map<string, string>();
+  files.set(UAPI_PATH, renderUapi(families));
+  for (const f of families) {
+    const policy = POLICY_PATHS[f.name];
+    if (!policy) throw new Error(`${SPEC_PATH}: no policy header path for family ${f.name}`);
+    files.set(policy.path, renderPolicyH(f, policy.guard, policy.uapi));
+  }
+  files.set(WIRE_TS_PATH, renderWireTs(families));
+  const protoDir = join(root, PROTO_DIR);
+  const protos = existsSync(protoDir) ? readdirSync(protoDir).filter((x) => x.endsWith('.proto')).sort() : [];
+  for (const p of protos) {
+    const rel = `${PROTO_DIR}/${p}`;
+    files.set(`${PB_DIR}/${basename(p, '.proto')}_pb.h`, renderProto(rel, readFileSync(join(root, rel), 'utf8')));
+  }
+  return new Map([...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Generated files on disk whose source is gone (only files with the marker). */
+function staleFiles(root: string, expected: ReadonlyMap<string, string>): string[] {
+  const dir = join(root, PB_DIR);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((x) => x.endsWith('_pb.h'))
+    .sort()
+    .map((x) => `${PB_DIR}/${x}`)
+    .filter((rel) => !expected.has(rel) && readFileSync(join(root, rel), 'utf8').includes(GENERATED_MARKER));
+}
+
+export interface Drift {
+  path: string;
+  reason: 'changed' | 'missing' | 'stale';
+}
+
+/** Compares the generated files on disk with what the sources generate. */
+export function checkGenerated(root: string = repoRoot()): Drift[] {
+  const files = generate(root);
+  const drift: Drift[] = [];
+  for (const [rel, content] of files) {
+    const abs = join(root, rel);
+    if (!existsSync(abs)) drift.push({ path: rel, reason: 'missing' });
+    else if (!readFileSync(abs).equals(Buffer.from(content, 'utf8'))) drift.push({ path: rel, reason: 'changed' });
+  }
+  for (const rel of staleFiles(root, files)) drift.push({ path: rel, reason: 'stale' });
+  return drift;
+}
+
+/** Writes the generated files (only those that differ) and deletes stale ones. */
+export function writeGenerated(root: string = repoRoot()): { written: string[]; removed: string[] } {
+  const files = generate(root);
+  const written: string[] = [];
+  for (const [rel, content] of files) {
+    const abs = join(root, rel);
+    if (existsSync(abs) && readFileSync(abs, 'utf8') === content) continue;
+    mkdirSync(dirname(abs), { recursive: true });
+    writeFileSync(abs, content);
+    written.push(rel);
+  }
+  const removed = staleFiles(root, files);
+  for (const rel of removed) unlinkSync(join(root, rel));
+  return { written, removed };
+}
+
+function main(argv: readonly string[]): number {
+  const check = argv.includes('--check');
+  const unknown = argv.filter((a) => a !== '--check');
+  if (unknown.length > 0) {
+    console.error(`usage: tsx scripts/gen.ts [--check]   (unknown: ${unknown.join(' ')})`);
+    return 2;
+  }
+  try {
+    const root = repoRoot();
+    if (check) {
+      const drift = checkGenerated(root);
+      if (drift.length === 0) return 0;
+      console.error('gen: generated files differ from their sources; run `npm run gen`:');
+      for (const d of drift) console.error(`  ${d.reason}: ${d.path}`);
+      return 1;
+    }
+    const { written, removed } = writeGenerated(root);
+    for (const w of written) console.log(`gen: wrote ${w}`);
+    for (const r of removed) console.log(`gen: removed stale ${r}`);
+    if (written.length === 0 && removed.length === 0) console.log('gen: up to date');
+    return 0;
+  } catch (err) {
+    console.error(`gen: ${(err as Error).message}`);
+    return 2;
+  }
+}
+
+const invoked = process.argv[1];
+if (invoked !== undefined && import.meta.url === pathToFileURL(resolve(invoked)).href) {
+  process.exitCode = main(process.argv.slice(2));
+}

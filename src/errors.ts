@@ -1,0 +1,112 @@
+/**
+ * The one table of koffload's coded errors. Callers and tests branch on
+ * `err.code`, never on message text. Each entry carries the message and a
+ * "solution" sentence (listed in the docs).
+ */
+import { constants as osConstants } from 'node:os';
+
+export const ERRORS = {
+  KOFFLOAD_ERR_MALFORMED: {
+    message: 'malformed netlink message',
+    solution:
+      'The peer sent bytes that break the wire contract in proto/koffload.genl.yaml; check that the kernel module and the daemon were built from the same spec (`npm run gen:check`).',
+  },
+  KOFFLOAD_ERR_NO_FAMILY: {
+    message: 'generic netlink family not registered',
+    solution:
+      'Load the kernel module (insmod kernel-shim/koffload.ko, or modprobe koffload), or run against the simulator.',
+  },
+  KOFFLOAD_ERR_INVALID_ARG: {
+    message: 'invalid argument',
+    solution: 'Pass a value within the limits of proto/koffload.genl.yaml (exported as KOFFLOAD.limits).',
+  },
+  KOFFLOAD_ERR_TIMEOUT: {
+    message: 'no answer from the kernel in time',
+    solution:
+      'Check that the module is loaded and responsive; raise timeoutMs if the host is slow (for example a QEMU guest without KVM).',
+  },
+  KOFFLOAD_ERR_SOCKET: {
+    message: 'cannot open or use the netlink socket',
+    solution: 'Run on Linux with generic netlink available; binding and admin commands need CAP_NET_ADMIN.',
+  },
+  KOFFLOAD_ERR_SOCKET_CLOSED: {
+    message: 'the netlink socket is closed',
+    solution: 'Open a new client; a closed client cannot send or wait for answers.',
+  },
+  KOFFLOAD_ERR_VERSION: {
+    message: 'the kernel speaks another koffload protocol version',
+    solution: 'Rebuild the module and the daemon from the same proto/koffload.genl.yaml.',
+  },
+} as const satisfies Record<string, { message: string; solution: string }>;
+
+export type KoffloadErrorCode = keyof typeof ERRORS;
+
+export interface KoffloadErrorOptions {
+  cause?: unknown;
+  /** positive errno when the error comes from the kernel or a syscall */
+  errno?: number;
+}
+
+/** An error of the table above; `detail` says what exactly went wrong. */
+export class KoffloadError extends Error {
+  readonly code: KoffloadErrorCode;
+  readonly solution: string;
+  readonly errno: number | undefined;
+  /** name of `errno` ('EPERM'), when there is one */
+  readonly errnoCode: string | undefined;
+
+  constructor(code: KoffloadErrorCode, detail?: string, options: KoffloadErrorOptions = {}) {
+    const base = ERRORS[code].message;
+    super(detail ? `${base}: ${detail}` : base, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KoffloadError';
+    this.code = code;
+    this.solution = ERRORS[code].solution;
+    this.errno = options.errno;
+    this.errnoCode = options.errno === undefined ? undefined : errnoName(options.errno);
+  }
+}
+
+/** Malformed wire data; always code KOFFLOAD_ERR_MALFORMED. */
+export class WireError extends KoffloadError {
+  constructor(detail: string) {
+    super('KOFFLOAD_ERR_MALFORMED', detail);
+    this.name = 'WireError';
+  }
+}
+
+const errnoNames = new Map<number, string>();
+for (const [name, num] of Object.entries(osConstants.errno)) {
+  // first name wins: EAGAIN before EWOULDBLOCK, EDEADLK before EDEADLOCK
+  if (!errnoNames.has(num)) errnoNames.set(num, name);
+}
+
+/** 'EPERM' for 1; 'E<n>' for numbers without a name. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/**
+ * A negative answer of the kernel (or a netlink peer) to one request:
+ * NLMSG_ERROR with a nonzero error, or a failed dump. `errno` is positive,
+ * `code` its name ('EPERM'), `extack` the extended ack message if the kernel
+ * sent one.
+ */
+export class NetlinkError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  readonly extack: string | undefined;
+
+  constructor(errno: number, what: string, extack?: string) {
+    const code = errnoName(errno);
+    super(`${what}: ${code}${extack ? ` (${extack})` : ''}`);
+    this.name = 'NetlinkError';
+    this.errno = errno;
+    this.code = code;
+    this.extack = extack;
+  }
+
+  /** Same as `code`, under the name KoffloadError uses for errno names. */
+  get errnoCode(): string {
+    return this.code;
+  }
+}

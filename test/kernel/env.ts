@@ -1,0 +1,212 @@
+// Shared pieces of the real-kernel suite: clients, a scriptable in-process
+// handler, child handlers, and the ledger that checks after every test that
+// the kernel's counters agree exactly with what the test's runs reported.
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+import { KoffloadClient, type KernelRequest, type SubsysInfo } from '../../src/kernel/client.js';
+import { KtestClient, type RunOptions, type RunResult } from '../../src/kernel/test-client.js';
+import { KOFFLOAD } from '../../src/generated/wire.js';
+
+export const here = dirname(fileURLToPath(import.meta.url));
+/** Repository root (this file runs from dist/test/kernel). */
+export const root = join(here, '..', '..', '..');
+
+export type OutcomeKey = keyof typeof KOFFLOAD.outcome;
+export type CounterKey = keyof typeof KOFFLOAD.counter;
+export const OUTCOME_KEYS = Object.keys(KOFFLOAD.outcome) as OutcomeKey[];
+export const COUNTER_KEYS = Object.keys(KOFFLOAD.counter) as CounterKey[];
+
+export const SUBSYS = ['ktest', 'ktest2'] as const;
+export type SubsysName = (typeof SUBSYS)[number];
+
+const ktestProto = protobuf.loadSync(join(root, 'proto', 'ktest.proto'));
+export const EchoRequest = ktestProto.lookupType('koffload.ktest.EchoRequest');
+export const EchoResponse = ktestProto.lookupType('koffload.ktest.EchoResponse');
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** How a scripted handler answers one request. */
+export type Behaviour = (req: KernelRequest) => { status: number; payload?: Buffer } | 'hang' | Promise<'hang' | { status: number; payload?: Buffer }>;
+
+export const echo: Behaviour = (req) => {
+  const msg = EchoRequest.decode(req.payload) as unknown as { data: Uint8Array; seq: unknown };
+  const out = EchoResponse.encode(EchoResponse.fromObject({ data: msg.data, seq: msg.seq })).finish();
+  return { status: KOFFLOAD.status.ok, payload: Buffer.from(out) };
+};
+export const hang: Behaviour = () => 'hang';
+export const fail: Behaviour = () => ({ status: KOFFLOAD.status.error });
+export const decline: Behaviour = () => ({ status: KOFFLOAD.status.decline });
+
+/** An in-process handler bound to one subsystem; its behaviour can change. */
+export class Handler {
+  requests: KernelRequest[] = [];
+  held: KernelRequest[] = [];
+  subsysId = 0;
+
+  private constructor(
+    readonly client: KoffloadClient,
+    public behaviour: Behaviour,
+  ) {}
+
+  static async bind(name: SubsysName, behaviour: Behaviour, opts: Partial<Parameters<KoffloadClient['bind']>[0]> = {}): Promise<Handler> {
+    const client = await KoffloadClient.open();
+    const h = new Handler(client, behaviour);
+    client.on('request', (req: KernelRequest) => {
+      h.requests.push(req);
+      void h.answer(req);
+    });
+    const bound = await client.bind({ name, ...opts });
+    h.subsysId = bound.subsysId;
+    return h;
+  }
+
+  private async answer(req: KernelRequest): Promise<void> {
+    if (req.flags & KOFFLOAD.reqFlag.shadow) return;
+    const r = await this.behaviour(req);
+    if (r === 'hang') {
+      this.held.push(req);
+      return;
+    }
+    this.client.reply(req.reqId, r.status, r.payload);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** A handler process, for kills and stops. */
+export class ChildHandler {
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly portId: number,
+  ) {}
+
+  static async start(name: SubsysName, rcvbuf?: number): Promise<ChildHandler> {
+    const args = [join(here, 'fixtures', 'child-handler.js'), 'hang', name];
+    if (rcvbuf) args.push(String(rcvbuf));
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const portId = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /BOUND (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      proc.once('exit', (code) => reject(new Error(`child handler exited early (${code})`)));
+    });
+    return new ChildHandler(proc, portId);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const gone = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill(signal);
+    await gone;
+  }
+}
+
+/** Runs an unprivileged child and returns the error code of each command. */
+export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, string> {
+  const out = execFileSync(process.execPath, [join(here, 'fixtures', 'child-handler.js'), 'unpriv', name], {
+    uid,
+    gid: uid,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, string>;
+}
+
+type Counts = Record<OutcomeKey, bigint>;
+const zeroCounts = (): Counts => Object.fromEntries(OUTCOME_KEYS.map((k) => [k, 0n])) as Counts;
+
+/** The longest wait seen per outcome, over the whole suite, for the summary. */
+export const longestWaitNs = new Map<OutcomeKey, bigint>();
+export const totals = zeroCounts();
+
+/**
+ * Everything the suite's runs reported, per subsystem, since the last
+ * checkpoint; `verify()` compares it with the kernel's own counters.
+ */
+export class Ledger {
+  private base = new Map<SubsysName, SubsysInfo>();
+  private seen = new Map<SubsysName, Counts>();
+
+  constructor(
+    readonly kclient: KoffloadClient,
+    readonly ktest: KtestClient,
+  ) {}
+
+  async checkpoint(): Promise<void> {
+    for (const name of SUBSYS) {
+      this.base.set(name, await this.kclient.getSubsys(name));
+      this.seen.set(name, zeroCounts());
+    }
+  }
+
+  /** Start a run, wait for its end, and book its outcomes. */
+  async run(opts: RunOptions & { subsys: SubsysName }): Promise<RunResult> {
+    const id = await this.ktest.run(opts);
+    return this.finish(opts.subsys, id);
+  }
+
+  async finish(subsys: SubsysName, runId: number, timeoutMs = 120_000): Promise<RunResult> {
+    const res = await this.ktest.waitResult(runId, { pollMs: 20, timeoutMs });
+    const seen = this.seen.get(subsys) ?? zeroCounts();
+    let top: OutcomeKey | undefined;
+    for (const k of OUTCOME_KEYS) {
+      const n = res.outcomes[k] ?? 0n;
+      seen[k] += n;
+      totals[k] += n;
+      if (n > 0n && (top === undefined || n > (res.outcomes[top] ?? 0n))) top = k;
+    }
+    this.seen.set(subsys, seen);
+    if (top) {
+      const prev = longestWaitNs.get(top) ?? 0n;
+      if (res.maxWaitNs > prev) longestWaitNs.set(top, res.maxWaitNs);
+    }
+    return res;
+  }
+
+  async delta(name: SubsysName): Promise<{ outcomes: Counts; counters: Record<CounterKey, bigint>; now: SubsysInfo }> {
+    const now = await this.kclient.getSubsys(name);
+    const base = this.base.get(name)!;
+    const outcomes = zeroCounts();
+    for (const k of OUTCOME_KEYS) outcomes[k] = now.outcomes[k] - base.outcomes[k];
+    const counters = Object.fromEntries(COUNTER_KEYS.map((k) => [k, now.counters[k] - base.counters[k]])) as Record<CounterKey, bigint>;
+    return { outcomes, counters, now };
+  }
+
+  /** After each test: nothing pending, kernel counts == the runs' counts. */
+  async verify(): Promise<void> {
+    for (const name of SUBSYS) {
+      await waitFor(`${name} pending back to 0`, async () => (await this.kclient.getSubsys(name)).pending === 0, 10_000);
+      const { outcomes } = await this.delta(name);
+      assert.deepEqual(outcomes, this.seen.get(name), `${name}: kernel outcome counters differ from what the runs reported`);
+    }
+  }
+}
+
+/** Only the outcomes that are non-zero, for readable assertions. */
+export function nonZero(outcomes: Partial<Record<OutcomeKey, bigint>>): Partial<Record<OutcomeKey, bigint>> {
+  return Object.fromEntries(Object.entries(outcomes).filter(([, v]) => v !== 0n)) as Partial<Record<OutcomeKey, bigint>>;
+}
+
+export const ms = (ns: bigint): number => Number(ns) / 1e6;
+
+export function payloadOf(text: string): Buffer {
+  return Buffer.from(text);
+}
