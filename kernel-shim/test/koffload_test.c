@@ -83,6 +83,7 @@ struct koffload_test_worker {
  * @ktr_started: koffload_call()s started (none for context cache)
  * @ktr_outcomes: calls ended, by enum koffload_outcome
  * @ktr_max_wait_ns: longest kc_wait_ns (lookup time for context cache)
+ * @ktr_outcome_max_ns: longest kc_wait_ns, by outcome
  * @ktr_total_wait_ns: sum of them
  * @ktr_intact: served replies that echoed their request, or cache hits
  * @ktr_last_lock: protects @ktr_has_last, @ktr_last_len and @ktr_last
@@ -113,6 +114,7 @@ struct koffload_test_run {
 	atomic64_t			ktr_started;
 	atomic64_t			ktr_outcomes[KOFFLOAD_OUTCOME_MAX + 1];
 	atomic64_t			ktr_max_wait_ns;
+	atomic64_t			ktr_outcome_max_ns[KOFFLOAD_OUTCOME_MAX + 1];
 	atomic64_t			ktr_total_wait_ns;
 	atomic64_t			ktr_intact;
 	spinlock_t			ktr_last_lock;	/* the ktr_*last* fields */
@@ -170,14 +172,18 @@ static bool koffload_test_should_stop(void)
 	return READ_ONCE(koffload_test_exiting) || kthread_should_stop();
 }
 
+static void koffload_test_atomic_max(atomic64_t *max, u64 ns)
+{
+	s64 old = atomic64_read(max);
+
+	while ((u64)old < ns && !atomic64_try_cmpxchg(max, &old, ns))
+		;
+}
+
 static void koffload_test_note_wait(struct koffload_test_run *run, u64 ns)
 {
-	s64 old = atomic64_read(&run->ktr_max_wait_ns);
-
 	atomic64_add(ns, &run->ktr_total_wait_ns);
-	while ((u64)old < ns &&
-	       !atomic64_try_cmpxchg(&run->ktr_max_wait_ns, &old, ns))
-		;
+	koffload_test_atomic_max(&run->ktr_max_wait_ns, ns);
 }
 
 static void koffload_test_keep_last(struct koffload_test_run *run,
@@ -247,6 +253,8 @@ static void koffload_test_record(struct koffload_test_run *run,
 		return;
 	atomic64_inc(&run->ktr_outcomes[kc->kc_outcome]);
 	koffload_test_note_wait(run, kc->kc_wait_ns);
+	koffload_test_atomic_max(&run->ktr_outcome_max_ns[kc->kc_outcome],
+				 kc->kc_wait_ns);
 	if (kc->kc_outcome != KOFFLOAD_OUTCOME_SERVED)
 		return;
 
@@ -704,19 +712,43 @@ static size_t koffload_test_result_size(void)
 	return nla_total_size(sizeof(u32)) +		/* run-id */
 	       nla_total_size(sizeof(u32)) +		/* done */
 	       3 * nla_total_size_64bit(sizeof(u64)) +	/* waits, intact */
-	       nla_total_size(0) +			/* outcomes */
-	       (KOFFLOAD_OUTCOME_MAX + 1) * nla_total_size(sizeof(u64)) +
+	       2 * nla_total_size(0) +		/* outcomes, their waits */
+	       2 * (KOFFLOAD_OUTCOME_MAX + 1) * nla_total_size(sizeof(u64)) +
 	       nla_total_size(KOFFLOAD_PAYLOAD_MAX);	/* last-payload */
+}
+
+/* One u64 per outcome, attr type = outcome + 1. */
+static int koffload_test_put_per_outcome(struct sk_buff *msg, int attr,
+					 const atomic64_t *vals)
+{
+	struct nlattr *nest;
+	u32 i;
+
+	nest = nla_nest_start(msg, attr);
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = 0; i <= KOFFLOAD_OUTCOME_MAX; i++) {
+		u64 val = atomic64_read(&vals[i]);
+
+		/*
+		 * Plain 8-byte puts: a pad attribute inside this nest would
+		 * take a type that means an outcome.
+		 */
+		if (nla_put(msg, i + 1, sizeof(val), &val)) {
+			nla_nest_cancel(msg, nest);
+			return -EMSGSIZE;
+		}
+	}
+	nla_nest_end(msg, nest);
+	return 0;
 }
 
 static int koffload_test_fill_result(struct sk_buff *msg,
 				     struct genl_info *info,
 				     struct koffload_test_run *run, bool done)
 {
-	struct nlattr *nest;
 	void *hdr;
 	int err;
-	u32 i;
 
 	hdr = genlmsg_put_reply(msg, info, &koffload_test_family, 0,
 				KOFFLOAD_TEST_CMD_RESULT);
@@ -735,20 +767,11 @@ static int koffload_test_fill_result(struct sk_buff *msg,
 			      KOFFLOAD_TEST_A_PAD))
 		goto err_cancel;
 
-	nest = nla_nest_start(msg, KOFFLOAD_TEST_A_OUTCOMES);
-	if (!nest)
+	if (koffload_test_put_per_outcome(msg, KOFFLOAD_TEST_A_OUTCOMES,
+					  run->ktr_outcomes) ||
+	    koffload_test_put_per_outcome(msg, KOFFLOAD_TEST_A_OUTCOME_MAX_WAIT_NS,
+					  run->ktr_outcome_max_ns))
 		goto err_cancel;
-	for (i = 0; i <= KOFFLOAD_OUTCOME_MAX; i++) {
-		u64 val = atomic64_read(&run->ktr_outcomes[i]);
-
-		/*
-		 * Plain 8-byte puts: a pad attribute inside this nest would
-		 * take a type that means an outcome.
-		 */
-		if (nla_put(msg, i + 1, sizeof(val), &val))
-			goto err_cancel;
-	}
-	nla_nest_end(msg, nest);
 
 	spin_lock(&run->ktr_last_lock);
 	err = run->ktr_has_last ?

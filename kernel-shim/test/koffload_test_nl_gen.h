@@ -37,27 +37,29 @@ static struct netlink_range_validation koffload_test_resp_size_range = {
 };
 
 static const struct nla_policy koffload_test_nl_policy[KOFFLOAD_TEST_A_MAX + 1] = {
-	[KOFFLOAD_TEST_A_SUBSYS]	= { .type = NLA_NUL_STRING, .len = 32 - 1 },
-	[KOFFLOAD_TEST_A_OP]		= { .type = NLA_U32 },
-	[KOFFLOAD_TEST_A_CALLS]		=
+	[KOFFLOAD_TEST_A_SUBSYS]		= { .type = NLA_NUL_STRING, .len = 32 - 1 },
+	[KOFFLOAD_TEST_A_OP]			= { .type = NLA_U32 },
+	[KOFFLOAD_TEST_A_CALLS]			=
 		NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_test_calls_max_range),
-	[KOFFLOAD_TEST_A_THREADS]	=
+	[KOFFLOAD_TEST_A_THREADS]		=
 		NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_test_threads_max_range),
-	[KOFFLOAD_TEST_A_TIMEOUT_MS]	= { .type = NLA_U32 },
-	[KOFFLOAD_TEST_A_CONTEXT]	=
+	[KOFFLOAD_TEST_A_TIMEOUT_MS]		= { .type = NLA_U32 },
+	[KOFFLOAD_TEST_A_CONTEXT]		=
 		NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_test_context_range),
-	[KOFFLOAD_TEST_A_PAYLOAD]	= { .type = NLA_BINARY, .len = 4096 },
-	[KOFFLOAD_TEST_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32, KOFFLOAD_TEST_RUN_FLAG_ALL),
-	[KOFFLOAD_TEST_A_RUN_ID]	= { .type = NLA_U32 },
-	[KOFFLOAD_TEST_A_DONE]		= { .type = NLA_U32 },
-	[KOFFLOAD_TEST_A_OUTCOMES]	= { .type = NLA_NESTED },
-	[KOFFLOAD_TEST_A_MAX_WAIT_NS]	= { .type = NLA_U64 },
-	[KOFFLOAD_TEST_A_INTACT]	= { .type = NLA_U64 },
-	[KOFFLOAD_TEST_A_LAST_PAYLOAD]	= { .type = NLA_BINARY },
-	[KOFFLOAD_TEST_A_TOTAL_WAIT_NS]	= { .type = NLA_U64 },
-	[KOFFLOAD_TEST_A_CACHE_KEY]	= { .type = NLA_BINARY, .len = 64 },
-	[KOFFLOAD_TEST_A_RESP_SIZE]	=
+	[KOFFLOAD_TEST_A_PAYLOAD]		= { .type = NLA_BINARY, .len = 4096 },
+	[KOFFLOAD_TEST_A_FLAGS]			=
+		NLA_POLICY_MASK(NLA_U32, KOFFLOAD_TEST_RUN_FLAG_ALL),
+	[KOFFLOAD_TEST_A_RUN_ID]		= { .type = NLA_U32 },
+	[KOFFLOAD_TEST_A_DONE]			= { .type = NLA_U32 },
+	[KOFFLOAD_TEST_A_OUTCOMES]		= { .type = NLA_NESTED },
+	[KOFFLOAD_TEST_A_MAX_WAIT_NS]		= { .type = NLA_U64 },
+	[KOFFLOAD_TEST_A_INTACT]		= { .type = NLA_U64 },
+	[KOFFLOAD_TEST_A_LAST_PAYLOAD]		= { .type = NLA_BINARY },
+	[KOFFLOAD_TEST_A_TOTAL_WAIT_NS]		= { .type = NLA_U64 },
+	[KOFFLOAD_TEST_A_CACHE_KEY]		= { .type = NLA_BINARY, .len = 64 },
+	[KOFFLOAD_TEST_A_RESP_SIZE]		=
 		NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_test_resp_size_range),
+	[KOFFLOAD_TEST_A_OUTCOME_MAX_WAIT_NS]	= { .type = NLA_NESTED },
 };
 
 #endif /* _KOFFLOAD_TEST_NL_GEN_H */

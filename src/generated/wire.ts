@@ -323,8 +323,9 @@ export const KOFFLOAD_TEST = {
      */
     run: 1,
     /**
-     * A run's state (admin): run-id. Reply: done, outcomes, max-wait-ns,
-     * total-wait-ns, intact, last-payload. A done run is forgotten once read.
+     * A run's state (admin): run-id. Reply: done, outcomes,
+     * outcome-max-wait-ns, max-wait-ns, total-wait-ns, intact, last-payload. A
+     * done run is forgotten once read.
      */
     result: 2,
   },
@@ -350,6 +351,11 @@ export const KOFFLOAD_TEST = {
     pad: 17,
     /** size of the reply buffer each call passes (default 4096) */
     respSize: 18,
+    /**
+     * longest wait by koffload outcome: u64 per outcome, attr type = outcome +
+     * 1
+     */
+    outcomeMaxWaitNs: 19,
   },
   attrSpec: {
     subsys: { id: 1, type: 'string', maxLen: 32 },
@@ -370,6 +376,7 @@ export const KOFFLOAD_TEST = {
     cacheKey: { id: 16, type: 'binary', maxLen: 64 },
     pad: { id: 17, type: 'pad' },
     respSize: { id: 18, type: 'u32', max: 4096 },
+    outcomeMaxWaitNs: { id: 19, type: 'nest' },
   },
   /** The calling context a run's calls are made in. */
   context: {

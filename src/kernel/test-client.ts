@@ -50,6 +50,8 @@ export interface RunResult {
   outcomes: Record<Outcome, bigint>;
   /** longest time one call waited, ns */
   maxWaitNs: bigint;
+  /** longest wait by outcome, ns (zero for outcomes no call had) */
+  outcomeMaxWaitNs: Record<Outcome, bigint>;
   /** sum of all calls' waits, ns */
   totalWaitNs: bigint;
   /** served replies that were intact (flag checkEcho) or cache hits (context 'cache') */
@@ -84,6 +86,7 @@ export function parseRunResult(msg: GenlMessage): RunResult {
     done: v.done !== 0,
     outcomes: decodeU64Nest(v.outcomes ?? Buffer.alloc(0), KOFFLOAD.outcomeKeys),
     maxWaitNs: v.maxWaitNs ?? 0n,
+    outcomeMaxWaitNs: decodeU64Nest(v.outcomeMaxWaitNs ?? Buffer.alloc(0), KOFFLOAD.outcomeKeys),
     totalWaitNs: v.totalWaitNs ?? 0n,
     intact: v.intact ?? 0n,
   };

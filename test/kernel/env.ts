@@ -133,7 +133,7 @@ export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, s
 type Counts = Record<OutcomeKey, bigint>;
 const zeroCounts = (): Counts => Object.fromEntries(OUTCOME_KEYS.map((k) => [k, 0n])) as Counts;
 
-/** The longest wait seen per outcome, over the whole suite, for the summary. */
+/** The longest wait of any call, per outcome, over the whole suite, for the summary. */
 export const longestWaitNs = new Map<OutcomeKey, bigint>();
 export const totals = zeroCounts();
 
@@ -166,18 +166,14 @@ export class Ledger {
   async finish(subsys: SubsysName, runId: number, timeoutMs = 120_000): Promise<RunResult> {
     const res = await this.ktest.waitResult(runId, { pollMs: 20, timeoutMs });
     const seen = this.seen.get(subsys) ?? zeroCounts();
-    let top: OutcomeKey | undefined;
     for (const k of OUTCOME_KEYS) {
-      const n = res.outcomes[k] ?? 0n;
+      const n = res.outcomes[k];
       seen[k] += n;
       totals[k] += n;
-      if (n > 0n && (top === undefined || n > (res.outcomes[top] ?? 0n))) top = k;
+      const wait = res.outcomeMaxWaitNs[k];
+      if (n > 0n && wait > (longestWaitNs.get(k) ?? -1n)) longestWaitNs.set(k, wait);
     }
     this.seen.set(subsys, seen);
-    if (top) {
-      const prev = longestWaitNs.get(top) ?? 0n;
-      if (res.maxWaitNs > prev) longestWaitNs.set(top, res.maxWaitNs);
-    }
     return res;
   }
 

@@ -58,7 +58,7 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
       const w = longestWaitNs.get(k);
       return `  ${k.padEnd(14)} ${String(totals[k]).padStart(7)} calls   longest wait ${w === undefined ? '-' : `${ms(w).toFixed(2)} ms`}`;
     });
-    console.log(`\nper-outcome counts over the suite (longest wait of runs dominated by that outcome):\n${lines.join('\n')}\n`);
+    console.log(`\nper-outcome counts over the suite, with the longest wait of one call:\n${lines.join('\n')}\n`);
     kclient?.close();
     ktest?.close();
   });

@@ -337,27 +337,32 @@ enum koffload_test_run_flag {
 /* Attributes of koffload_test (set attr) */
 enum {
 	KOFFLOAD_TEST_A_UNSPEC,
-	KOFFLOAD_TEST_A_SUBSYS,		/* string, max 32 bytes with NUL */
-	KOFFLOAD_TEST_A_OP,		/* u32 */
-	KOFFLOAD_TEST_A_CALLS,		/* u32, max KOFFLOAD_TEST_CALLS_MAX */
-	KOFFLOAD_TEST_A_THREADS,	/* u32, max KOFFLOAD_TEST_THREADS_MAX */
-	KOFFLOAD_TEST_A_TIMEOUT_MS,	/* u32 */
-	KOFFLOAD_TEST_A_CONTEXT,	/* u32, enum koffload_test_context */
-	KOFFLOAD_TEST_A_PAYLOAD,	/* binary, max 4096 bytes */
-	KOFFLOAD_TEST_A_FLAGS,		/* u32, enum koffload_test_run_flag */
-	KOFFLOAD_TEST_A_RUN_ID,		/* u32 */
-	KOFFLOAD_TEST_A_DONE,		/* u32 */
+	KOFFLOAD_TEST_A_SUBSYS,			/* string, max 32 bytes with NUL */
+	KOFFLOAD_TEST_A_OP,			/* u32 */
+	KOFFLOAD_TEST_A_CALLS,			/* u32, max KOFFLOAD_TEST_CALLS_MAX */
+	KOFFLOAD_TEST_A_THREADS,		/* u32, max KOFFLOAD_TEST_THREADS_MAX */
+	KOFFLOAD_TEST_A_TIMEOUT_MS,		/* u32 */
+	KOFFLOAD_TEST_A_CONTEXT,		/* u32, enum koffload_test_context */
+	KOFFLOAD_TEST_A_PAYLOAD,		/* binary, max 4096 bytes */
+	KOFFLOAD_TEST_A_FLAGS,			/* u32, enum koffload_test_run_flag */
+	KOFFLOAD_TEST_A_RUN_ID,			/* u32 */
+	KOFFLOAD_TEST_A_DONE,			/* u32 */
 	/* u64 per koffload outcome, attr type = outcome + 1 */
-	KOFFLOAD_TEST_A_OUTCOMES,	/* nest */
-	KOFFLOAD_TEST_A_MAX_WAIT_NS,	/* u64 */
-	KOFFLOAD_TEST_A_INTACT,		/* u64 */
-	KOFFLOAD_TEST_A_LAST_PAYLOAD,	/* binary */
-	KOFFLOAD_TEST_A_TOTAL_WAIT_NS,	/* u64 */
-	KOFFLOAD_TEST_A_CACHE_KEY,	/* binary, max 64 bytes */
+	KOFFLOAD_TEST_A_OUTCOMES,		/* nest */
+	KOFFLOAD_TEST_A_MAX_WAIT_NS,		/* u64 */
+	KOFFLOAD_TEST_A_INTACT,			/* u64 */
+	KOFFLOAD_TEST_A_LAST_PAYLOAD,		/* binary */
+	KOFFLOAD_TEST_A_TOTAL_WAIT_NS,		/* u64 */
+	KOFFLOAD_TEST_A_CACHE_KEY,		/* binary, max 64 bytes */
 	/* alignment padding of u64 attributes */
-	KOFFLOAD_TEST_A_PAD,		/* pad */
+	KOFFLOAD_TEST_A_PAD,			/* pad */
 	/* size of the reply buffer each call passes (default 4096) */
-	KOFFLOAD_TEST_A_RESP_SIZE,	/* u32, max 4096 */
+	KOFFLOAD_TEST_A_RESP_SIZE,		/* u32, max 4096 */
+	/*
+	 * longest wait by koffload outcome: u64 per outcome, attr type =
+	 * outcome + 1
+	 */
+	KOFFLOAD_TEST_A_OUTCOME_MAX_WAIT_NS,	/* nest */
 
 	__KOFFLOAD_TEST_A_MAX,
 	KOFFLOAD_TEST_A_MAX = (__KOFFLOAD_TEST_A_MAX - 1)
@@ -373,9 +378,10 @@ enum {
 	 */
 	KOFFLOAD_TEST_CMD_RUN,
 	/*
-	 * A run's state (admin): run-id. Reply: done, outcomes, max-wait-ns,
-	 * total-wait-ns, intact, last-payload. A done run is forgotten once
-	 * read. [needs CAP_NET_ADMIN]
+	 * A run's state (admin): run-id. Reply: done, outcomes,
+	 * outcome-max-wait-ns, max-wait-ns, total-wait-ns, intact,
+	 * last-payload. A done run is forgotten once read. [needs
+	 * CAP_NET_ADMIN]
 	 */
 	KOFFLOAD_TEST_CMD_RESULT,
 
