@@ -81,7 +81,7 @@ static bool koffload_cache_evict_expired(struct koffload_subsys *ks, u64 now)
  *
  * Process context; may sleep to allocate.
  *
- * Return values:
+ * Return:
  *   %0: done
  *   %-EINVAL: bad key or payload length
  *   %-ENOENT: @ttl_ms is zero and there was no such entry
@@ -149,7 +149,7 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
  * NOFS/NOIO scopes: it takes no lock, allocates nothing and never sleeps.
  * Counts a hit or a miss on @ks.
  *
- * Return values:
+ * Return:
  *   >= 0: hit; the number of payload bytes copied to @buf
  *   %-ENOENT: no live entry for @key (never published, deleted or expired)
  *   %-EMSGSIZE: the payload is larger than @buf_size; nothing copied

@@ -96,12 +96,17 @@ u32 koffload_effective_inflight(const struct koffload_subsys *ks)
 
 /*
  * Rule 1: no wait in atomic context, with IRQs off, inside an RCU read
- * side, or with a gfp that cannot block.
+ * side, or with a gfp that cannot block. The gfp is the caller's word;
+ * preempt_count() also catches a caller that holds a spinlock but passed
+ * a blocking gfp, where the kernel counts it (CONFIG_PREEMPT_COUNT, as in
+ * Debian's kernels).
  */
 static bool koffload_ctx_atomic(gfp_t gfp)
 {
-	return !gfpflags_allow_blocking(gfp) || in_atomic() ||
-	       irqs_disabled() || rcu_preempt_depth();
+	if (!gfpflags_allow_blocking(gfp) || irqs_disabled() ||
+	    rcu_preempt_depth())
+		return true;
+	return IS_ENABLED(CONFIG_PREEMPT_COUNT) && preempt_count();
 }
 
 /*
@@ -395,7 +400,7 @@ static u32 koffload_upcall(struct koffload_subsys *ks,
  * how long the call took. On any non-zero return the caller uses its own
  * default and must not read kc_resp.
  *
- * Return values:
+ * Return:
  *   %0: served; kc_resp holds kc_resp_len bytes of the handler's reply
  *   %-ENODATA: the handler declined
  *   %-ESRCH: no handler is bound
@@ -473,7 +478,7 @@ EXPORT_SYMBOL_GPL(koffload_call);
  * @payload: reply payload (may be NULL when @len is zero)
  * @len: its length
  *
- * Return values:
+ * Return:
  *   %0: the call was completed with the reply
  *   %-EMSGSIZE: the call was completed as malformed, the payload did not fit
  *   %-EPERM: @portid is not the handler bound to the request's subsystem

@@ -13,6 +13,7 @@
 
 /* Registered subsystems by id; readers use RCU, writers the mutex. */
 DEFINE_XARRAY_ALLOC1(koffload_subsystems);
+/* Serialises registration, unregistration, BIND and name lookups. */
 DEFINE_MUTEX(koffload_registry_mutex);
 
 /**
@@ -102,7 +103,7 @@ static void koffload_init_state(struct koffload_subsys *ks)
  * The subsystem starts unbound: every call falls back with
  * KOFFLOAD_OUTCOME_NO_HANDLER until a handler binds.
  *
- * Return values:
+ * Return:
  *   %0: registered; pair with koffload_unregister()
  *   %-EINVAL: bad name or limits, or @ks is already registered
  *   %-EEXIST: another subsystem has this name
