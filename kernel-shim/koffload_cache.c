@@ -167,7 +167,8 @@ int koffload_cache_lookup(struct koffload_subsys *ks, const void *key,
 	rcu_read_lock();
 	e = koffload_cache_find(ks, key, key_len,
 				koffload_cache_hash(key, key_len));
-	if (e && e->kce_expires_ns > ktime_get_ns()) {
+	/* the NMI-safe read of CLOCK_MONOTONIC: lookups run in any context */
+	if (e && e->kce_expires_ns > ktime_get_mono_fast_ns()) {
 		ret = -EMSGSIZE;
 		if (e->kce_len <= buf_size) {
 			memcpy(buf, e->kce_data, e->kce_len);

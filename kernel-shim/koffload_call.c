@@ -14,17 +14,34 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/string.h>
+#include <net/sock.h>
 
 #include "koffload_internal.h"
 
+/*
+ * Request ids are never reused while the module is loaded, across
+ * re-registrations too: a REPLY meant for an earlier incarnation of a
+ * subsystem id finds nothing.
+ */
+static atomic64_t koffload_req_seq = ATOMIC64_INIT(0);
+
+/*
+ * REQUEST messages are allocated without direct reclaim: a caller under
+ * memory pressure falls back (send-failure) instead of stalling in
+ * reclaim past its deadline.
+ */
+#define KOFFLOAD_REQ_GFP	(GFP_NOWAIT | __GFP_NOWARN)
+
 /* What admission decided; filled under ks_lock, used without it. */
 struct koffload_admit {
-	u32	ka_portid;
-	u32	ka_mode;
-	u32	ka_timeout_ms;
-	u32	ka_inflight_cap;
-	bool	ka_own_process;
-	bool	ka_probe;
+	struct sock	*ka_sk;		/* referenced while set */
+	u32		ka_portid;
+	u32		ka_gen;
+	u32		ka_mode;
+	u32		ka_timeout_ms;
+	u32		ka_inflight_cap;
+	bool		ka_own_process;
+	bool		ka_probe;
 };
 
 static const int koffload_outcome_errno[KOFFLOAD_OUTCOME_MAX + 1] = {
@@ -109,16 +126,22 @@ static bool koffload_ctx_atomic(gfp_t gfp)
 	return IS_ENABLED(CONFIG_PREEMPT_COUNT) && preempt_count();
 }
 
+/* In reclaim: PF_MEMALLOC or kswapd. Not even a shadow send from here. */
+static bool koffload_ctx_in_reclaim(void)
+{
+	return current->flags & (PF_MEMALLOC | PF_KSWAPD);
+}
+
 /*
- * Rule 2: no wait under memory pressure. Reclaim (PF_MEMALLOC, kswapd)
- * and NOFS/NOIO scopes, or a NOFS/NOIO gfp, mean the caller may hold what
- * the handler needs to make progress.
+ * Rule 2: no wait under memory pressure. Reclaim and NOFS/NOIO scopes,
+ * or a NOFS/NOIO gfp, mean the caller may hold what the handler needs to
+ * make progress.
  */
 static bool koffload_ctx_reclaim(gfp_t gfp)
 {
 	const gfp_t fs_io = __GFP_FS | __GFP_IO;
 
-	if (current->flags & (PF_MEMALLOC | PF_KSWAPD))
+	if (koffload_ctx_in_reclaim())
 		return true;
 	return (current_gfp_context(gfp) & fs_io) != fs_io;
 }
@@ -184,7 +207,8 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 {
 	/* judge the caller's context before ks_lock turns IRQs off */
 	bool atomic = koffload_ctx_atomic(gfp);
-	bool reclaim = koffload_ctx_reclaim(gfp);
+	bool reclaim = !atomic && koffload_ctx_reclaim(gfp);
+	bool in_reclaim = koffload_ctx_in_reclaim();
 	unsigned long flags;
 	u32 outcome;
 
@@ -194,7 +218,9 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 		return KOFFLOAD_OUTCOME_SHUTDOWN;
 	}
 	ks->ks_users++;
+	ka->ka_sk = NULL;
 	ka->ka_portid = ks->ks_portid;
+	ka->ka_gen = ks->ks_bind_gen;
 	ka->ka_mode = ks->ks_mode;
 	ka->ka_timeout_ms = koffload_effective_timeout_ms(ks, timeout_ms);
 	ka->ka_inflight_cap = koffload_effective_inflight(ks);
@@ -208,7 +234,8 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 	else if (ka->ka_mode == KOFFLOAD_MODE_OFF)
 		outcome = KOFFLOAD_OUTCOME_DISABLED;
 	else if (ka->ka_mode == KOFFLOAD_MODE_SHADOW)
-		;	/* never waits; only reclaim is checked, below */
+		outcome = in_reclaim ? KOFFLOAD_OUTCOME_RECLAIM :
+				       KOFFLOAD_OUTCOME_SERVED;
 	else if (ka->ka_mode == KOFFLOAD_MODE_CANARY &&
 		 get_random_u32_below(KOFFLOAD_PERMILLE) >=
 		 ks->ks_canary_permille)
@@ -224,10 +251,11 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
 	else
 		outcome = koffload_circuit_admit(ks, &ka->ka_probe);
 
-	/* A shadow send allocates: not from reclaim either. */
-	if (outcome == KOFFLOAD_OUTCOME_SERVED &&
-	    ka->ka_mode == KOFFLOAD_MODE_SHADOW && reclaim)
-		outcome = KOFFLOAD_OUTCOME_RECLAIM;
+	/* the bound socket, to check it is still alive right before a send */
+	if (outcome == KOFFLOAD_OUTCOME_SERVED) {
+		ka->ka_sk = ks->ks_sk;
+		sock_hold(ka->ka_sk);
+	}
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 	return outcome;
 }
@@ -241,16 +269,19 @@ static void koffload_leave(struct koffload_subsys *ks, u32 outcome,
 {
 	unsigned long flags;
 
+	if (ka->ka_sk)
+		sock_put(ka->ka_sk);
 	atomic64_inc(&ks->ks_outcomes[outcome]);
 	spin_lock_irqsave(&ks->ks_lock, flags);
-	if (ka->ka_mode != KOFFLOAD_MODE_SHADOW)
+	/* an outcome of an earlier binding says nothing of this one */
+	if (ka->ka_mode != KOFFLOAD_MODE_SHADOW && ka->ka_gen == ks->ks_bind_gen)
 		koffload_circuit_record(ks, outcome, ka->ka_probe);
 	if (!--ks->ks_users && ks->ks_shutting)
 		wake_up(&ks->ks_drain_wq);
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 }
 
-/* Rule 9: whoever removes @kp from the table owns its completion. */
+/* Rule 9: whoever sets kp_claimed under ks_lock owns the completion. */
 static bool koffload_claim(struct koffload_subsys *ks,
 			   struct koffload_pending *kp)
 {
@@ -268,11 +299,60 @@ static bool koffload_claim(struct koffload_subsys *ks,
 	return won;
 }
 
-/* End a call we could not claim: the winner is completing it right now. */
-static u32 koffload_lost_claim(struct koffload_pending *kp)
+/*
+ * End a call we could not claim. Every claimer completes the call before
+ * it drops ks_lock, so this never actually sleeps; it orders our reads
+ * of the results after the claimer's writes.
+ */
+static u32 koffload_lost_claim(struct koffload_pending *kp,
+			       struct koffload_call *kc)
 {
 	wait_for_completion(&kp->kp_done);
+	kc->kc_resp_len = kp->kp_resp_len;
 	return kp->kp_outcome;
+}
+
+/*
+ * Rule 4: wait for the completion until the deadline, killably. Timer
+ * wheel timeouts up to 63 jiffies fire on the jiffy; longer ones may be
+ * rounded up by an eighth, so wait in steps no longer than that and the
+ * wait never outlasts the deadline (it may end under a jiffy early).
+ *
+ * Return: > 0 when completed, 0 at the deadline, < 0 on a fatal signal.
+ */
+static long koffload_wait(struct koffload_pending *kp)
+{
+	for (;;) {
+		s64 left_ns = kp->kp_deadline_ns - ktime_get_ns();
+		unsigned long left;
+		long ret;
+
+		if (left_ns <= 0)
+			return 0;
+		left = min_t(unsigned long, nsecs_to_jiffies(left_ns), 63);
+		if (!left)
+			return 0;
+		ret = wait_for_completion_killable_timeout(&kp->kp_done, left);
+		if (ret)
+			return ret;
+	}
+}
+
+/*
+ * Right before a send: a handler socket that is closing is already
+ * orphaned (SOCK_DEAD) before its port id is free for another socket to
+ * take, so this leaves only the instant between the two for a request to
+ * reach a newcomer on the same port. The release notifier unbinds soon
+ * after.
+ */
+static int koffload_unicast(struct sk_buff *skb,
+			    const struct koffload_admit *ka)
+{
+	if (sock_flag(ka->ka_sk, SOCK_DEAD)) {
+		kfree_skb(skb);
+		return -ECONNREFUSED;
+	}
+	return genlmsg_unicast(&init_net, skb, ka->ka_portid);
 }
 
 static u32 koffload_send_errno_outcome(int err)
@@ -291,7 +371,7 @@ static u32 koffload_send_errno_outcome(int err)
 /* Mode shadow: send, do not wait, keep the default. */
 static u32 koffload_shadow(struct koffload_subsys *ks,
 			   const struct koffload_call *kc,
-			   const struct koffload_admit *ka, gfp_t gfp)
+			   const struct koffload_admit *ka)
 {
 	struct sk_buff *skb;
 	u64 deadline_ns;
@@ -300,10 +380,10 @@ static u32 koffload_shadow(struct koffload_subsys *ks,
 	deadline_ns = ktime_get_ns() + (u64)ka->ka_timeout_ms * NSEC_PER_MSEC;
 	/* id 0: nobody waits, so no reply can be matched */
 	skb = koffload_nl_request(ks, kc, 0, deadline_ns,
-				  KOFFLOAD_REQ_FLAG_SHADOW, gfp);
+				  KOFFLOAD_REQ_FLAG_SHADOW, KOFFLOAD_REQ_GFP);
 	if (!skb)
 		return KOFFLOAD_OUTCOME_SEND_FAILURE;
-	err = genlmsg_unicast(&init_net, skb, ka->ka_portid);
+	err = koffload_unicast(skb, ka);
 	if (err)
 		return koffload_send_errno_outcome(err);
 	koffload_count(ks, KOFFLOAD_COUNTER_REQUESTS_SENT);
@@ -313,7 +393,7 @@ static u32 koffload_shadow(struct koffload_subsys *ks,
 /* Register @kp, send the REQUEST and wait for one completion (rule 4). */
 static u32 koffload_upcall(struct koffload_subsys *ks,
 			   struct koffload_call *kc,
-			   const struct koffload_admit *ka, gfp_t gfp)
+			   const struct koffload_admit *ka)
 {
 	struct koffload_pending kp = {
 		.kp_resp	= kc->kc_resp,
@@ -321,33 +401,32 @@ static u32 koffload_upcall(struct koffload_subsys *ks,
 	};
 	unsigned long flags;
 	struct sk_buff *skb;
-	u64 deadline_ns;
 	long left;
 	int err;
 
-	deadline_ns = ktime_get_ns() + (u64)ka->ka_timeout_ms * NSEC_PER_MSEC;
+	kp.kp_deadline_ns = ktime_get_ns() +
+			    (u64)ka->ka_timeout_ms * NSEC_PER_MSEC;
 	init_completion(&kp.kp_done);
 	INIT_HLIST_NODE(&kp.kp_node);
-
-	spin_lock_irqsave(&ks->ks_lock, flags);
 	kp.kp_id = ((u64)ks->ks_id << KOFFLOAD_REQ_ID_SHIFT) |
-		   ks->ks_next_seq++;
-	spin_unlock_irqrestore(&ks->ks_lock, flags);
+		   (atomic64_inc_return(&koffload_req_seq) &
+		    KOFFLOAD_REQ_SEQ_MASK);
 
-	skb = koffload_nl_request(ks, kc, kp.kp_id, deadline_ns,
+	skb = koffload_nl_request(ks, kc, kp.kp_id, kp.kp_deadline_ns,
 				  kc->kc_flags & KOFFLOAD_CALL_HAS_DEFAULT ?
-				  KOFFLOAD_REQ_FLAG_HAS_DEFAULT : 0, gfp);
+				  KOFFLOAD_REQ_FLAG_HAS_DEFAULT : 0,
+				  KOFFLOAD_REQ_GFP);
 	if (!skb)
 		return KOFFLOAD_OUTCOME_SEND_FAILURE;
 
 	/*
 	 * Insert before sending: the reply may come back before
-	 * genlmsg_unicast() returns. A release or unregister that ran since
-	 * admission changed ks_portid or set ks_shutting; its sweep is over,
-	 * so refuse here rather than wait for a handler that is gone.
+	 * genlmsg_unicast() returns. A release, unbind or unregister that ran
+	 * since admission changed ks_bind_gen or set ks_shutting; its sweep
+	 * is over, so refuse here rather than wait for a handler that is gone.
 	 */
 	spin_lock_irqsave(&ks->ks_lock, flags);
-	if (ks->ks_shutting || ks->ks_portid != ka->ka_portid) {
+	if (ks->ks_shutting || ks->ks_bind_gen != ka->ka_gen) {
 		u32 outcome = ks->ks_shutting ? KOFFLOAD_OUTCOME_SHUTDOWN :
 						KOFFLOAD_OUTCOME_HANDLER_DIED;
 
@@ -359,27 +438,22 @@ static u32 koffload_upcall(struct koffload_subsys *ks,
 	ks->ks_nr_pending++;
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 
-	err = genlmsg_unicast(&init_net, skb, ka->ka_portid);
+	err = koffload_unicast(skb, ka);
 	if (err) {
 		if (!koffload_claim(ks, &kp))
-			return koffload_lost_claim(&kp);
+			return koffload_lost_claim(&kp, kc);
 		return koffload_send_errno_outcome(err);
 	}
 	koffload_count(ks, KOFFLOAD_COUNTER_REQUESTS_SENT);
 
-	/* jiffies round down, so the timeout never outlasts the deadline */
-	left = nsecs_to_jiffies(max_t(s64, 0, deadline_ns - ktime_get_ns()));
-	left = wait_for_completion_killable_timeout(&kp.kp_done, left);
+	left = koffload_wait(&kp);
 	if (left > 0) {
+		/* the wait consumed the completion: do not wait for it again */
 		kc->kc_resp_len = kp.kp_resp_len;
 		return kp.kp_outcome;
 	}
-	if (!koffload_claim(ks, &kp)) {
-		u32 outcome = koffload_lost_claim(&kp);
-
-		kc->kc_resp_len = kp.kp_resp_len;
-		return outcome;
-	}
+	if (!koffload_claim(ks, &kp))
+		return koffload_lost_claim(&kp, kc);
 	return left ? KOFFLOAD_OUTCOME_SIGNAL : KOFFLOAD_OUTCOME_DEADLINE;
 }
 
@@ -448,7 +522,7 @@ int koffload_call(struct koffload_subsys *ks, struct koffload_call *kc,
 		goto out_leave;
 
 	if (ka.ka_mode == KOFFLOAD_MODE_SHADOW) {
-		outcome = koffload_shadow(ks, kc, &ka, gfp);
+		outcome = koffload_shadow(ks, kc, &ka);
 		goto out_leave;
 	}
 
@@ -456,7 +530,7 @@ int koffload_call(struct koffload_subsys *ks, struct koffload_call *kc,
 	if (atomic_inc_return(&ks->ks_inflight) > ka.ka_inflight_cap) {
 		outcome = KOFFLOAD_OUTCOME_OVERLOAD;
 	} else {
-		outcome = koffload_upcall(ks, kc, &ka, gfp);
+		outcome = koffload_upcall(ks, kc, &ka);
 		if (outcome != KOFFLOAD_OUTCOME_SERVED)
 			kc->kc_resp_len = 0;
 	}
@@ -477,6 +551,11 @@ EXPORT_SYMBOL_GPL(koffload_call);
  * @status: enum koffload_status
  * @payload: reply payload (may be NULL when @len is zero)
  * @len: its length
+ *
+ * Rule 9: the call is claimed, filled and completed under ks_lock, so a
+ * caller whose deadline fired either claims it first or finds it done. A
+ * reply that comes after the deadline, before the caller woke, ends the
+ * call with KOFFLOAD_OUTCOME_DEADLINE; nothing is written to its buffer.
  *
  * Return:
  *   %0: the call was completed with the reply
@@ -512,44 +591,36 @@ int koffload_complete_reply(u64 id, u32 portid, u32 status,
 			break;
 		}
 	}
+	err = -ENOENT;
 	if (!found) {
 		koffload_count(ks, KOFFLOAD_COUNTER_LATE_REPLIES);
-		err = -ENOENT;
 		goto out_unlock;
 	}
 	found->kp_claimed = true;
 	hash_del(&found->kp_node);
 	ks->ks_nr_pending--;
-	err = 0;
-	if (status == KOFFLOAD_STATUS_OK && len > found->kp_resp_size) {
-		koffload_count(ks, KOFFLOAD_COUNTER_BAD_REPLIES);
-		err = -EMSGSIZE;
-	}
-	spin_unlock_irqrestore(&ks->ks_lock, flags);
-	rcu_read_unlock();
 
-	/* We own @found now; its caller waits for the completion below. */
-	switch (status) {
-	case KOFFLOAD_STATUS_OK:
+	if (ktime_get_ns() > found->kp_deadline_ns) {
+		koffload_count(ks, KOFFLOAD_COUNTER_LATE_REPLIES);
+		outcome = KOFFLOAD_OUTCOME_DEADLINE;
+	} else if (status == KOFFLOAD_STATUS_OK && len > found->kp_resp_size) {
+		koffload_count(ks, KOFFLOAD_COUNTER_BAD_REPLIES);
 		outcome = KOFFLOAD_OUTCOME_MALFORMED;
-		if (!err) {
-			if (len)
-				memcpy(found->kp_resp, payload, len);
-			found->kp_resp_len = len;
-			outcome = KOFFLOAD_OUTCOME_SERVED;
-		}
-		break;
-	case KOFFLOAD_STATUS_DECLINE:
-		outcome = KOFFLOAD_OUTCOME_DECLINED;
-		break;
-	default:
-		outcome = KOFFLOAD_OUTCOME_HANDLER_ERROR;
-		break;
+		err = -EMSGSIZE;
+	} else if (status == KOFFLOAD_STATUS_OK) {
+		if (len)
+			memcpy(found->kp_resp, payload, len);
+		found->kp_resp_len = len;
+		outcome = KOFFLOAD_OUTCOME_SERVED;
+		err = 0;
+	} else {
+		outcome = status == KOFFLOAD_STATUS_DECLINE ?
+			  KOFFLOAD_OUTCOME_DECLINED :
+			  KOFFLOAD_OUTCOME_HANDLER_ERROR;
+		err = 0;
 	}
 	found->kp_outcome = outcome;
-	complete(&found->kp_done);
-	return err;
-
+	complete(&found->kp_done);	/* @found may be gone after this */
 out_unlock:
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 	rcu_read_unlock();
@@ -557,65 +628,58 @@ out_unlock:
 }
 
 /**
- * koffload_bind_locked - make @portid, sent from current, the handler of @ks
+ * koffload_bind_locked - make @sk, sent from current, the handler of @ks
  * @ks: the subsystem, ks_lock held
- * @portid: the handler's netlink port
+ * @sk: the handler's netlink socket; a reference is taken
+ * @portid: its port id
  *
- * A new binding starts with a closed circuit.
+ * A new binding starts with a closed circuit and a new generation, so
+ * calls admitted under an earlier binding are not charged to this one.
  */
-void koffload_bind_locked(struct koffload_subsys *ks, u32 portid)
+void koffload_bind_locked(struct koffload_subsys *ks, struct sock *sk,
+			  u32 portid)
 {
-	struct pid *tgid = get_pid(task_tgid(current));
-
-	put_pid(ks->ks_bound_tgid);
-	ks->ks_bound_tgid = tgid;
+	sock_hold(sk);
+	ks->ks_sk = sk;
+	ks->ks_bound_tgid = get_pid(task_tgid(current));
 	ks->ks_portid = portid;
+	ks->ks_bind_gen++;
 	ks->ks_circuit = KOFFLOAD_CIRCUIT_CLOSED;
 	ks->ks_failures = 0;
 	ks->ks_probe_out = false;
 }
 
 /**
- * koffload_unbind_locked - drop the binding and claim every pending call
+ * koffload_unbind_locked - drop the binding and end every pending call
  * @ks: the subsystem, ks_lock held
- * @claimed: collects the claimed calls, to complete after the unlock
+ * @outcome: what the pending calls end with
  *
  * Rule 6: pending calls of a handler that goes away end at once, not at
- * their deadline. Pass @claimed to koffload_complete_claimed().
+ * their deadline; they are completed here, under ks_lock (rule 9).
+ *
+ * Return: the handler's socket, whose reference the caller drops with
+ * sock_put() after unlocking, or NULL when nothing was bound.
  */
-void koffload_unbind_locked(struct koffload_subsys *ks,
-			    struct hlist_head *claimed)
+struct sock *koffload_unbind_locked(struct koffload_subsys *ks, u32 outcome)
 {
+	struct sock *sk = ks->ks_sk;
 	struct koffload_pending *kp;
 	struct hlist_node *tmp;
 	int bkt;
 
 	put_pid(ks->ks_bound_tgid);
 	ks->ks_bound_tgid = NULL;
+	ks->ks_sk = NULL;
 	ks->ks_portid = 0;
+	ks->ks_bind_gen++;
 	ks->ks_cap_deadline_ms = 0;
 	ks->ks_cap_inflight = 0;
 	hash_for_each_safe(ks->ks_pending, bkt, tmp, kp, kp_node) {
 		kp->kp_claimed = true;
 		hash_del(&kp->kp_node);
-		hlist_add_head(&kp->kp_node, claimed);
 		ks->ks_nr_pending--;
-	}
-}
-
-/**
- * koffload_complete_claimed - complete calls claimed by koffload_unbind_locked()
- * @claimed: the list it filled
- * @outcome: what those calls end with
- */
-void koffload_complete_claimed(struct hlist_head *claimed, u32 outcome)
-{
-	struct koffload_pending *kp;
-	struct hlist_node *tmp;
-
-	hlist_for_each_entry_safe(kp, tmp, claimed, kp_node) {
-		hlist_del(&kp->kp_node);
 		kp->kp_outcome = outcome;
 		complete(&kp->kp_done);	/* @kp may be gone after this */
 	}
+	return sk;
 }

@@ -18,13 +18,14 @@
  * that never wraps in practice: ids are never reused while pending.
  */
 #define KOFFLOAD_REQ_ID_SHIFT	48
+#define KOFFLOAD_REQ_SEQ_MASK	(BIT_ULL(KOFFLOAD_REQ_ID_SHIFT) - 1)
 #define KOFFLOAD_SUBSYS_ID_MAX	0xffff
 
 /**
  * struct koffload_pending - one call waiting for its reply
- * @kp_node: in ks_pending while nobody has claimed the call, then on the
- *	claimer's private list
+ * @kp_node: in ks_pending while nobody has claimed the call
  * @kp_id: request id
+ * @kp_deadline_ns: CLOCK_MONOTONIC time the caller stops waiting
  * @kp_claimed: set under ks_lock by the one who ends the call
  * @kp_done: completed exactly once, by whoever claimed the call
  * @kp_outcome: set by the claimer before @kp_done completes
@@ -32,14 +33,16 @@
  * @kp_resp_size: its size
  * @kp_resp_len: bytes written to @kp_resp when served
  *
- * Lives on the caller's stack. Claiming is removing @kp_node from the
- * hashtable under ks_lock; the claimer fills the results and completes
- * @kp_done, and a caller that lost the claim waits for that completion
- * before it returns, so the entry never outlives its frame.
+ * Lives on the caller's stack. Claiming is setting @kp_claimed (and taking
+ * @kp_node out of the hashtable) under ks_lock; a claimer other than the
+ * caller fills the results and completes @kp_done before it drops the
+ * lock, and a caller that lost the claim waits for that completion before
+ * it returns, so the entry never outlives its frame.
  */
 struct koffload_pending {
 	struct hlist_node	kp_node;
 	u64			kp_id;
+	u64			kp_deadline_ns;
 	bool			kp_claimed;
 	struct completion	kp_done;
 	u32			kp_outcome;
@@ -58,10 +61,9 @@ struct koffload_subsys *koffload_find_by_name(const char *name);
 /* koffload_call.c */
 int koffload_complete_reply(u64 id, u32 portid, u32 status,
 			    const void *payload, u32 len);
-void koffload_bind_locked(struct koffload_subsys *ks, u32 portid);
-void koffload_unbind_locked(struct koffload_subsys *ks,
-			    struct hlist_head *claimed);
-void koffload_complete_claimed(struct hlist_head *claimed, u32 outcome);
+void koffload_bind_locked(struct koffload_subsys *ks, struct sock *sk,
+			  u32 portid);
+struct sock *koffload_unbind_locked(struct koffload_subsys *ks, u32 outcome);
 u32 koffload_effective_timeout_ms(const struct koffload_subsys *ks,
 				  u32 timeout_ms);
 u32 koffload_effective_inflight(const struct koffload_subsys *ks);

@@ -8,6 +8,7 @@
 #include <linux/module.h>
 #include <linux/pid.h>
 #include <linux/string.h>
+#include <net/sock.h>
 
 #include "koffload_internal.h"
 
@@ -78,13 +79,13 @@ static void koffload_init_state(struct koffload_subsys *ks)
 	ks->ks_shutting = false;
 	ks->ks_users = 0;
 	ks->ks_portid = 0;
+	ks->ks_sk = NULL;
 	ks->ks_bound_tgid = NULL;
 	ks->ks_mode = KOFFLOAD_MODE_ON;
 	ks->ks_canary_permille = KOFFLOAD_PERMILLE;
 	ks->ks_cap_deadline_ms = 0;
 	ks->ks_cap_inflight = 0;
 	ks->ks_nr_pending = 0;
-	ks->ks_next_seq = 1;
 	ks->ks_circuit = KOFFLOAD_CIRCUIT_CLOSED;
 	ks->ks_failures = 0;
 	ks->ks_probe_out = false;
@@ -133,7 +134,9 @@ int koffload_register(struct koffload_subsys *ks)
 	if (err)
 		goto out_unlock;
 	ks->ks_id = id;
+	spin_lock_irq(&ks->ks_lock);
 	ks->ks_registered = true;
+	spin_unlock_irq(&ks->ks_lock);
 	pr_debug("registered subsystem %s as %u\n", ks->ks_name, id);
 out_unlock:
 	mutex_unlock(&koffload_registry_mutex);
@@ -169,22 +172,22 @@ static bool koffload_drained(struct koffload_subsys *ks)
  */
 void koffload_unregister(struct koffload_subsys *ks)
 {
-	HLIST_HEAD(claimed);
-	unsigned long flags;
+	struct sock *sk;
 
 	mutex_lock(&koffload_registry_mutex);
 	if (!ks->ks_registered) {
 		mutex_unlock(&koffload_registry_mutex);
 		return;
 	}
-	spin_lock_irqsave(&ks->ks_lock, flags);
+	spin_lock_irq(&ks->ks_lock);
 	ks->ks_shutting = true;
-	koffload_unbind_locked(ks, &claimed);
-	spin_unlock_irqrestore(&ks->ks_lock, flags);
-	koffload_complete_claimed(&claimed, KOFFLOAD_OUTCOME_SHUTDOWN);
+	ks->ks_registered = false;
+	sk = koffload_unbind_locked(ks, KOFFLOAD_OUTCOME_SHUTDOWN);
+	spin_unlock_irq(&ks->ks_lock);
+	if (sk)
+		sock_put(sk);
 
 	xa_erase(&koffload_subsystems, ks->ks_id);
-	ks->ks_registered = false;
 	mutex_unlock(&koffload_registry_mutex);
 
 	wait_event(ks->ks_drain_wq, koffload_drained(ks));

@@ -10,6 +10,7 @@
 #include <linux/netlink.h>
 #include <linux/notifier.h>
 #include <linux/pid.h>
+#include <linux/pid_namespace.h>
 #include <net/genetlink.h>
 #include <net/netlink.h>
 #include <net/sock.h>
@@ -65,13 +66,14 @@ err:
 	return NULL;
 }
 
-/* Look a subsystem up by the id attribute; the caller holds rcu_read_lock. */
+/*
+ * Look a subsystem up by the id attribute, which the caller checked is
+ * present; the caller holds rcu_read_lock or koffload_registry_mutex.
+ */
 static struct koffload_subsys *koffload_nl_subsys(struct genl_info *info)
 {
 	struct koffload_subsys *ks;
 
-	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_ID))
-		return NULL;
 	ks = xa_load(&koffload_subsystems,
 		     nla_get_u32(info->attrs[KOFFLOAD_A_SUBSYS_ID]));
 	if (!ks)
@@ -117,7 +119,8 @@ static int koffload_nl_fill_subsys(struct sk_buff *skb,
 
 	spin_lock_irqsave(&ks->ks_lock, lflags);
 	bound_portid = ks->ks_portid;
-	bound_pid = ks->ks_bound_tgid ? pid_nr(ks->ks_bound_tgid) : 0;
+	/* as the reader's pid namespace sees it; 0 when it cannot */
+	bound_pid = pid_nr_ns(ks->ks_bound_tgid, task_active_pid_ns(current));
 	mode = ks->ks_mode;
 	permille = ks->ks_canary_permille;
 	pending = ks->ks_nr_pending;
@@ -210,7 +213,7 @@ static int koffload_nl_bind_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out_unlock;
 	}
 	if (!old_portid)
-		koffload_bind_locked(ks, info->snd_portid);
+		koffload_bind_locked(ks, NETLINK_CB(skb).sk, info->snd_portid);
 	/* a rebind from the bound socket only changes its policy */
 	ks->ks_mode = KOFFLOAD_MODE_ON;
 	ks->ks_canary_permille = KOFFLOAD_PERMILLE;
@@ -236,10 +239,12 @@ out_unlock:
 static int koffload_nl_unbind_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct koffload_subsys *ks;
-	HLIST_HEAD(claimed);
+	struct sock *sk = NULL;
 	unsigned long flags;
 	int err = -ENOENT;
 
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_ID))
+		return -EINVAL;
 	rcu_read_lock();
 	ks = koffload_nl_subsys(info);
 	if (!ks)
@@ -247,7 +252,7 @@ static int koffload_nl_unbind_doit(struct sk_buff *skb, struct genl_info *info)
 	spin_lock_irqsave(&ks->ks_lock, flags);
 	err = -EPERM;
 	if (ks->ks_portid == info->snd_portid) {
-		koffload_unbind_locked(ks, &claimed);
+		sk = koffload_unbind_locked(ks, KOFFLOAD_OUTCOME_HANDLER_DIED);
 		err = 0;
 	}
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
@@ -255,7 +260,8 @@ static int koffload_nl_unbind_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "socket is not bound to subsystem");
 out_unlock:
 	rcu_read_unlock();
-	koffload_complete_claimed(&claimed, KOFFLOAD_OUTCOME_HANDLER_DIED);
+	if (sk)
+		sock_put(sk);
 	return err;
 }
 
@@ -298,7 +304,8 @@ static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
 	u32 ttl_ms;
 	int err;
 
-	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_CACHE_KEY) ||
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_CACHE_KEY) ||
 	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_CACHE_TTL_MS))
 		return -EINVAL;
 	ttl_ms = nla_get_u32(attrs[KOFFLOAD_A_CACHE_TTL_MS]);
@@ -388,7 +395,8 @@ static int koffload_nl_set_mode_doit(struct sk_buff *skb,
 	unsigned long flags;
 	int err = -ENOENT;
 
-	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_MODE))
+	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_MODE))
 		return -EINVAL;
 	rcu_read_lock();
 	ks = koffload_nl_subsys(info);
@@ -453,8 +461,9 @@ struct genl_family koffload_family __ro_after_init = {
 /*
  * Rule 6: a handler's socket closing (exit, crash, kill) ends its
  * binding at once, so its pending calls fall back now and a later socket
- * that reuses the port id is not taken for the handler. Runs in an atomic
- * notifier chain under RCU: no sleeping.
+ * that reuses the port id is not taken for the handler. Runs from
+ * netlink_release() in a blocking notifier chain; the subsystems are
+ * walked under RCU, which koffload_unregister() waits for.
  */
 static int koffload_nl_release(struct notifier_block *nb, unsigned long event,
 			       void *ptr)
@@ -467,22 +476,21 @@ static int koffload_nl_release(struct notifier_block *nb, unsigned long event,
 	    !n->portid || !net_eq(n->net, &init_net))
 		return NOTIFY_DONE;
 
+	rcu_read_lock();
 	xa_for_each(&koffload_subsystems, id, ks) {
-		HLIST_HEAD(claimed);
-		bool released = false;
+		struct sock *sk = NULL;
 
 		spin_lock_irqsave(&ks->ks_lock, flags);
-		if (ks->ks_portid == n->portid) {
-			koffload_unbind_locked(ks, &claimed);
-			released = true;
-		}
+		if (ks->ks_portid == n->portid)
+			sk = koffload_unbind_locked(ks,
+						    KOFFLOAD_OUTCOME_HANDLER_DIED);
 		spin_unlock_irqrestore(&ks->ks_lock, flags);
-		if (released) {
+		if (sk) {
 			koffload_count(ks, KOFFLOAD_COUNTER_RELEASES);
-			koffload_complete_claimed(&claimed,
-						  KOFFLOAD_OUTCOME_HANDLER_DIED);
+			sock_put(sk);
 		}
 	}
+	rcu_read_unlock();
 	return NOTIFY_DONE;
 }
 

@@ -288,7 +288,7 @@ export const KOFFLOAD = {
   circuitKeys: ['closed', 'open', 'halfOpen'],
   /** Flags on a REQUEST. */
   reqFlag: {
-    /** the kernel is not waiting; a reply is counted, not used */
+    /** the kernel is not waiting and req-id is 0: record, do not reply */
     shadow: 1,
     /** the op is advisory: answer through PUBLISH, never block */
     advisory: 2,

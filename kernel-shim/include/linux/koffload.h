@@ -24,8 +24,9 @@
 #include <uapi/linux/koffload.h>
 
 struct pid;
+struct sock;
 
-#define KOFFLOAD_PENDING_BITS	6
+#define KOFFLOAD_PENDING_BITS	8
 #define KOFFLOAD_CACHE_BITS	6
 
 /* Defaults used when a struct koffload_subsys leaves a limit at zero. */
@@ -69,6 +70,8 @@ struct koffload_subsys {
 	wait_queue_head_t	ks_drain_wq;
 	/* binding */
 	u32			ks_portid;	/* 0: no handler bound */
+	u32			ks_bind_gen;	/* changes with each (un)bind */
+	struct sock		*ks_sk;		/* referenced while bound */
 	struct pid		*ks_bound_tgid;
 	u32			ks_mode;	/* set by BIND and SET-MODE */
 	u32			ks_canary_permille;
@@ -77,7 +80,6 @@ struct koffload_subsys {
 	/* calls waiting for a reply, keyed by request id */
 	DECLARE_HASHTABLE(ks_pending, KOFFLOAD_PENDING_BITS);
 	u32			ks_nr_pending;
-	u64			ks_next_seq;
 	/* circuit breaker */
 	u32			ks_circuit;
 	u32			ks_failures;

@@ -176,8 +176,8 @@ enum koffload_circuit {
 
 /**
  * enum koffload_req_flag - Flags on a REQUEST.
- * @KOFFLOAD_REQ_FLAG_SHADOW: the kernel is not waiting; a reply is counted,
- *	not used
+ * @KOFFLOAD_REQ_FLAG_SHADOW: the kernel is not waiting and req-id is 0:
+ *	record, do not reply
  * @KOFFLOAD_REQ_FLAG_ADVISORY: the op is advisory: answer through PUBLISH,
  *	never block
  * @KOFFLOAD_REQ_FLAG_HAS_DEFAULT: the default attribute holds the kernel's own
