@@ -26,11 +26,12 @@
 static atomic64_t koffload_req_seq = ATOMIC64_INIT(0);
 
 /*
- * REQUEST messages are allocated without direct reclaim: a caller under
- * memory pressure falls back (send-failure) instead of stalling in
- * reclaim past its deadline.
+ * REQUEST messages are allocated without direct reclaim and without the
+ * emergency reserves: a caller under memory pressure falls back
+ * (send-failure) instead of stalling in reclaim past its deadline, and a
+ * sender in reclaim (koffload_advise()) never eats the reserves.
  */
-#define KOFFLOAD_REQ_GFP	(GFP_NOWAIT | __GFP_NOWARN)
+#define KOFFLOAD_REQ_GFP	(GFP_NOWAIT | __GFP_NOWARN | __GFP_NOMEMALLOC)
 
 /* What admission decided; filled under ks_lock, used without it. */
 struct koffload_admit {
@@ -264,6 +265,12 @@ static u32 koffload_admit(struct koffload_subsys *ks, gfp_t gfp,
  * Record the outcome and stop being a user of @ks. The last user wakes
  * koffload_unregister() inside ks_lock; after the unlock @ks may be gone.
  */
+static void koffload_leave_locked(struct koffload_subsys *ks)
+{
+	if (!--ks->ks_users && ks->ks_shutting)
+		wake_up(&ks->ks_drain_wq);
+}
+
 static void koffload_leave(struct koffload_subsys *ks, u32 outcome,
 			   const struct koffload_admit *ka)
 {
@@ -276,8 +283,19 @@ static void koffload_leave(struct koffload_subsys *ks, u32 outcome,
 	/* an outcome of an earlier binding says nothing of this one */
 	if (ka->ka_mode != KOFFLOAD_MODE_SHADOW && ka->ka_gen == ks->ks_bind_gen)
 		koffload_circuit_record(ks, outcome, ka->ka_probe);
-	if (!--ks->ks_users && ks->ks_shutting)
-		wake_up(&ks->ks_drain_wq);
+	koffload_leave_locked(ks);
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+}
+
+/* Leave without an outcome: koffload_advise() is not a call. */
+static void koffload_leave_quietly(struct koffload_subsys *ks,
+				   const struct koffload_admit *ka)
+{
+	unsigned long flags;
+
+	sock_put(ka->ka_sk);
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	koffload_leave_locked(ks);
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 }
 
@@ -543,6 +561,89 @@ out:
 	return koffload_outcome_errno[outcome];
 }
 EXPORT_SYMBOL_GPL(koffload_call);
+
+/**
+ * koffload_advise - ask the handler to refresh its advice, without waiting
+ * @ks: a registered subsystem
+ * @op: op id, 1..ks_nr_ops
+ * @req: request payload (protobuf encoding of the op's request type)
+ * @req_len: its length, at most KOFFLOAD_PAYLOAD_MAX
+ *
+ * Sends a REQUEST flagged KOFFLOAD_REQ_FLAG_ADVISORY with request id 0.
+ * The handler answers, if at all, by PUBLISHing into the advisory cache,
+ * which callers read with koffload_cache_lookup(). Never waits, never
+ * enters reclaim nor uses the memory reserves, so it is usable where
+ * koffload_call() may not wait: atomic context, reclaim, NOFS/NOIO
+ * scopes and the handler's own process. Counted as advisories or
+ * advisories-dropped on @ks, not as a call outcome.
+ *
+ * Return:
+ *   %0: sent
+ *   %-ESRCH: no handler is bound
+ *   %-EOPNOTSUPP: the subsystem is in mode off
+ *   %-EBUSY: the handler's socket buffer is full
+ *   %-ENOMEM: no memory for the message without reclaim
+ *   %-ESHUTDOWN: @ks is being unregistered
+ *   %-EINVAL: bad op or payload size
+ *   another negative errno: the send failed
+ */
+int koffload_advise(struct koffload_subsys *ks, u32 op, const void *req,
+		    u32 req_len)
+{
+	struct koffload_call kc = {
+		.kc_op		= op,
+		.kc_req		= req,
+		.kc_req_len	= req_len,
+	};
+	struct koffload_admit ka = { };
+	struct sk_buff *skb;
+	unsigned long flags;
+	u64 deadline_ns;
+	int err;
+
+	if (!op || op > ks->ks_nr_ops || req_len > KOFFLOAD_PAYLOAD_MAX ||
+	    (req_len && !req))
+		return -EINVAL;
+
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	if (!ks->ks_registered || ks->ks_shutting) {
+		spin_unlock_irqrestore(&ks->ks_lock, flags);
+		return -ESHUTDOWN;
+	}
+	err = 0;
+	if (!ks->ks_portid)
+		err = -ESRCH;
+	else if (ks->ks_mode == KOFFLOAD_MODE_OFF)
+		err = -EOPNOTSUPP;
+	if (!err) {
+		ks->ks_users++;
+		ka.ka_sk = ks->ks_sk;
+		sock_hold(ka.ka_sk);
+		ka.ka_portid = ks->ks_portid;
+		ka.ka_gen = ks->ks_bind_gen;
+		ka.ka_mode = KOFFLOAD_MODE_SHADOW;	/* not a circuit sample */
+		ka.ka_timeout_ms = koffload_effective_timeout_ms(ks, 0);
+	}
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+	if (err) {
+		koffload_count(ks, KOFFLOAD_COUNTER_ADVISORIES_DROPPED);
+		return err;
+	}
+
+	deadline_ns = ktime_get_ns() + (u64)ka.ka_timeout_ms * NSEC_PER_MSEC;
+	skb = koffload_nl_request(ks, &kc, 0, deadline_ns,
+				  KOFFLOAD_REQ_FLAG_ADVISORY, KOFFLOAD_REQ_GFP);
+	err = skb ? koffload_unicast(skb, &ka) : -ENOMEM;
+	if (err == -EAGAIN || err == -ENOBUFS)
+		err = -EBUSY;
+	else if (err == -ECONNREFUSED)
+		err = -ESRCH;
+	koffload_count(ks, err ? KOFFLOAD_COUNTER_ADVISORIES_DROPPED :
+		       KOFFLOAD_COUNTER_ADVISORIES);
+	koffload_leave_quietly(ks, &ka);
+	return err;
+}
+EXPORT_SYMBOL_GPL(koffload_advise);
 
 /**
  * koffload_complete_reply - complete a pending call with the handler's reply

@@ -155,6 +155,7 @@ static const char * const koffload_test_context_names[] = {
 	[KOFFLOAD_TEST_CONTEXT_NOFS]		= "nofs",
 	[KOFFLOAD_TEST_CONTEXT_SELF]		= "self",
 	[KOFFLOAD_TEST_CONTEXT_CACHE]		= "cache",
+	[KOFFLOAD_TEST_CONTEXT_ADVISE]		= "advise",
 };
 
 /* Protects the run table, the id counter and koffload_test_exiting. */
@@ -289,6 +290,23 @@ static void koffload_test_lookup(struct koffload_test_run *run,
 	koffload_test_keep_last(run, w->ktw_resp, len);
 }
 
+/* An advice from reclaim context: counted in intact when it was sent. */
+static void koffload_test_advise(struct koffload_test_run *run,
+				 struct koffload_test_worker *w, int len)
+{
+	unsigned int noreclaim;
+	u64 start;
+	int err;
+
+	noreclaim = memalloc_noreclaim_save();
+	start = ktime_get_ns();
+	err = koffload_advise(run->ktr_ks, run->ktr_op, w->ktw_req, len);
+	koffload_test_note_wait(run, ktime_get_ns() - start);
+	memalloc_noreclaim_restore(noreclaim);
+	if (!err)
+		atomic64_inc(&run->ktr_intact);
+}
+
 /* One call of @run by @w, in the run's calling context. */
 static void koffload_test_call(struct koffload_test_run *run,
 			       struct koffload_test_worker *w)
@@ -315,6 +333,11 @@ static void koffload_test_call(struct koffload_test_run *run,
 	if (WARN_ON_ONCE(len < 0))
 		return;
 	kc.kc_req_len = len;
+
+	if (run->ktr_context == KOFFLOAD_TEST_CONTEXT_ADVISE) {
+		koffload_test_advise(run, w, len);
+		return;
+	}
 	if (run->ktr_flags & KOFFLOAD_TEST_RUN_FLAG_SEND_DEFAULT) {
 		kc.kc_flags |= KOFFLOAD_CALL_HAS_DEFAULT;
 		kc.kc_default = w->ktw_req;

@@ -255,6 +255,13 @@ export const KOFFLOAD = {
     binds: 7,
     /** bindings ended by the handler's socket closing */
     releases: 8,
+    /** advisory REQUESTs sent by koffload_advise() */
+    advisories: 9,
+    /**
+     * koffload_advise() calls that sent nothing (no handler, mode off, full
+     * buffer)
+     */
+    advisoriesDropped: 10,
   },
   counterNames: [
     'requests-sent',
@@ -266,6 +273,8 @@ export const KOFFLOAD = {
     'circuit-opens',
     'binds',
     'releases',
+    'advisories',
+    'advisories-dropped',
   ],
   counterKeys: [
     'requestsSent',
@@ -277,6 +286,8 @@ export const KOFFLOAD = {
     'circuitOpens',
     'binds',
     'releases',
+    'advisories',
+    'advisoriesDropped',
   ],
   /** Circuit breaker state. */
   circuit: {
@@ -363,7 +374,7 @@ export const KOFFLOAD_TEST = {
     calls: { id: 3, type: 'u32', max: 1000000 },
     threads: { id: 4, type: 'u32', max: 64 },
     timeoutMs: { id: 5, type: 'u32' },
-    context: { id: 6, type: 'u32', enum: 'context', max: 5 },
+    context: { id: 6, type: 'u32', enum: 'context', max: 6 },
     payload: { id: 7, type: 'binary', maxLen: 4096 },
     flags: { id: 8, type: 'u32', enum: 'runFlag', mask: 3 },
     runId: { id: 9, type: 'u32' },
@@ -392,9 +403,14 @@ export const KOFFLOAD_TEST = {
     self: 4,
     /** advisory cache lookups inside memalloc_noreclaim_save() */
     cache: 5,
+    /**
+     * koffload_advise() inside memalloc_noreclaim_save(); intact counts those
+     * sent
+     */
+    advise: 6,
   },
-  contextNames: ['normal', 'atomic', 'noreclaim', 'nofs', 'self', 'cache'],
-  contextKeys: ['normal', 'atomic', 'noreclaim', 'nofs', 'self', 'cache'],
+  contextNames: ['normal', 'atomic', 'noreclaim', 'nofs', 'self', 'cache', 'advise'],
+  contextKeys: ['normal', 'atomic', 'noreclaim', 'nofs', 'self', 'cache', 'advise'],
   /** Flags on RUN. */
   runFlag: {
     /** count a served reply as intact when it echoes the request */

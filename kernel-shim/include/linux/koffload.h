@@ -9,7 +9,8 @@
  * its own default. Calls never wait past their deadline and never wait at
  * all where waiting could deadlock (atomic context, reclaim, NOFS/NOIO
  * scopes, the handler's own process); such callers may still read the
- * advisory cache with koffload_cache_lookup().
+ * advisory cache with koffload_cache_lookup(), and ask the handler to
+ * refresh it with koffload_advise(), which never waits either.
  */
 #ifndef _LINUX_KOFFLOAD_H
 #define _LINUX_KOFFLOAD_H
@@ -135,5 +136,7 @@ int koffload_call(struct koffload_subsys *ks, struct koffload_call *kc,
 		  gfp_t gfp);
 int koffload_cache_lookup(struct koffload_subsys *ks, const void *key,
 			  u32 key_len, void *buf, u32 buf_size);
+int koffload_advise(struct koffload_subsys *ks, u32 op, const void *req,
+		    u32 req_len);
 
 #endif /* _LINUX_KOFFLOAD_H */

@@ -139,6 +139,9 @@ enum koffload_outcome {
  * @KOFFLOAD_COUNTER_CIRCUIT_OPENS: times the circuit opened
  * @KOFFLOAD_COUNTER_BINDS: successful BINDs
  * @KOFFLOAD_COUNTER_RELEASES: bindings ended by the handler's socket closing
+ * @KOFFLOAD_COUNTER_ADVISORIES: advisory REQUESTs sent by koffload_advise()
+ * @KOFFLOAD_COUNTER_ADVISORIES_DROPPED: koffload_advise() calls that sent
+ *	nothing (no handler, mode off, full buffer)
  * @__KOFFLOAD_COUNTER_MAX: one past the last value
  * @KOFFLOAD_COUNTER_MAX: the highest value
  */
@@ -152,6 +155,8 @@ enum koffload_counter {
 	KOFFLOAD_COUNTER_CIRCUIT_OPENS,
 	KOFFLOAD_COUNTER_BINDS,
 	KOFFLOAD_COUNTER_RELEASES,
+	KOFFLOAD_COUNTER_ADVISORIES,
+	KOFFLOAD_COUNTER_ADVISORIES_DROPPED,
 
 	__KOFFLOAD_COUNTER_MAX,
 	KOFFLOAD_COUNTER_MAX = (__KOFFLOAD_COUNTER_MAX - 1)
@@ -305,6 +310,8 @@ enum {
  *	calling process
  * @KOFFLOAD_TEST_CONTEXT_CACHE: advisory cache lookups inside
  *	memalloc_noreclaim_save()
+ * @KOFFLOAD_TEST_CONTEXT_ADVISE: koffload_advise() inside
+ *	memalloc_noreclaim_save(); intact counts those sent
  * @__KOFFLOAD_TEST_CONTEXT_MAX: one past the last value
  * @KOFFLOAD_TEST_CONTEXT_MAX: the highest value
  */
@@ -315,6 +322,7 @@ enum koffload_test_context {
 	KOFFLOAD_TEST_CONTEXT_NOFS,
 	KOFFLOAD_TEST_CONTEXT_SELF,
 	KOFFLOAD_TEST_CONTEXT_CACHE,
+	KOFFLOAD_TEST_CONTEXT_ADVISE,
 
 	__KOFFLOAD_TEST_CONTEXT_MAX,
 	KOFFLOAD_TEST_CONTEXT_MAX = (__KOFFLOAD_TEST_CONTEXT_MAX - 1)
