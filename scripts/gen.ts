@@ -10,6 +10,7 @@
  *   kernel-shim/koffload_nl_gen.h, test/koffload_test_nl_gen.h  nla_policy tables (6.1+)
  *   src/generated/wire.ts                         TypeScript constants
  *   kernel-shim/include/generated/<name>_pb.h     protobuf field numbers
+ *   src/generated/proto/<name>.ts                 typed payload codecs and ops
  *
  *   tsx scripts/gen.ts           write the outputs, delete stale ones
  *   tsx scripts/gen.ts --check   exit 1 and list files that differ from what
@@ -33,6 +34,7 @@ export const POLICY_PATHS: Readonly<Record<string, { path: string; guard: string
 };
 export const WIRE_TS_PATH = 'src/generated/wire.ts';
 export const PB_DIR = 'kernel-shim/include/generated';
+export const PROTO_TS_DIR = 'src/generated/proto';
 const PROTO_DIR = 'proto';
 
 /** Marker present in the header of every generated file. */
@@ -777,6 +779,134 @@ function renderProto(relPath: string, source: string): string {
 }
 
 // ---------------------------------------------------------------------------
+// protobuf TypeScript types and codecs
+
+const PB_NUMBER = new Set(['double', 'float', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32']);
+const PB_LONG = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+
+/** OP_ECHO -> echo, OP_GET_VICTIM -> getVictim. */
+function opKey(entry: string): string {
+  return camel(entry.replace(/^OP_/, '').toLowerCase().replace(/_/g, '-'));
+}
+
+/**
+ * One TypeScript module per .proto file: an interface per message in two
+ * shapes (`X`, as decoded, and `XInit`, what encode() accepts), a codec
+ * value named like the message, enums as const objects, and the schema
+ * whose ops come from `enum Op` (OP_<NAME> -> <Name>Request/<Name>Response).
+ */
+function renderProtoTs(relPath: string, source: string): string {
+  const parsed = protobuf.parse(source, { keepCase: true, alternateCommentMode: true });
+  const root = parsed.root;
+  root.resolveAll();
+  const pkg = parsed.package ?? '';
+  const name = basename(relPath, '.proto');
+  if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new Error(`${relPath}: file name must be a lower-case identifier`);
+  const tsName = (obj: protobuf.ReflectionObject): string => {
+    const full = obj.fullName.replace(/^\./, '');
+    const rel = pkg && full.startsWith(`${pkg}.`) ? full.slice(pkg.length + 1) : full;
+    return rel.split('.').join('_');
+  };
+  const types: protobuf.Type[] = [];
+  const enums: protobuf.Enum[] = [];
+  const visit = (ns: protobuf.NamespaceBase): void => {
+    for (const obj of ns.nestedArray) {
+      if (obj instanceof protobuf.Type) types.push(obj);
+      else if (obj instanceof protobuf.Enum) enums.push(obj);
+      if (obj instanceof protobuf.Namespace || obj instanceof protobuf.Type) visit(obj);
+    }
+  };
+  visit(root);
+
+  const fieldType = (f: protobuf.Field, init: boolean): string => {
+    if (f.resolvedType instanceof protobuf.Type) return `${tsName(f.resolvedType)}${init ? 'Init' : ''}`;
+    if (f.resolvedType instanceof protobuf.Enum) return 'number';
+    if (PB_NUMBER.has(f.type)) return 'number';
+    if (PB_LONG.has(f.type)) return init ? 'bigint | number' : 'bigint';
+    if (f.type === 'bool') return 'boolean';
+    if (f.type === 'string') return 'string';
+    if (f.type === 'bytes') return 'Uint8Array';
+    throw new Error(`${relPath}: field ${f.fullName} has unsupported type ${f.type}`);
+  };
+
+  const out: string[] = [];
+  out.push(
+    genHeader(
+      'ts',
+      undefined,
+      relPath,
+      `Typed payloads of ${pkg || name}: for each message X an interface X (as decoded: 64-bit integers are bigint, bytes are Uint8Array, absent sub-messages undefined), an interface XInit (what encode() accepts: every field optional) and a codec value X; the schema \`${name}\` lists the ops of enum Op.`,
+    ).trimEnd(),
+  );
+  out.push('', "import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';");
+  for (const e of enums) {
+    out.push('');
+    out.push(...tsDoc(e.comment ?? `enum ${e.fullName.replace(/^\./, '')}`, ''));
+    out.push(`export const ${tsName(e)} = {`);
+    for (const [k, v] of Object.entries(e.values)) {
+      out.push(...tsDoc(e.comments[k] ?? undefined, '  '));
+      out.push(`  ${k}: ${v},`);
+    }
+    out.push('} as const;');
+  }
+  for (const t of types) {
+    const n = tsName(t);
+    for (const init of [false, true]) {
+      out.push('');
+      const doc = `${init ? 'What encode() accepts for' : 'Decoded'} ${t.fullName.replace(/^\./, '')}.${t.comment ? ` ${t.comment}` : ''}`;
+      out.push(...tsDoc(doc, ''));
+      out.push(`export interface ${n}${init ? 'Init' : ''} {`);
+      for (const f of t.fieldsArray) {
+        out.push(...tsDoc(f.comment ?? undefined, '  '));
+        let ty = fieldType(f, init);
+        if (f instanceof protobuf.MapField) ty = `Record<string, ${ty}>`;
+        else if (f.repeated) ty = ty.includes('|') ? `Array<${ty}>` : `${ty}[]`;
+        const optional = init || (!f.repeated && !(f instanceof protobuf.MapField) && (f.resolvedType instanceof protobuf.Type || f.partOf !== null));
+        out.push(`  ${f.name}${optional ? '?' : ''}: ${ty};`);
+      }
+      out.push('}');
+    }
+  }
+
+  const opEnum = enums.find((e) => tsName(e) === 'Op');
+  const ops: { key: string; op: number; req: string; resp: string }[] = [];
+  if (opEnum) {
+    for (const [k, v] of Object.entries(opEnum.values)) {
+      if (v === 0) continue;
+      const key = opKey(k);
+      const base = pascal(k.replace(/^OP_/, '').toLowerCase().replace(/_/g, '-'));
+      const req = `${base}Request`;
+      const resp = `${base}Response`;
+      for (const m of [req, resp]) {
+        if (!types.some((t) => tsName(t) === m)) throw new Error(`${relPath}: Op.${k} needs message ${m}`);
+      }
+      ops.push({ key, op: v, req, resp });
+    }
+  }
+  const descriptor = JSON.stringify(root.toJSON(), null, 2).replace(/"([A-Za-z_][A-Za-z0-9_]*)":/g, '$1:');
+  out.push('', `const descriptor = ${descriptor};`);
+  out.push('', `/** Ops of ${pkg || name}, from enum Op. */`, `export interface ${pascal(name.replace(/_/g, '-'))}Ops {`);
+  for (const o of ops) {
+    out.push(
+      `  ${o.key}: { op: ${o.op}; request: ${o.req}; requestInit: ${o.req}Init; response: ${o.resp}; responseInit: ${o.resp}Init };`,
+    );
+  }
+  out.push('}');
+  out.push('', `/** The schema of ${relPath}: pass it to definePolicy(). */`);
+  out.push(`export const ${name}: Schema<${pascal(name.replace(/_/g, '-'))}Ops> = defineSchema<${pascal(name.replace(/_/g, '-'))}Ops>({`);
+  out.push(`  name: ${tsStr(name)},`, `  package: ${tsStr(pkg)},`, '  descriptor,', '  ops: {');
+  for (const o of ops) out.push(`    ${o.key}: { op: ${o.op}, request: ${tsStr(o.req)}, response: ${tsStr(o.resp)} },`);
+  out.push('  },', '});');
+  out.push('');
+  for (const t of types) {
+    const n = tsName(t);
+    out.push(`export const ${n}: MessageCodec<${n}, ${n}Init> = messageCodec(${name}, ${tsStr(n.replace(/_/g, '.'))});`);
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
 // Driver
 
 /** Finds the repository root from this file (scripts/ or dist/scripts/). */
@@ -806,20 +936,31 @@ export function generate(root: string): Map<string, string> {
   const protos = existsSync(protoDir) ? readdirSync(protoDir).filter((x) => x.endsWith('.proto')).sort() : [];
   for (const p of protos) {
     const rel = `${PROTO_DIR}/${p}`;
-    files.set(`${PB_DIR}/${basename(p, '.proto')}_pb.h`, renderProto(rel, readFileSync(join(root, rel), 'utf8')));
+    const src = readFileSync(join(root, rel), 'utf8');
+    files.set(`${PB_DIR}/${basename(p, '.proto')}_pb.h`, renderProto(rel, src));
+    files.set(`${PROTO_TS_DIR}/${basename(p, '.proto')}.ts`, renderProtoTs(rel, src));
   }
   return new Map([...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Generated files on disk whose source is gone (only files with the marker). */
 function staleFiles(root: string, expected: ReadonlyMap<string, string>): string[] {
-  const dir = join(root, PB_DIR);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((x) => x.endsWith('_pb.h'))
-    .sort()
-    .map((x) => `${PB_DIR}/${x}`)
-    .filter((rel) => !expected.has(rel) && readFileSync(join(root, rel), 'utf8').includes(GENERATED_MARKER));
+  const out: string[] = [];
+  for (const [d, suffix] of [
+    [PB_DIR, '_pb.h'],
+    [PROTO_TS_DIR, '.ts'],
+  ] as const) {
+    const dir = join(root, d);
+    if (!existsSync(dir)) continue;
+    out.push(
+      ...readdirSync(dir)
+        .filter((x) => x.endsWith(suffix))
+        .sort()
+        .map((x) => `${d}/${x}`)
+        .filter((rel) => !expected.has(rel) && readFileSync(join(root, rel), 'utf8').includes(GENERATED_MARKER)),
+    );
+  }
+  return out.sort();
 }
 
 export interface Drift {

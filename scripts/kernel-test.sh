@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the kernel suite (dist/test/kernel/**/*.test.js) against the real
+# Runs the conformance suite (dist/test/conformance/**/*.test.js) against the real
 # koffload.ko inside Debian's cloud kernel, booted in QEMU with software
 # emulation (no KVM here).
 #
@@ -27,7 +27,7 @@
 # Environment:
 #   KOFFLOAD_GUEST_CMD       shell command run in /koffload instead of mocha
 #   KOFFLOAD_MOCHA_ARGS      extra mocha arguments (shell words), e.g. "--grep unload"
-#   KOFFLOAD_KERNEL_SPEC     spec glob (default 'dist/test/kernel/**/*.test.js')
+#   KOFFLOAD_KERNEL_SPEC     spec glob (default 'dist/test/conformance/**/*.test.js')
 #   KOFFLOAD_QEMU_TIMEOUT    limit for the whole QEMU run: seconds or 40m/2h (default 40m);
 #                            the suite itself gets 90 s less, then blocked tasks are dumped
 #   KOFFLOAD_QEMU_MEM        guest RAM in MiB (default 2048)
@@ -76,8 +76,8 @@ t_start="$(now)"
 # ---------------------------------------------------------------- checks
 [ -d dist ] || die "dist/ is missing: run 'npm run build' first (or use 'npm run test:kernel')"
 [ -f node_modules/mocha/bin/mocha.js ] || die "node_modules/mocha is missing: run 'npm ci'"
-[ -n "${KOFFLOAD_GUEST_CMD:-}" ] || [ -d dist/test/kernel ] ||
-	say "warning: dist/test/kernel does not exist; mocha will find no tests"
+[ -n "${KOFFLOAD_GUEST_CMD:-}" ] || [ -d dist/test/conformance ] ||
+	say "warning: dist/test/conformance does not exist; mocha will find no tests"
 
 if [ "${KOFFLOAD_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$here/install-kernel-deps.sh"
@@ -254,7 +254,7 @@ mods="${KOFFLOAD_KMOD_NAMES-koffload koffload_test}"
 		printf '%s\n' "$KOFFLOAD_GUEST_CMD"
 	else
 		printf 'exec node node_modules/mocha/bin/mocha.js --timeout 120000 --exit %s %s\n' \
-			"${KOFFLOAD_MOCHA_ARGS:-}" "$(shquote "${KOFFLOAD_KERNEL_SPEC:-dist/test/kernel/**/*.test.js}")"
+			"${KOFFLOAD_MOCHA_ARGS:-}" "$(shquote "${KOFFLOAD_KERNEL_SPEC:-dist/test/conformance/**/*.test.js}")"
 	fi
 } >"$root/koffload/.guest/cmd.sh"
 

@@ -37,6 +37,68 @@ export const ERRORS = {
     message: 'the kernel speaks another koffload protocol version',
     solution: 'Rebuild the module and the daemon from the same proto/koffload.genl.yaml.',
   },
+  KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM: {
+    message: 'unknown subsystem',
+    solution:
+      'Use a subsystem the kernel registers (`koffloadctl status` lists them) and pass its schema from src/generated/proto/ when the schema is not named like the subsystem.',
+  },
+  KOFFLOAD_ERR_UNKNOWN_OP: {
+    message: 'unknown op',
+    solution: "Key `ops` by the names of the schema's `enum Op` entries (OP_ECHO -> echo); add new ops to the .proto file and run `npm run gen`.",
+  },
+  KOFFLOAD_ERR_DUPLICATE_OP: {
+    message: 'op registered twice',
+    solution: 'Register each op id once per subsystem; remove the second entry or give it its own op in the .proto file.',
+  },
+  KOFFLOAD_ERR_MISSING_HANDLER: {
+    message: 'op without a handler function',
+    solution: 'Give every op listed in `ops` a `handler: async (req, ctx) => response | decline()`, or leave the op out (the daemon then declines it).',
+  },
+  KOFFLOAD_ERR_BAD_LIMITS: {
+    message: 'invalid policy limits',
+    solution: 'Keep each limit within the bounds documented in docs/policy-guide.md (integers; concurrency >= 1; deadlines within KOFFLOAD.limits.deadlineMaxMs).',
+  },
+  KOFFLOAD_ERR_SCHEMA_MISMATCH: {
+    message: "the op's types do not match the schema",
+    solution:
+      "Use the request and response codecs the schema assigns to the op (OP_X -> XRequest/XResponse in src/generated/proto/), or drop `op`, `request` and `response` and let the schema supply them.",
+  },
+  KOFFLOAD_ERR_BAD_POLICY: {
+    message: 'not a policy module',
+    solution: 'Default-export the result of definePolicy() (or an array of them) from the policy module.',
+  },
+  KOFFLOAD_ERR_POLICY_NOT_FOUND: {
+    message: 'policy module not found',
+    solution: 'Check the path given by --policy or the config file (relative paths are resolved against the config file, or the working directory for flags).',
+  },
+  KOFFLOAD_ERR_BAD_CONFIG: {
+    message: 'invalid configuration',
+    solution: 'Fix the config file or flags as described in docs/policy-guide.md (configuration reference); `koffloadd --help` lists the flags.',
+  },
+  KOFFLOAD_ERR_PERMISSION: {
+    message: 'needs CAP_NET_ADMIN (root)',
+    solution: 'Run koffloadd or the admin commands of koffloadctl as root (or with CAP_NET_ADMIN): binding, replying and changing modes are privileged.',
+  },
+  KOFFLOAD_ERR_BUSY: {
+    message: 'subsystem already has a handler',
+    solution: 'Another process is bound to the subsystem (`koffloadctl status` shows its pid); stop it first.',
+  },
+  KOFFLOAD_ERR_BAD_PAYLOAD: {
+    message: 'payload does not decode as its message type',
+    solution: 'The kernel and the daemon disagree on the .proto file; rebuild both from the same proto/ (`npm run gen:check`).',
+  },
+  KOFFLOAD_ERR_BAD_RESPONSE: {
+    message: "the handler's response does not match its message type",
+    solution: "Return an object with only the response type's fields and values in range (see the XInit interface in src/generated/proto/), or decline().",
+  },
+  KOFFLOAD_ERR_DECLINE: {
+    message: 'declined',
+    solution: 'Not a failure: thrown by `throw decline()`, it makes the kernel use its default.',
+  },
+  KOFFLOAD_ERR_BAD_RECORD: {
+    message: 'invalid record file',
+    solution: 'Pass a file written by `koffloadd --record` (JSON lines, format in docs/policy-guide.md).',
+  },
 } as const satisfies Record<string, { message: string; solution: string }>;
 
 export type KoffloadErrorCode = keyof typeof ERRORS;

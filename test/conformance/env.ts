@@ -1,18 +1,29 @@
-// Shared pieces of the real-kernel suite: clients, a scriptable in-process
-// handler, child handlers, and the ledger that checks after every test that
-// the kernel's counters agree exactly with what the test's runs reported.
+// Shared pieces of the conformance suite: the target (koffload.ko in a
+// QEMU guest, or the simulator), clients, a scriptable in-process handler,
+// child handlers, and the ledger that checks after every test that the
+// kernel's counters agree exactly with what the test's runs reported.
+//
+// KOFFLOAD_TARGET=kernel: the loaded modules, resolved by name.
+// KOFFLOAD_TARGET=sim or unset: a simulator started in this process, on a
+// real netlink socket when root (children reach it through its state file,
+// named in $KOFFLOAD_SIM_STATE), else in memory (no child processes);
+// KOFFLOAD_SIM_TRANSPORT=netlink|inproc chooses.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 import { KoffloadClient, type KernelRequest, type SubsysInfo } from '../../src/kernel/client.js';
+import type { FamilyClientOptions } from '../../src/kernel/family.js';
 import { KtestClient, type RunOptions, type RunResult } from '../../src/kernel/test-client.js';
 import { KOFFLOAD } from '../../src/generated/wire.js';
+import { type SimClientOptions, type Simulator, startSimulator } from '../../src/sim/index.js';
 
 export const here = dirname(fileURLToPath(import.meta.url));
-/** Repository root (this file runs from dist/test/kernel). */
+/** Repository root (this file runs from dist/test/conformance). */
 export const root = join(here, '..', '..', '..');
 
 export type OutcomeKey = keyof typeof KOFFLOAD.outcome;
@@ -28,6 +39,74 @@ export const EchoRequest = ktestProto.lookupType('koffload.ktest.EchoRequest');
 export const EchoResponse = ktestProto.lookupType('koffload.ktest.EchoResponse');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** What the suite runs against. */
+export interface Target {
+  kind: 'kernel' | 'sim';
+  /** the simulator, when kind is 'sim' */
+  sim?: Simulator;
+  /** 'netlink' on the kernel and on a netlink simulator, else 'inproc' */
+  transport: 'netlink' | 'inproc';
+  /** whether child processes can reach the target */
+  children: boolean;
+  /** options for a new KoffloadClient (a fresh in-memory socket for inproc) */
+  koffload(opts?: SimClientOptions): FamilyClientOptions;
+  /** options for a new KtestClient */
+  ktest(): FamilyClientOptions;
+  /** environment for child processes */
+  childEnv: NodeJS.ProcessEnv;
+  /** module log lines (the simulator's pr_info equivalents) */
+  log: string[];
+  close(): Promise<void>;
+}
+
+export const TARGET_KIND: 'kernel' | 'sim' = process.env.KOFFLOAD_TARGET === 'kernel' ? 'kernel' : 'sim';
+
+let current: Target | undefined;
+
+/** The target of the running suite (set by openTarget()). */
+export function target(): Target {
+  if (!current) throw new Error('openTarget() has not run');
+  return current;
+}
+
+/** Opens the target named by KOFFLOAD_TARGET; a new simulator for 'sim'. */
+export async function openTarget(): Promise<Target> {
+  if (TARGET_KIND === 'kernel') {
+    current = {
+      kind: 'kernel',
+      transport: 'netlink',
+      children: true,
+      koffload: () => ({}),
+      ktest: () => ({}),
+      childEnv: { ...process.env },
+      log: [],
+      close: () => Promise.resolve(),
+    };
+    return current;
+  }
+  const log: string[] = [];
+  // KOFFLOAD_SIM_TRANSPORT=inproc runs the in-memory path as root too
+  const forced = process.env.KOFFLOAD_SIM_TRANSPORT;
+  const netlink = forced ? forced === 'netlink' : process.geteuid?.() === 0;
+  const stateFile = netlink ? join(tmpdir(), `koffload-conformance-${process.pid}.json`) : null;
+  const sim = await startSimulator({ transport: netlink ? 'netlink' : 'inproc', stateFile, log: (l) => log.push(l) });
+  current = {
+    kind: 'sim',
+    sim,
+    transport: sim.transport,
+    children: sim.transport === 'netlink',
+    koffload: (opts) => sim.clientOptions(opts),
+    ktest: () => sim.testClientOptions(),
+    childEnv: stateFile ? { ...process.env, KOFFLOAD_SIM_STATE: stateFile } : { ...process.env },
+    log,
+    close: async () => {
+      await sim.close();
+      if (stateFile) rmSync(stateFile, { force: true });
+    },
+  };
+  return current;
+}
 
 export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -61,8 +140,13 @@ export class Handler {
     public behaviour: Behaviour,
   ) {}
 
-  static async bind(name: SubsysName, behaviour: Behaviour, opts: Partial<Parameters<KoffloadClient['bind']>[0]> = {}): Promise<Handler> {
-    const client = await KoffloadClient.open();
+  static async bind(
+    name: SubsysName,
+    behaviour: Behaviour,
+    opts: Partial<Parameters<KoffloadClient['bind']>[0]> = {},
+    clientOpts: FamilyClientOptions = target().koffload(),
+  ): Promise<Handler> {
+    const client = await KoffloadClient.open(clientOpts);
     const h = new Handler(client, behaviour);
     client.on('request', (req: KernelRequest) => {
       h.requests.push(req);
@@ -98,7 +182,7 @@ export class ChildHandler {
   static async start(name: SubsysName, rcvbuf?: number): Promise<ChildHandler> {
     const args = [join(here, 'fixtures', 'child-handler.js'), 'hang', name];
     if (rcvbuf) args.push(String(rcvbuf));
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: target().childEnv });
     const portId = await new Promise<number>((resolve, reject) => {
       let out = '';
       proc.stdout!.on('data', (d: Buffer) => {
@@ -124,6 +208,7 @@ export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, s
   const out = execFileSync(process.execPath, [join(here, 'fixtures', 'child-handler.js'), 'unpriv', name], {
     uid,
     gid: uid,
+    env: target().childEnv,
     encoding: 'utf8',
     timeout: 60_000,
   });

@@ -1,26 +1,42 @@
-// The koffload conformance suite against a kernel: in-kernel callers of
-// koffload_test.ko call koffload_call() in chosen contexts, this process
-// (or a child) plays the handler, and after every test the kernel's own
-// counters must agree exactly with what the runs reported, with nothing
-// left pending. Runs inside the QEMU guest (`npm run test:kernel`).
+// The koffload conformance suite, one file for two kernels: in-kernel
+// callers of koffload_test.ko (or of the simulator) call koffload_call() in
+// chosen contexts, this process (or a child) plays the handler, and after
+// every test the kernel's own counters must agree exactly with what the runs
+// reported, with nothing left pending.
+//   KOFFLOAD_TARGET=kernel: inside the QEMU guest (`npm run test:kernel`);
+//   otherwise: against the simulator (`npm test`), see env.ts.
+// A behaviour that differs between the two is a bug in one of them; where
+// a test cannot apply to one target it says why (and has a counterpart).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 
 import { KoffloadClient } from '../../src/kernel/client.js';
 import { KtestClient } from '../../src/kernel/test-client.js';
 import { KOFFLOAD, KOFFLOAD_TEST } from '../../src/generated/wire.js';
+import { errnoName } from '../../src/errors.js';
+import { openFamily } from '../../src/kernel/family.js';
+import { openGenlSocket } from '../../src/netlink/socket.js';
+import { NLM_F, align4, decodeNlError, decodeNlMessages, decodeRawAttrs, encodeGenlMsg, putAttr, putString, putU32, putU64 } from '../../src/netlink/codec.js';
+import type { InprocSocket } from '../../src/sim/index.js';
 import {
-  ChildHandler, EchoResponse, Handler, Ledger, decline, echo, fail, hang, longestWaitNs, ms, nonZero,
-  runUnprivileged, sleep, totals, waitFor, OUTCOME_KEYS,
+  ChildHandler, EchoRequest, EchoResponse, Handler, Ledger, TARGET_KIND, decline, echo, fail, hang, longestWaitNs, ms, nonZero,
+  openTarget, runUnprivileged, sleep, target, totals, waitFor, OUTCOME_KEYS,
 } from './env.js';
 
-const onKernel = process.env.KOFFLOAD_TARGET === 'kernel';
 const OP_ECHO = 1;
+
+/** Skips the running test and says why in its title. */
+function skipBecause(ctx: Mocha.Context, why: string): never {
+  if (ctx.test) ctx.test.title += ` (skipped: ${why})`;
+  ctx.skip();
+}
+
 const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
 
-(onKernel ? describe : describe.skip)('koffload.ko', function () {
+describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'simulator'})`, function () {
   let kclient: KoffloadClient;
   let ktest: KtestClient;
   let ledger: Ledger;
@@ -33,10 +49,15 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
     return h;
   }
 
-  before(async () => {
-    kclient = await KoffloadClient.open();
-    ktest = await KtestClient.open();
+  async function openClients(): Promise<void> {
+    await openTarget();
+    kclient = await KoffloadClient.open(target().koffload());
+    ktest = await KtestClient.open(target().ktest());
     ledger = new Ledger(kclient, ktest);
+  }
+
+  before(async () => {
+    await openClients();
   });
 
   beforeEach(async () => {
@@ -53,7 +74,7 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
     await ledger.verify();
   });
 
-  after(() => {
+  after(async () => {
     const lines = OUTCOME_KEYS.filter((k) => totals[k] > 0n).map((k) => {
       const w = longestWaitNs.get(k);
       return `  ${k.padEnd(14)} ${String(totals[k]).padStart(7)} calls   longest wait ${w === undefined ? '-' : `${ms(w).toFixed(2)} ms`}`;
@@ -61,6 +82,7 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
     console.log(`\nper-outcome counts over the suite, with the longest wait of one call:\n${lines.join('\n')}\n`);
     kclient?.close();
     ktest?.close();
+    await target().close();
   });
 
   it('serves calls with payloads intact', async () => {
@@ -120,11 +142,20 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
   });
 
   it('releases every pending call at once when the handler is killed', async () => {
-    const child = await ChildHandler.start('ktest');
-    children.push(child);
+    // in memory there is no other process to kill: closing the handler's
+    // socket is the same release
+    let kill: () => Promise<void>;
+    if (target().children) {
+      const child = await ChildHandler.start('ktest');
+      children.push(child);
+      kill = () => child.kill('SIGKILL');
+    } else {
+      const h = await handler('ktest', hang);
+      kill = () => Promise.resolve(h.close());
+    }
     const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 8, threads: 8, timeoutMs: 20_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
     await waitFor('8 calls pending', async () => (await kclient.getSubsys('ktest')).pending === 8);
-    await child.kill('SIGKILL');
+    await kill();
     const res = await ledger.finish('ktest', runId);
     assert.deepEqual(nonZero(res.outcomes), { handlerDied: 8n });
     assert.ok(ms(res.maxWaitNs) < 10_000, `waited ${ms(res.maxWaitNs)} ms of a 20 s deadline`);
@@ -160,9 +191,20 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
   });
 
   it('falls back at once when the handler socket buffer is full', async () => {
-    const child = await ChildHandler.start('ktest', 4096);
-    children.push(child);
-    child.proc.kill('SIGSTOP');
+    // a stopped handler process; in memory, a paused socket
+    let resume: () => void;
+    if (target().children) {
+      const child = await ChildHandler.start('ktest', 4096);
+      children.push(child);
+      child.proc.kill('SIGSTOP');
+      resume = () => child.proc.kill('SIGCONT');
+    } else {
+      const opts = target().koffload({ recvBufferSize: 4096 });
+      const sock = opts.socket as InprocSocket;
+      await handler('ktest', hang, {}, opts);
+      sock.pause();
+      resume = () => sock.resume();
+    }
     try {
       const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 256, threads: 32, timeoutMs: 1000, context: 'normal', payload: Buffer.alloc(512, 1), flags: 0 });
       const d = await ledger.delta('ktest');
@@ -172,7 +214,7 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
       // only what fitted in the buffer was sent, and those waited out their deadline
       assert.equal(d.counters.requestsSent, res.outcomes.deadline);
     } finally {
-      child.proc.kill('SIGCONT');
+      resume();
     }
   });
 
@@ -181,7 +223,7 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
     const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 1, threads: 1, timeoutMs: 20_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
     await waitFor('request seen', () => h.held.length === 1);
     const req = h.held[0]!;
-    const forger = await KoffloadClient.open();
+    const forger = await KoffloadClient.open(target().koffload());
     try {
       await assert.rejects(forger.replyAck(req.reqId, KOFFLOAD.status.ok, Buffer.from('forged')), (e: { errnoCode?: string }) => e.errnoCode === 'EPERM');
     } finally {
@@ -207,14 +249,48 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
 
   it('refuses bind, reply, publish and mode changes from an unprivileged process', async () => {
     const h = await handler('ktest', echo);
-    const r = runUnprivileged('ktest');
-    assert.deepEqual(r, { get: 'OK', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM' });
+    let r: Record<string, string>;
+    if (target().kind === 'kernel') {
+      r = runUnprivileged('ktest');
+      assert.deepEqual(r, { get: 'OK', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM' });
+    } else if (target().children) {
+      // Without CAP_NET_ADMIN the kernel refuses any unicast to a user
+      // port (netlink_sendmsg: NL_CFG_F_NONROOT_SEND is not set for
+      // NETLINK_GENERIC), so an unprivileged process cannot reach a
+      // netlink simulator at all, not even for GET.
+      r = runUnprivileged('ktest');
+      assert.deepEqual(r, { get: 'EPERM', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM' });
+    } else {
+      // in memory: a socket that lacks CAP_NET_ADMIN meets the simulator's own check
+      const c = await KoffloadClient.open(target().koffload({ privileged: false }));
+      const code = async (f: () => Promise<unknown>): Promise<string> => {
+        try {
+          await f();
+          return 'OK';
+        } catch (e) {
+          return (e as { errnoCode?: string }).errnoCode ?? String(e);
+        }
+      };
+      try {
+        r = {
+          get: await code(() => c.getSubsys('ktest')),
+          bind: await code(() => c.bind({ name: 'ktest' })),
+          reply: await code(() => c.replyAck((BigInt(h.subsysId) << 48n) | 1n, KOFFLOAD.status.ok, Buffer.alloc(0))),
+          publish: await code(() => c.publish(h.subsysId, Buffer.from('k'), Buffer.from('v'), 1000)),
+          setMode: await code(() => c.setMode(h.subsysId, 'off')),
+          unbind: await code(() => c.unbind(h.subsysId)),
+        };
+      } finally {
+        c.close();
+      }
+      assert.deepEqual(r, { get: 'OK', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM' });
+    }
     assert.equal((await kclient.getSubsys('ktest')).portid, h.client.portId, 'binding untouched');
   });
 
   it('refuses a second handler for a bound subsystem', async () => {
     const h = await handler('ktest', echo);
-    const other = await KoffloadClient.open();
+    const other = await KoffloadClient.open(target().koffload());
     try {
       await assert.rejects(other.bind({ name: 'ktest' }), (e: { errnoCode?: string }) => e.errnoCode === 'EBUSY');
       await assert.rejects(other.bind({ name: 'no-such-subsys' }), (e: { errnoCode?: string }) => e.errnoCode === 'ENOENT');
@@ -312,8 +388,10 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
   });
 
   it('leaves no waiting caller when the modules are unloaded with calls pending', async function () {
+    // the simulator's counterpart is the next test
     const dir = process.env.KOFFLOAD_KMOD_DIR;
-    if (!dir) this.skip();
+    if (target().kind !== 'kernel') skipBecause(this, 'koffload.ko only; the simulator has the close counterpart below');
+    if (!dir) skipBecause(this, 'KOFFLOAD_KMOD_DIR unset: no modules to load back');
     const h = await handler('ktest', hang);
     await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 16, threads: 16, timeoutMs: 30_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
     await waitFor('16 pending', async () => (await kclient.getSubsys('ktest')).pending === 16);
@@ -339,5 +417,215 @@ const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
     ktest = await KtestClient.open();
     ledger = new Ledger(kclient, ktest);
     await ledger.checkpoint();
+  });
+
+  it('leaves no waiting caller when the simulator closes with calls pending', async function () {
+    // koffload.ko's counterpart is the rmmod test above
+    const sim = target().sim;
+    if (!sim) skipBecause(this, 'simulator only; koffload.ko has the rmmod counterpart above');
+    const h = await handler('ktest', hang);
+    await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 16, threads: 16, timeoutMs: 30_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
+    // and four callers of the simulator's own API
+    const direct = [1, 2, 3, 4].map((i) => sim!.call('ktest', OP_ECHO, Buffer.from([i]), { timeoutMs: 30_000 }));
+    await waitFor('20 pending', async () => (await kclient.getSubsys('ktest')).pending === 20);
+    const t0 = process.hrtime.bigint();
+    await target().close();
+    const closeMs = ms(process.hrtime.bigint() - t0);
+    assert.ok(closeMs < 10_000, `close took ${closeMs} ms`);
+    const summary = target().log.filter((l) => l.includes('koffload_test: run') && l.includes('interrupted at unload')).pop();
+    assert.ok(summary, 'the simulator reported the unfinished run');
+    assert.match(summary!, /started=16 ended=16 /);
+    assert.match(summary!, new RegExp(`outcomes: ${KOFFLOAD.outcome.shutdown}=16$`));
+    for (const r of await Promise.all(direct)) assert.equal(r.outcome, 'shutdown');
+    // a call after close still ends, with shutdown
+    assert.equal((await sim!.call('ktest', OP_ECHO, Buffer.from('late'))).outcome, 'shutdown');
+    ktest.close();
+    h.close();
+    kclient.close();
+    // a fresh simulator for whatever runs after
+    await openClients();
+    await ledger.checkpoint();
+  });
+
+  it('keeps exactly one outcome per call through bind/unbind races', async () => {
+    const calls = 2000;
+    const client = await KoffloadClient.open(target().koffload());
+    handlers.push(client);
+    let n = 0;
+    client.on('request', (req) => {
+      // answer two of three, leave the rest hanging until the next unbind
+      if (n++ % 3 === 2 || req.flags & KOFFLOAD.reqFlag.shadow) return;
+      const msg = EchoRequest.decode(req.payload) as unknown as { data: Uint8Array; seq: unknown };
+      client.reply(req.reqId, KOFFLOAD.status.ok, Buffer.from(EchoResponse.encode(EchoResponse.fromObject({ data: msg.data, seq: msg.seq })).finish()));
+    });
+    // bind, answer for 0-3 ms, unbind, rebind: in a tight loop, from before
+    // the first call to after the last
+    let stop = false;
+    let cycles = 0;
+    let firstBind!: () => void;
+    const bound = new Promise<void>((r) => (firstBind = r));
+    let started!: () => void;
+    const runStarted = new Promise<void>((r) => (started = r));
+    const binder = (async (): Promise<void> => {
+      while (!stop) {
+        const b = await client.bind({ name: 'ktest' });
+        firstBind();
+        // the first unbind only once the calls have begun: kernel threads
+        // could otherwise make all of them in one unbound window
+        await runStarted;
+        await sleep(cycles === 0 ? 20 : 1 + (cycles % 4));
+        await client.unbind(b.subsysId);
+        cycles++;
+      }
+    })();
+    await bound;
+    let res: Awaited<ReturnType<Ledger['finish']>>;
+    try {
+      const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls, threads: 8, timeoutMs: 200, context: 'normal', payload: Buffer.from('race'), flags: ECHO });
+      started();
+      res = await ledger.finish('ktest', runId);
+    } finally {
+      stop = true;
+      started();
+      await binder;
+    }
+    const sum = OUTCOME_KEYS.reduce((a, k) => a + res.outcomes[k], 0n);
+    assert.equal(sum, BigInt(calls), 'every call ended in exactly one outcome');
+    const allowed = new Set(['served', 'noHandler', 'deadline', 'handlerDied', 'circuitOpen', 'overload']);
+    for (const [k, v] of Object.entries(nonZero(res.outcomes))) assert.ok(allowed.has(k), `unexpected outcome ${k} x${v}`);
+    assert.equal(res.intact, res.outcomes.served, 'every served reply was the echo of its own request');
+    const seen = JSON.stringify(nonZero(res.outcomes), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+    assert.ok(res.outcomes.served > 0n && res.outcomes.handlerDied > 0n, `no race happened: ${seen}`);
+    // the kernel's threads may finish every call left as no-handler in the
+    // first unbound window: one full cycle is all that can be required
+    assert.ok(cycles >= 1, 'no bind/unbind cycle');
+    const d = await ledger.delta('ktest');
+    assert.equal(d.now.pending, 0);
+    assert.equal(d.now.portid, 0);
+    assert.equal(d.counters.binds, BigInt(cycles));
+  });
+
+  it('sends advice from reclaim without waiting, and counts what it could not send', async () => {
+    // unbound: nothing to send
+    let res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 5, threads: 1, timeoutMs: 1000, context: 'advise', payload: Buffer.from('a'), flags: 0 });
+    assert.equal(res.intact, 0n);
+    assert.deepEqual(nonZero(res.outcomes), {}, 'advice is not a call');
+    const h = await handler('ktest', hang);
+    res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 10, threads: 2, timeoutMs: 1000, context: 'advise', payload: Buffer.from('a'), flags: 0 });
+    assert.equal(res.intact, 10n);
+    await waitFor('10 advisories', () => h.held.length === 10);
+    assert.ok(h.held.every((r) => r.reqId === 0n && (r.flags & KOFFLOAD.reqFlag.advisory) !== 0 && r.op === OP_ECHO));
+    await kclient.setMode(h.subsysId, 'off');
+    res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 3, threads: 1, timeoutMs: 1000, context: 'advise', payload: Buffer.from('a'), flags: 0 });
+    assert.equal(res.intact, 0n);
+    const d = await ledger.delta('ktest');
+    assert.equal(d.counters.advisories, 10n);
+    assert.equal(d.counters.advisoriesDropped, 8n);
+    assert.equal(d.counters.requestsSent, 0n);
+  });
+
+  it('describes the test subsystems the same way', async () => {
+    const all = await kclient.dumpSubsys();
+    const mine = all.filter((x) => x.name === 'ktest' || x.name === 'ktest2');
+    assert.deepEqual(mine.map((x) => x.name), ['ktest', 'ktest2']);
+    // (mode and canary fraction outlive a binding: earlier tests set them)
+    for (const x of mine) {
+      assert.deepEqual(
+        [x.portid, x.boundPid, x.deadlineMs, x.maxInflight, x.pending, x.nrOps, x.payloadMax, x.inflightMax, x.deadlineMaxMs],
+        [0, 0, 200, 64, 0, 2, 4096, 64, 60000],
+        x.name,
+      );
+    }
+    const h = await handler('ktest', echo, { mode: 'canary', canaryPermille: 10, deadlineMs: 150, maxInflight: 8 });
+    let b = await kclient.getSubsys(h.subsysId);
+    assert.deepEqual(
+      [b.portid, b.boundPid, b.mode, b.canaryPermille, b.deadlineMs, b.maxInflight, b.inflightMax, b.circuit],
+      [h.client.portId, process.pid, 'canary', 10, 150, 8, 64, 'closed'],
+    );
+    // a rebind from the bound socket resets the policy to its defaults
+    const again = await h.client.bind({ name: 'ktest' });
+    assert.equal(again.subsysId, h.subsysId);
+    b = await kclient.getSubsys(h.subsysId);
+    assert.deepEqual([b.portid, b.mode, b.canaryPermille, b.deadlineMs, b.maxInflight], [h.client.portId, 'on', 1000, 200, 64]);
+    assert.equal((await ledger.delta('ktest')).counters.binds, 1n, 'a rebind is not a bind');
+  });
+
+  it('frames a REQUEST as the module does', async () => {
+    const opts = target().koffload();
+    const sock = opts.socket ?? openGenlSocket();
+    const raw: Buffer[] = [];
+    sock.on('datagram', (d) => raw.push(d));
+    const h = await handler('ktest', decline, {}, { ...opts, socket: sock });
+    await ledger.run({ subsys: 'ktest', op: 2, calls: 1, threads: 1, timeoutMs: 5000, context: 'normal', payload: Buffer.from('abc'), flags: KOFFLOAD_TEST.runFlag.sendDefault });
+    const reqs = raw.flatMap((d) => decodeNlMessages(d)).filter((m) => m.header.type === h.client.familyId && m.payload[0] === KOFFLOAD.cmd.request);
+    assert.equal(reqs.length, 1);
+    const m = reqs[0]!;
+    assert.deepEqual([m.header.flags, m.header.seq, m.header.pid], [0, 0, 0]);
+    assert.deepEqual([...m.payload.subarray(0, 4)], [KOFFLOAD.cmd.request, 1, 0, 0]);
+    const attrs = decodeRawAttrs(m.payload.subarray(4));
+    const A = KOFFLOAD.attr;
+    // u64s without pad attributes (x86-64), the default last
+    assert.deepEqual(attrs.map((a) => [a.type, a.data.length]), [
+      [A.reqId, 8], [A.subsysId, 4], [A.op, 4], [A.deadlineNs, 8], [A.flags, 4], [A.payload, 7], [A.default, 7],
+    ]);
+    const reqId = attrs[0]!.data.readBigUInt64LE(0);
+    assert.equal(reqId >> 48n, BigInt(h.subsysId));
+    assert.equal(attrs[2]!.data.readUInt32LE(0), 2);
+    assert.equal(attrs[4]!.data.readUInt32LE(0), KOFFLOAD.reqFlag.hasDefault);
+    assert.deepEqual(attrs[5]!.data, attrs[6]!.data);
+    assert.equal(EchoRequest.decode(attrs[5]!.data).toJSON().data, Buffer.from('abc').toString('base64'));
+  });
+
+  it('rejects malformed commands with the same errno and extended ack', async () => {
+    const { genl, familyId } = await openFamily(KOFFLOAD.familyName, target().koffload());
+    const A = KOFFLOAD.attr;
+    const C = KOFFLOAD.cmd;
+    const got: Buffer[] = [];
+    genl.socket.on('datagram', (b) => got.push(b));
+    let seq = 0x10000;
+    type Case = [what: string, cmd: number, attrs: Buffer[], errno: string, msg: string | undefined, tlvs: number[], offset?: number, miss?: number];
+    const nameNoNul = putAttr(A.subsysName, Buffer.from('ktest'));
+    const cases: Case[] = [
+      ['unknown attribute', C.getSubsys, [putU32(99, 1)], 'EINVAL', 'Unknown attribute type', [1, 2], 20],
+      ['u32 of 8 bytes', C.getSubsys, [putU64(A.subsysId, 1)], 'EINVAL', 'invalid attribute length', [1, 2, 4], 20],
+      ['string without NUL', C.bind, [nameNoNul, putU32(A.version, 1)], 'EINVAL', 'Attribute failed policy validation', [1, 2, 4], 20],
+      ['mode out of range', C.setMode, [putU32(A.subsysId, 1), putU32(A.mode, 7)], 'ERANGE', 'integer out of range', [1, 2, 4], 28],
+      ['bind without version', C.bind, [putString(A.subsysName, 'ktest')], 'EINVAL', undefined, [5], undefined, A.version],
+      ['bind version 2', C.bind, [putString(A.subsysName, 'ktest'), putU32(A.version, 2)], 'EPROTO', 'unsupported koffload protocol version', [1, 2], 32],
+      ['reserved flag bit', C.reply, [putU64(A.reqId, 1), putU32(A.flags, 8)], 'EINVAL', 'reserved bit set', [1, 2], 32],
+      ['payload too long', C.publish, [putAttr(A.payload, Buffer.alloc(4097))], 'ERANGE', 'Attribute failed policy validation', [1, 2, 4], 20],
+      ['trailing bytes', C.getSubsys, [putU32(A.subsysId, 1), Buffer.from([0xff, 0xff])], 'EINVAL', 'bytes leftover after parsing attributes', [1]],
+      ['pad attribute', C.getSubsys, [putU64(A.pad, 0)], 'EINVAL', 'Unsupported attribute', [1, 2], 20],
+      ['unknown command', 42, [], 'EOPNOTSUPP', undefined, []],
+      ['unbind without id', C.unbind, [], 'EINVAL', undefined, [5], undefined, A.subsysId],
+      ['get of an unknown id', C.getSubsys, [putU32(A.subsysId, 0x7fff)], 'ENOENT', undefined, []],
+      ['get of nothing', C.getSubsys, [], 'ENOENT', 'need subsys-id or subsys-name', [1]],
+      ['reply to no subsystem', C.reply, [putU64(A.reqId, 0x7fffn << 48n), putU32(A.status, 0)], 'ENOENT', 'no such pending request', [1]],
+    ];
+    try {
+      for (const [what, cmd, attrs, errno, msg, tlvs, offset, miss] of cases) {
+        const m = encodeGenlMsg({ type: familyId, flags: NLM_F.REQUEST | NLM_F.ACK, seq: seq++, pid: genl.portId, cmd, version: 1 }, attrs);
+        await genl.socket.send([m], { port: genl.peerPort });
+        await waitFor(`answer to ${what}`, () => got.length > 0);
+        const [e] = decodeNlMessages(got.shift()!);
+        const info = decodeNlError(e!);
+        assert.equal(info.errno, osConstants.errno[errno as keyof typeof osConstants.errno], `${what}: ${errnoName(info.errno)}`);
+        assert.equal(info.message, msg, what);
+        assert.deepEqual(info.requestPayload, m.subarray(16, m.readUInt32LE(0)), `${what}: request echoed`);
+        const rest = e!.payload.subarray(4 + align4(m.readUInt32LE(0)));
+        assert.deepEqual(rest.length ? decodeRawAttrs(rest).map((a) => a.type) : [], tlvs, `${what}: ext ack TLVs`);
+        assert.equal(info.offset, offset, `${what}: offset`);
+        assert.equal(info.missingType, miss, `${what}: missing type`);
+        assert.equal(e!.header.pid, genl.portId, `${what}: pid`);
+      }
+      // a reserved field in the genl header, and an unknown family
+      const bad = encodeGenlMsg({ type: familyId, flags: NLM_F.REQUEST, seq: seq++, pid: genl.portId, cmd: C.getSubsys, version: 1 }, [putU32(A.subsysId, 1)]);
+      bad.writeUInt16LE(1, 18);
+      await genl.socket.send([bad], { port: genl.peerPort });
+      await waitFor('answer to the reserved field', () => got.length > 0);
+      assert.equal(decodeNlError(decodeNlMessages(got.shift()!)[0]!).errno, osConstants.errno.EINVAL);
+    } finally {
+      genl.close();
+    }
   });
 });

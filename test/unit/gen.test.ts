@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   PB_DIR,
   POLICY_PATHS,
+  PROTO_TS_DIR,
   SPEC_PATH,
   UAPI_PATH,
   WIRE_TS_PATH,
@@ -104,7 +105,10 @@ message HTTPProbe {
 `,
     );
     const drift = checkGenerated(dir);
-    assert.deepEqual(drift, [{ path: `${PB_DIR}/zz_demo_pb.h`, reason: 'missing' }]);
+    assert.deepEqual(drift, [
+      { path: `${PB_DIR}/zz_demo_pb.h`, reason: 'missing' },
+      { path: `${PROTO_TS_DIR}/zz_demo.ts`, reason: 'missing' },
+    ]);
     const h = generate(dir).get(`${PB_DIR}/zz_demo_pb.h`)!;
     assert.match(h, /^\/\* SPDX-License-Identifier: GPL-2.0-only \*\/\n\/\*\n \* Generated from proto\/zz_demo.proto by `npm run gen`/);
     assert.match(h, /#ifndef _KOFFLOAD_GENERATED_ZZ_DEMO_PB_H/);

@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+/**
+ * koffloadctl: look at and steer koffload.
+ *
+ *   koffloadctl status
+ *   koffloadctl mode ktest canary --permille 100
+ *   koffloadctl replay run.jsonl --policy examples/ktest-policy.ts
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KoffloadError, NetlinkError } from '../errors.js';
+import { KOFFLOAD, type Mode } from '../generated/wire.js';
+import { KoffloadClient, type SubsysInfo } from '../kernel/client.js';
+import { EXIT, describeError, exitCodeOf, isMain, table, usageError } from '../runtime/cli-support.js';
+import { loadPolicyModule } from '../runtime/loader.js';
+import { createLogger } from '../runtime/logger.js';
+import { PolicyRegistry } from '../runtime/policy.js';
+import { formatReplayReport, replayRecording } from '../runtime/replay.js';
+import { type Target, resolveTarget } from '../runtime/target.js';
+
+export const HELP = `usage: koffloadctl <command> [options]
+
+commands:
+  status [--json]                       subsystems: bound handler (port, pid),
+                                        mode, pending calls, circuit, and the
+                                        kernel's outcome and event counters
+  mode <subsys> off|shadow|canary|on [--permille N]
+                                        change a subsystem's rollout mode
+                                        (canary: N of 1000 calls go to userspace)
+  replay <file> --policy PATH [--max-diffs N] [--deadline-ms N] [--json]
+                                        run a policy offline over a record file
+                                        (koffloadd --record) and show where its
+                                        decisions differ
+
+options:
+      --state-file FILE   the simulator's state file (default: its own)
+  -h, --help              this text
+
+Talks to koffload.ko when it is loaded, else to a running koffload-sim.
+
+exit codes: 0 success; 1 failure; 2 bad usage, policy or record file;
+            3 no kernel module and no simulator; 4 needs CAP_NET_ADMIN (root);
+            5 the kernel has no such subsystem
+`;
+
+async function connect(stateFile: string | undefined): Promise<{ client: KoffloadClient; target: Target }> {
+  const target = await resolveTarget(stateFile ? { stateFile } : {});
+  return { client: await KoffloadClient.open(target.koffload), target };
+}
+
+function nonzero(rec: Record<string, bigint>): string[] {
+  return Object.keys(rec).filter((k) => rec[k] !== 0n);
+}
+
+export function formatStatus(subs: SubsysInfo[], kind: string): string {
+  const out: string[] = [`target: ${kind === 'kernel' ? 'kernel (koffload.ko)' : 'simulator (koffload-sim)'}`, ''];
+  if (subs.length === 0) return `${out.join('\n')}no subsystems registered\n`;
+  out.push(
+    table(
+      ['SUBSYS', 'ID', 'HANDLER', 'MODE', 'PENDING', 'CIRCUIT', 'DEADLINE', 'INFLIGHT'],
+      subs.map((s) => [
+        s.name,
+        s.subsysId,
+        s.portid === 0 ? 'unbound' : `port ${s.portid} pid ${s.boundPid}`,
+        s.mode === 'canary' ? `canary ${s.canaryPermille}/1000` : s.mode,
+        s.pending,
+        s.circuit === 'halfOpen' ? 'half-open' : s.circuit,
+        s.deadlineMs === 0 ? '-' : `${s.deadlineMs} ms`,
+        s.maxInflight === 0 ? `- (max ${s.inflightMax})` : s.maxInflight,
+      ]),
+    ),
+  );
+  const outcomeCols = KOFFLOAD.outcomeKeys.filter((k) => subs.some((s) => nonzero(s.outcomes).includes(k)));
+  out.push('', 'outcomes of kernel calls:');
+  if (outcomeCols.length === 0) out.push('  (no calls yet)');
+  else {
+    out.push(
+      table(
+        ['SUBSYS', ...outcomeCols.map((k) => KOFFLOAD.outcomeNames[KOFFLOAD.outcome[k]]!)],
+        subs.map((s) => [s.name, ...outcomeCols.map((k) => s.outcomes[k])]),
+      ),
+    );
+  }
+  const counterCols = KOFFLOAD.counterKeys.filter((k) => subs.some((s) => nonzero(s.counters).includes(k)));
+  out.push('', 'counters:');
+  if (counterCols.length === 0) out.push('  (all zero)');
+  else {
+    out.push(
+      table(
+        ['SUBSYS', ...counterCols.map((k) => KOFFLOAD.counterNames[KOFFLOAD.counter[k]]!)],
+        subs.map((s) => [s.name, ...counterCols.map((k) => s.counters[k])]),
+      ),
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const bigintJson = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
+
+async function status(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, 'state-file': { type: 'string' } }, allowPositionals: true });
+  if (positionals.length > 0) throw usageError(`status takes no arguments (got ${positionals.join(' ')})`);
+  const { client, target } = await connect(values['state-file']);
+  try {
+    const subs = await client.dumpSubsys();
+    if (values.json) process.stdout.write(`${JSON.stringify({ target: target.kind, subsystems: subs }, bigintJson, 2)}\n`);
+    else process.stdout.write(formatStatus(subs, target.kind));
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+async function mode(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { permille: { type: 'string' }, 'state-file': { type: 'string' } }, allowPositionals: true });
+  const [name, m] = positionals;
+  if (positionals.length !== 2 || !name || !m || !['off', 'shadow', 'canary', 'on'].includes(m)) {
+    throw usageError('usage: koffloadctl mode <subsys> off|shadow|canary|on [--permille N]');
+  }
+  let permille: number | undefined;
+  if (values.permille !== undefined) {
+    permille = Number(values.permille);
+    if (!/^\d+$/.test(values.permille) || permille > KOFFLOAD.limits.permille) throw usageError(`--permille must be 0..${KOFFLOAD.limits.permille}`);
+  }
+  const { client } = await connect(values['state-file']);
+  try {
+    let info: SubsysInfo;
+    try {
+      info = await client.getSubsys(name);
+    } catch (err) {
+      if (err instanceof NetlinkError && err.code === 'ENOENT') throw new KoffloadError('KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM', `the kernel has no subsystem '${name}'`, { cause: err });
+      throw err;
+    }
+    try {
+      await client.setMode(info.subsysId, m as Mode, permille);
+    } catch (err) {
+      if (err instanceof NetlinkError && (err.code === 'EPERM' || err.code === 'EACCES')) {
+        throw new KoffloadError('KOFFLOAD_ERR_PERMISSION', `changing the mode of ${name}`, { cause: err, errno: err.errno });
+      }
+      throw err;
+    }
+    const after = await client.getSubsys(info.subsysId);
+    process.stdout.write(`${name}: mode ${after.mode}${after.mode === 'canary' ? ` ${after.canaryPermille}/1000` : ''}\n`);
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
+async function replay(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { policy: { type: 'string', short: 'p', multiple: true }, 'max-diffs': { type: 'string' }, 'deadline-ms': { type: 'string' }, json: { type: 'boolean' } },
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1 || !values.policy?.length) throw usageError('usage: koffloadctl replay <file> --policy PATH');
+  const num = (s: string | undefined, what: string): number | undefined => {
+    if (s === undefined) return undefined;
+    if (!/^\d+$/.test(s)) throw usageError(`${what} must be a non-negative integer`);
+    return Number(s);
+  };
+  const reg = new PolicyRegistry();
+  for (const p of values.policy) for (const pol of await loadPolicyModule(p, process.cwd())) reg.add(pol);
+  const maxDiffs = num(values['max-diffs'], '--max-diffs');
+  const deadlineMs = num(values['deadline-ms'], '--deadline-ms');
+  const report = await replayRecording(resolve(positionals[0]!), reg, {
+    ...(maxDiffs !== undefined ? { maxDiffs } : {}),
+    ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+    logger: createLogger({ level: 'warn', prefix: 'replay' }),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(report, bigintJson, 2)}\n` : `${formatReplayReport(report)}\n`);
+  return EXIT.ok;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return cmd === undefined ? EXIT.usage : EXIT.ok;
+  }
+  try {
+    switch (cmd) {
+      case 'status':
+        return await status(rest);
+      case 'mode':
+        return await mode(rest);
+      case 'replay':
+        return await replay(rest);
+      default:
+        throw usageError(`unknown command '${cmd}' (status, mode, replay)`);
+    }
+  } catch (err) {
+    const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? usageError(err.message) : err;
+    process.stderr.write(`${describeError('koffloadctl', e)}\n`);
+    return exitCodeOf(e);
+  }
+}
+
+if (isMain(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${describeError('koffloadctl', err)}\n`);
+      process.exit(exitCodeOf(err));
+    },
+  );
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+/**
+ * koffloadd: serve koffload policies.
+ *
+ *   koffloadd --policy examples/ktest-policy.ts
+ *   koffloadd --config examples/koffloadd.json
+ *
+ * See `koffloadd --help` and docs/policy-guide.md.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KoffloadError } from '../errors.js';
+import { EXIT, describeError, exitCodeOf, isMain, usageError } from '../runtime/cli-support.js';
+import { Daemon, type DaemonConfig, validateConfig } from '../runtime/daemon.js';
+import { LEVELS, type Level, createLogger } from '../runtime/logger.js';
+
+export const HELP = `usage: koffloadd [options]
+
+Serves koffload policy modules: binds their subsystems in the kernel
+(koffload.ko, or a running koffload-sim when the module is not loaded),
+answers requests, and shuts down cleanly on SIGTERM/SIGINT.
+
+options:
+  -c, --config FILE        JSON config file (docs/policy-guide.md); paths in it
+                           are relative to the file
+  -p, --policy PATH        a policy module (.js, or .ts through tsx); repeatable
+      --shadow PATH        a candidate policy run beside the live one: computed
+                           and recorded, never sent; repeatable
+      --mode SUBSYS=MODE   bind SUBSYS in mode off|shadow|canary|on;
+                           canary takes a fraction: ktest=canary:250 (per mille)
+      --metrics-port N     serve Prometheus metrics on http://HOST:N/metrics
+      --metrics-host HOST  address for metrics (default 127.0.0.1)
+      --record FILE        append every request and answer to FILE (JSON lines)
+      --state-file FILE    the simulator's state file (default: its own)
+      --log-level LEVEL    debug|info|warn|error|silent (default info)
+  -h, --help               this text
+
+signals: SIGTERM, SIGINT  decline queued work, finish running handlers,
+                          unbind, exit 0
+         SIGHUP           reload the policy modules and rebind
+
+exit codes: 0 stopped cleanly; 1 failure; 2 bad usage, config or policy;
+            3 no kernel module and no simulator; 4 needs CAP_NET_ADMIN (root);
+            5 the kernel has no such subsystem, or another process serves it
+`;
+
+/** Config from flags and the optional config file; KOFFLOAD_ERR_BAD_CONFIG. */
+export function configFromArgs(argv: string[], cwd = process.cwd()): { config: DaemonConfig; logLevel: Level; help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        policy: { type: 'string', short: 'p', multiple: true },
+        shadow: { type: 'string', multiple: true },
+        mode: { type: 'string', multiple: true },
+        'metrics-port': { type: 'string' },
+        'metrics-host': { type: 'string' },
+        record: { type: 'string' },
+        'state-file': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+      strict: true,
+    });
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const v = parsed.values;
+  const logLevel = (v['log-level'] ?? 'info') as Level;
+  if (!LEVELS.includes(logLevel)) throw usageError(`--log-level must be one of ${LEVELS.join(', ')}`);
+  if (v.help) return { config: { policies: [] }, logLevel, help: true };
+  let raw: Record<string, unknown> = {};
+  let baseDir = cwd;
+  if (v.config !== undefined) {
+    const path = resolve(cwd, v.config);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    validateConfig(raw, path);
+    baseDir = dirname(path);
+    // paths from the file are relative to it, paths from flags to the working directory
+    const abs = (xs: unknown): string[] => ((xs as string[] | undefined) ?? []).map((p) => resolve(baseDir, p));
+    raw = { ...raw, policies: abs(raw['policies']), shadow: abs(raw['shadow']) };
+    if (typeof raw['record'] === 'string') raw['record'] = resolve(baseDir, raw['record']);
+  }
+  const merged: Record<string, unknown> = { ...raw };
+  merged['policies'] = [...((raw['policies'] as string[] | undefined) ?? []), ...(v.policy ?? []).map((p) => resolve(cwd, p))];
+  merged['shadow'] = [...((raw['shadow'] as string[] | undefined) ?? []), ...(v.shadow ?? []).map((p) => resolve(cwd, p))];
+  if (v.mode) {
+    const subs = { ...((raw['subsystems'] as Record<string, Record<string, unknown>> | undefined) ?? {}) };
+    for (const m of v.mode) {
+      const match = /^([^=]+)=(off|shadow|canary|on)(?::(\d+))?$/.exec(m);
+      if (!match) throw usageError(`--mode ${m}: expected SUBSYS=off|shadow|canary|on[:PERMILLE]`);
+      subs[match[1]!] = { ...(subs[match[1]!] ?? {}), mode: match[2], ...(match[3] !== undefined ? { canaryPermille: Number(match[3]) } : {}) };
+    }
+    merged['subsystems'] = subs;
+  }
+  if (v['metrics-port'] !== undefined) {
+    const n = Number(v['metrics-port']);
+    if (!/^\d+$/.test(v['metrics-port']) || n > 65535) throw usageError('--metrics-port must be 0..65535');
+    merged['metricsPort'] = n;
+  }
+  if (v['metrics-host'] !== undefined) merged['metricsHost'] = v['metrics-host'];
+  if (v.record !== undefined) merged['record'] = resolve(cwd, v.record);
+  if (v['state-file'] !== undefined) merged['stateFile'] = resolve(cwd, v['state-file']);
+  merged['baseDir'] = baseDir;
+  return { config: validateConfig(merged, v.config ?? 'flags'), logLevel, help: false };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = configFromArgs(argv);
+  } catch (err) {
+    process.stderr.write(`${describeError('koffloadd', err)}\n(see koffloadd --help)\n`);
+    return EXIT.usage;
+  }
+  if (opts.help) {
+    process.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  const logger = createLogger({ level: opts.logLevel, prefix: 'koffloadd' });
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ config: opts.config, logger });
+  } catch (err) {
+    process.stderr.write(`${describeError('koffloadd', err)}\n`);
+    return exitCodeOf(err);
+  }
+  if (daemon.metricsPort !== undefined) logger.info('metrics', { url: `http://${opts.config.metricsHost ?? '127.0.0.1'}:${daemon.metricsPort}/metrics` });
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) {
+        logger.warn('second signal: exiting without draining', { signal: sig });
+        resolveExit(EXIT.failure);
+        return;
+      }
+      stopping = true;
+      logger.info('stopping', { signal: sig });
+      daemon.stop().then(
+        () => resolveExit(EXIT.ok),
+        (err: unknown) => {
+          logger.error('stop failed', { err: String(err) });
+          resolveExit(EXIT.failure);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      logger.info('SIGHUP: reloading');
+      daemon.reload().catch(() => {
+        // logged by reload(); the old policies keep serving
+      });
+    });
+    daemon.client.on('close', (err) => {
+      if (stopping) return;
+      logger.error('netlink socket closed', { err: String(err) });
+      resolveExit(EXIT.failure);
+    });
+  });
+}
+
+if (isMain(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${describeError('koffloadd', err)}\n`);
+      process.exit(exitCodeOf(err));
+    },
+  );
+}

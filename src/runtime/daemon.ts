@@ -1,0 +1,338 @@
+/**
+ * The daemon: loads policy modules, binds their subsystems on one
+ * KoffloadClient, serves them, reloads them, shuts down cleanly.
+ *
+ * Shutdown order (stop()): every server stops starting work and declines
+ * what is queued or arrives (outcome `shutdown`); running handlers finish
+ * or are abandoned at their deadlines (at most the subsystem's deadline,
+ * normally ~100 ms); then each subsystem is unbound and the socket
+ * closed. Draining before unbinding lets answers already being computed
+ * reach their callers; unbinding first would turn them into late replies.
+ *
+ * Reload (reload(), SIGHUP): the modules are imported afresh; if any fails
+ * to load or validate, the old policies stay in service. Otherwise each
+ * subsystem gets a new server (new requests go to it at once, the old one
+ * drains), is bound again (a second BIND from the same socket updates its
+ * mode and caps), subsystems no longer served are drained and unbound, new
+ * ones bound.
+ */
+import { createServer, type Server } from 'node:http';
+import { dirname } from 'node:path';
+import { KoffloadError, NetlinkError } from '../errors.js';
+import type { Mode } from '../generated/wire.js';
+import { KoffloadClient } from '../kernel/client.js';
+import type { FamilyClientOptions } from '../kernel/family.js';
+import { loadPolicyModule } from './loader.js';
+import { createLogger } from './logger.js';
+import { DaemonMetrics } from './metrics.js';
+import { type Logger, PolicyRegistry, type SubsystemPolicy } from './policy.js';
+import { Recorder } from './record.js';
+import { type DecisionEvent, Dispatcher, SubsystemServer } from './server.js';
+import { type Target, resolveTarget } from './target.js';
+
+export interface SubsystemConfig {
+  /** rollout mode asked at BIND. @default the kernel's ('on') */
+  mode?: Mode;
+  /** canary fraction 0..1000, with mode canary */
+  canaryPermille?: number;
+}
+
+export interface DaemonConfig {
+  /** policy module paths (live policies) */
+  policies: string[];
+  /** candidate policy module paths run as shadows (computed and recorded, never sent) */
+  shadow?: string[];
+  /** per-subsystem BIND settings */
+  subsystems?: Record<string, SubsystemConfig>;
+  /** serve /metrics on this TCP port (0: any free port). @default none */
+  metricsPort?: number | null;
+  /** address for /metrics. @default '127.0.0.1' */
+  metricsHost?: string;
+  /** append record lines to this file. @default none */
+  record?: string | null;
+  /** the simulator's state file, when not the default */
+  stateFile?: string;
+  /** base directory for relative paths. @default the working directory */
+  baseDir?: string;
+}
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  /** connect here instead of resolveTarget() (tests, npm start) */
+  target?: Target;
+  logger?: Logger;
+  /** a hook for every handled request (npm start's summary) */
+  onDecision?: (ev: DecisionEvent) => void;
+}
+
+interface Bound {
+  subsysId: number;
+  policy: SubsystemPolicy;
+  live: SubsystemServer;
+  shadow: SubsystemServer | undefined;
+}
+
+const MODES: readonly string[] = ['off', 'shadow', 'canary', 'on'];
+
+/** Checks a config object; KOFFLOAD_ERR_BAD_CONFIG. */
+export function validateConfig(raw: unknown, where = 'config'): DaemonConfig {
+  const bad = (detail: string): never => {
+    throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `${where}: ${detail}`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('must be a JSON object');
+  const c = raw as Record<string, unknown>;
+  const known = ['policies', 'shadow', 'subsystems', 'metricsPort', 'metricsHost', 'record', 'stateFile', 'baseDir'];
+  for (const k of Object.keys(c)) if (!known.includes(k)) bad(`unknown key '${k}' (known: ${known.join(', ')})`);
+  const strList = (k: string): string[] => {
+    const v = c[k] ?? [];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.length > 0)) bad(`${k} must be a list of paths`);
+    return v as string[];
+  };
+  const policies = strList('policies');
+  const shadow = strList('shadow');
+  if (policies.length === 0) bad('no policy modules (policies: [...] or --policy)');
+  const subsystems: Record<string, SubsystemConfig> = {};
+  if (c['subsystems'] !== undefined) {
+    if (typeof c['subsystems'] !== 'object' || c['subsystems'] === null) bad('subsystems must be an object');
+    for (const [name, s] of Object.entries(c['subsystems'] as Record<string, unknown>)) {
+      if (typeof s !== 'object' || s === null) bad(`subsystems.${name} must be an object`);
+      const so = s as Record<string, unknown>;
+      for (const k of Object.keys(so)) if (k !== 'mode' && k !== 'canaryPermille') bad(`subsystems.${name}.${k} is unknown (mode, canaryPermille)`);
+      if (so['mode'] !== undefined && !MODES.includes(so['mode'] as string)) bad(`subsystems.${name}.mode must be one of ${MODES.join(', ')}`);
+      const pm = so['canaryPermille'];
+      if (pm !== undefined && (typeof pm !== 'number' || !Number.isInteger(pm) || pm < 0 || pm > 1000)) bad(`subsystems.${name}.canaryPermille must be 0..1000`);
+      subsystems[name] = { mode: so['mode'] as Mode | undefined, canaryPermille: pm as number | undefined };
+    }
+  }
+  const port = c['metricsPort'];
+  if (port !== undefined && port !== null && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) bad('metricsPort must be 0..65535');
+  for (const k of ['metricsHost', 'record', 'stateFile', 'baseDir']) {
+    if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'string') bad(`${k} must be a string`);
+  }
+  return {
+    policies,
+    shadow,
+    subsystems,
+    metricsPort: (port as number | null | undefined) ?? null,
+    metricsHost: (c['metricsHost'] as string | undefined) ?? '127.0.0.1',
+    record: (c['record'] as string | null | undefined) ?? null,
+    ...(typeof c['stateFile'] === 'string' ? { stateFile: c['stateFile'] } : {}),
+    ...(typeof c['baseDir'] === 'string' ? { baseDir: c['baseDir'] } : {}),
+  };
+}
+
+/** Maps a kernel answer to a coded error where one fits. */
+export function codedKernelError(err: unknown, subsystem: string): unknown {
+  if (err instanceof NetlinkError) {
+    if (err.code === 'EPERM' || err.code === 'EACCES') return new KoffloadError('KOFFLOAD_ERR_PERMISSION', `binding ${subsystem}`, { cause: err, errno: err.errno });
+    if (err.code === 'ENOENT') return new KoffloadError('KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM', `the kernel has no subsystem '${subsystem}'`, { cause: err, errno: err.errno });
+    if (err.code === 'EBUSY' || err.code === 'EEXIST') return new KoffloadError('KOFFLOAD_ERR_BUSY', `${subsystem} is bound by another socket`, { cause: err, errno: err.errno });
+  }
+  return err;
+}
+
+async function loadAll(paths: readonly string[], baseDir: string, fresh: boolean): Promise<PolicyRegistry> {
+  const reg = new PolicyRegistry();
+  for (const p of paths) for (const pol of await loadPolicyModule(p, baseDir, { fresh })) reg.add(pol);
+  return reg;
+}
+
+export class Daemon {
+  readonly metrics = new DaemonMetrics();
+  readonly logger: Logger;
+  private readonly bound = new Map<string, Bound>();
+  private readonly dispatcher: Dispatcher;
+  private recorder: Recorder | undefined;
+  private http: Server | undefined;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly client: KoffloadClient,
+    readonly target: Target,
+    private readonly config: DaemonConfig,
+    private readonly opts: DaemonOptions,
+  ) {
+    this.logger = opts.logger ?? createLogger();
+    this.dispatcher = new Dispatcher(client);
+    client.on('overrun', (n) => this.logger.warn('socket receive buffer overran; requests lost (their callers fell back)', { dropped: n }));
+    client.on('decodeError', (err) => this.logger.warn('dropped a malformed message', { err: err.message }));
+    this.metrics.setSources({
+      lanes: () =>
+        this.dispatcher.servers().flatMap((s) =>
+          (['blocking', 'advisory'] as const).map((lane) => ({ subsystem: s.subsystem, role: s.role, lane, stats: s.laneStats(lane), abandoned: s.abandonedRunning })),
+        ),
+      clientStats: () => this.client.stats,
+      kernelSubsystems: () => this.client.dumpSubsys(),
+    });
+  }
+
+  /** Loads, connects, binds and serves; rejects with a coded error on bad config. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const config = opts.config;
+    const baseDir = config.baseDir ?? process.cwd();
+    // load before connecting: a broken policy never touches the kernel
+    const live = await loadAll(config.policies, baseDir, false);
+    const shadow = await loadAll(config.shadow ?? [], baseDir, false);
+    for (const s of shadow.subsystems()) {
+      if (!live.get(s.subsystem)) throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `shadow policy for ${s.subsystem} without a live policy for it`);
+    }
+    const target = opts.target ?? (await resolveTarget(config.stateFile ? { stateFile: config.stateFile } : {}));
+    const client = await KoffloadClient.open(target.koffload as FamilyClientOptions);
+    const d = new Daemon(client, target, config, opts);
+    try {
+      if (config.record) d.recorder = new Recorder(config.record);
+      await d.apply(live, shadow);
+      if (config.metricsPort !== null && config.metricsPort !== undefined) await d.listen(config.metricsPort, config.metricsHost ?? '127.0.0.1');
+    } catch (err) {
+      await d.stop().catch(() => {});
+      throw err;
+    }
+    d.logger.info('serving', { target: target.kind, subsystems: [...d.bound.keys()].join(',') });
+    return d;
+  }
+
+  /** The metrics endpoint's port, once listening. */
+  get metricsPort(): number | undefined {
+    const a = this.http?.address();
+    return a && typeof a === 'object' ? a.port : undefined;
+  }
+
+  /** Subsystems served, with their kernel ids. */
+  subsystems(): { name: string; subsysId: number; policy: string; shadow: boolean }[] {
+    return [...this.bound.entries()].map(([name, b]) => ({ name, subsysId: b.subsysId, policy: b.policy.name, shadow: b.shadow !== undefined }));
+  }
+
+  private onDecision(ev: DecisionEvent): void {
+    this.metrics.observe(ev);
+    this.recorder?.write(ev);
+    this.opts.onDecision?.(ev);
+  }
+
+  private makeServer(policy: SubsystemPolicy, subsysId: number, role: 'live' | 'shadow'): SubsystemServer {
+    return new SubsystemServer({ policy, subsysId, transport: this.client, role, logger: this.logger, onDecision: (ev) => this.onDecision(ev) });
+  }
+
+  private async apply(live: PolicyRegistry, shadow: PolicyRegistry): Promise<void> {
+    const drains: Promise<void>[] = [];
+    for (const p of live.subsystems()) {
+      let info;
+      try {
+        info = await this.client.getSubsys(p.subsystem);
+      } catch (err) {
+        throw codedKernelError(err, p.subsystem);
+      }
+      const sp = shadow.get(p.subsystem);
+      const b: Bound = {
+        subsysId: info.subsysId,
+        policy: p,
+        live: this.makeServer(p, info.subsysId, 'live'),
+        shadow: sp ? this.makeServer(sp, info.subsysId, 'shadow') : undefined,
+      };
+      const old = this.bound.get(p.subsystem);
+      // route to the new servers before BIND: a request that arrives right after the bind ack finds them
+      this.dispatcher.remove(info.subsysId);
+      this.dispatcher.add(b.live);
+      if (b.shadow) this.dispatcher.add(b.shadow);
+      this.bound.set(p.subsystem, b);
+      if (old) {
+        drains.push(old.live.drain());
+        if (old.shadow) drains.push(old.shadow.drain());
+      }
+      const sc = this.config.subsystems?.[p.subsystem] ?? {};
+      // a BIND without a mode resets it to on: on a rebind keep what an admin set (koffloadctl mode)
+      const keep = old !== undefined && sc.mode === undefined;
+      try {
+        await this.client.bind({
+          name: p.subsystem,
+          mode: keep ? info.mode : sc.mode,
+          canaryPermille: keep ? info.canaryPermille : sc.canaryPermille,
+          deadlineMs: p.limits.deadlineMs,
+          maxInflight: p.limits.maxInflight,
+        });
+      } catch (err) {
+        if (!old) {
+          // never bound: nothing to unbind when start() cleans up
+          this.dispatcher.remove(info.subsysId);
+          this.bound.delete(p.subsystem);
+        }
+        throw codedKernelError(err, p.subsystem);
+      }
+      this.logger.info('bound', { subsystem: p.subsystem, id: info.subsysId, policy: p.name, ops: [...p.ops.values()].map((o) => o.name).join(','), shadow: sp?.name });
+    }
+    for (const [name, b] of [...this.bound.entries()]) {
+      if (live.get(name)) continue;
+      drains.push(this.release(name, b));
+    }
+    await Promise.all(drains);
+  }
+
+  private async release(name: string, b: Bound): Promise<void> {
+    await Promise.all([b.live.drain(), b.shadow?.drain()]);
+    this.dispatcher.remove(b.subsysId);
+    this.bound.delete(name);
+    try {
+      await this.client.unbind(b.subsysId);
+    } catch (err) {
+      this.logger.warn('unbind failed', { subsystem: name, err: String(err) });
+    }
+  }
+
+  /** Re-imports the policy modules and rebinds; keeps the old policies when loading fails (and rethrows). */
+  async reload(): Promise<void> {
+    const baseDir = this.config.baseDir ?? process.cwd();
+    let live: PolicyRegistry;
+    let shadow: PolicyRegistry;
+    try {
+      live = await loadAll(this.config.policies, baseDir, true);
+      shadow = await loadAll(this.config.shadow ?? [], baseDir, true);
+    } catch (err) {
+      this.logger.error('reload failed; the old policies stay in service', { err: String(err) });
+      throw err;
+    }
+    await this.apply(live, shadow);
+    this.logger.info('reloaded', { subsystems: [...this.bound.keys()].join(',') });
+  }
+
+  private listen(port: number, host: string): Promise<void> {
+    this.http = createServer((req, res) => {
+      if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+        this.metrics
+          .metrics()
+          .then((body) => {
+            res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+            res.end(body);
+          })
+          .catch((err: unknown) => {
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(String(err));
+          });
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('koffloadd: GET /metrics\n');
+    });
+    const http = this.http;
+    return new Promise((resolve, reject) => {
+      http.once('error', (err) => reject(new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })));
+      http.listen(port, host, () => resolve());
+    });
+  }
+
+  /** Drains, unbinds, closes. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.all([...this.bound.entries()].map(([name, b]) => this.release(name, b)));
+      this.dispatcher.detach();
+      this.client.close();
+      await this.recorder?.close();
+      if (this.http) await new Promise<void>((resolve) => this.http!.close(() => resolve()));
+      this.logger.info('stopped');
+    })();
+    return this.stopping;
+  }
+}
+
+/** Default base dir of a config file: its own directory. */
+export function configBaseDir(configPath: string): string {
+  return dirname(configPath);
+}

@@ -1,0 +1,26 @@
+/**
+ * The koffload runtime for policy authors: import from here.
+ */
+export {
+  type BoundOp,
+  type Handler,
+  type HandlerContext,
+  type HandlerResult,
+  type Logger,
+  type OpSpec,
+  type Policy,
+  type PolicyLimits,
+  type PolicySpec,
+  type ResolvedLimits,
+  DEFAULT_LIMITS,
+  PolicyRegistry,
+  definePolicy,
+  isPolicy,
+  resolveLimits,
+  silentLogger,
+} from './policy.js';
+export { type Decline, decline, isDecline, statusOfThrown } from './status.js';
+export { type MessageCodec, type Schema, jsonSafe } from './schema.js';
+export { MAX_TIMER_MS, cannotMeet, deadlineIn, deadlineSignal, monotonicNs, remainingNs, timerDelayMs } from './deadline.js';
+export { type DecisionEvent, type RequestOutcome, type Transport, Dispatcher, OUTCOMES, SubsystemServer } from './server.js';
+export { type Refresher, type RefreshOptions, AdvisoryCache, refreshEvery } from './cache.js';

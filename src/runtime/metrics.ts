@@ -1,0 +1,217 @@
+/**
+ * Prometheus metrics of a daemon, in their own Registry (never the global
+ * one). Counters of handled requests are updated as they happen; gauges of
+ * queue depth and in-flight work, the client's socket counters and the
+ * kernel's per-subsystem counters are read in collect() when scraped.
+ * Every label set is bounded: subsystem, op, outcome, lane, a fixed enum.
+ * docs/metrics.md lists each metric.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { KOFFLOAD } from '../generated/wire.js';
+import type { KoffloadClientStats, SubsysInfo } from '../kernel/client.js';
+import type { DecisionEvent, Lane, LaneStats } from './server.js';
+
+export interface MetricsSources {
+  /** live servers: queue depth and in-flight per lane */
+  lanes(): { subsystem: string; role: string; lane: Lane; stats: LaneStats; abandoned: number }[];
+  /** the client's counters (decode errors, drops, late replies) */
+  clientStats(): KoffloadClientStats | undefined;
+  /** the kernel's view of every subsystem (GET-SUBSYS dump); may reject */
+  kernelSubsystems(): Promise<SubsysInfo[]>;
+}
+
+/** Buckets from 10 µs to 1 s: handler latency against deadlines of ~100 ms. */
+const LATENCY_BUCKETS = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1];
+
+/**
+ * Sets a counter to an absolute value read from a monotonic source; call
+ * after reset() in collect(). prom-client counters only go up, so a reset
+ * followed by one inc() is exact.
+ */
+function setCounter(c: Counter<string>, labels: Record<string, string>, value: number): void {
+  c.inc(labels, Math.max(0, value));
+}
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'subsystem' | 'op' | 'outcome'>;
+  private readonly shadowDecisions: Counter<'subsystem' | 'op' | 'outcome'>;
+  private readonly latency: Histogram<'subsystem' | 'op' | 'role'>;
+  private sources: MetricsSources | undefined;
+
+  constructor(opts: { prefix?: string } = {}) {
+    const p = opts.prefix ?? 'koffload_';
+    const r = [this.registry];
+    this.requests = new Counter({
+      name: `${p}requests_total`,
+      help: 'Requests handled by the live policy, by subsystem, op and outcome',
+      labelNames: ['subsystem', 'op', 'outcome'],
+      registers: r,
+    });
+    this.shadowDecisions = new Counter({
+      name: `${p}shadow_decisions_total`,
+      help: 'Decisions computed by shadow (candidate) policies and not sent, by outcome',
+      labelNames: ['subsystem', 'op', 'outcome'],
+      registers: r,
+    });
+    this.latency = new Histogram({
+      name: `${p}handler_duration_seconds`,
+      help: 'Run time of handlers that started, by subsystem, op and role (live or shadow)',
+      labelNames: ['subsystem', 'op', 'role'],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    const self = this;
+    new Gauge({
+      name: `${p}queue_depth`,
+      help: 'Requests waiting in a lane, not started',
+      labelNames: ['subsystem', 'role', 'lane'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const l of self.sources?.lanes() ?? []) this.set({ subsystem: l.subsystem, role: l.role, lane: l.lane }, l.stats.queued);
+      },
+    });
+    new Gauge({
+      name: `${p}in_flight`,
+      help: 'Handlers running in a lane',
+      labelNames: ['subsystem', 'role', 'lane'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const l of self.sources?.lanes() ?? []) this.set({ subsystem: l.subsystem, role: l.role, lane: l.lane }, l.stats.running);
+      },
+    });
+    new Gauge({
+      name: `${p}abandoned_handlers`,
+      help: 'Handlers abandoned at their deadline whose promise has not settled yet (a growing value is a leak)',
+      labelNames: ['subsystem', 'role'],
+      registers: r,
+      collect() {
+        this.reset();
+        const sums = new Map<string, { subsystem: string; role: string; n: number }>();
+        for (const l of self.sources?.lanes() ?? []) {
+          const k = `${l.subsystem}\0${l.role}`;
+          const e = sums.get(k) ?? { subsystem: l.subsystem, role: l.role, n: l.abandoned };
+          sums.set(k, e);
+        }
+        for (const e of sums.values()) this.set({ subsystem: e.subsystem, role: e.role }, e.n);
+      },
+    });
+    const clientCounter = (name: string, help: string, read: (s: KoffloadClientStats) => number): void => {
+      new Counter({
+        name: `${p}${name}`,
+        help,
+        registers: r,
+        collect() {
+          const s = self.sources?.clientStats();
+          this.reset();
+          if (s) setCounter(this, {}, read(s));
+        },
+      });
+    };
+    clientCounter('late_replies_total', 'Replies the kernel rejected because the call had already ended (ENOENT)', (s) => s.lateReplies);
+    clientCounter('decode_errors_total', 'Messages from the kernel that failed to decode (malformed REQUESTs included), dropped', (s) => s.decodeErrors);
+    clientCounter('malformed_requests_total', 'REQUESTs dropped as malformed', (s) => s.malformedRequests);
+    clientCounter('socket_drops_total', 'REQUESTs lost to a full socket receive buffer (ENOBUFS); their callers fell back', (s) => s.enobufs);
+    clientCounter('replies_total', 'Replies queued to the kernel', (s) => s.replies);
+    clientCounter('reply_batches_total', 'sendmsg() calls that carried replies', (s) => s.replyBatches);
+    new Counter({
+      name: `${p}reply_errors_total`,
+      help: 'Replies the kernel rejected, by errno name',
+      labelNames: ['errno'],
+      registers: r,
+      collect() {
+        const s = self.sources?.clientStats();
+        this.reset();
+        if (!s) return;
+        for (const [errno, n] of Object.entries(s.replyErrors)) setCounter(this, { errno }, n);
+      },
+    });
+
+    // the kernel's own counters, one GET-SUBSYS dump per scrape
+    let kernelRead: Promise<SubsysInfo[]> | undefined;
+    const kernel = (): Promise<SubsysInfo[]> => {
+      kernelRead ??= (self.sources?.kernelSubsystems() ?? Promise.resolve([])).catch(() => []).finally(() => {
+        setImmediate(() => (kernelRead = undefined));
+      });
+      return kernelRead;
+    };
+    new Counter({
+      name: `${p}kernel_calls_total`,
+      help: "The kernel's koffload_call() outcomes per subsystem (served, declined, each fallback reason)",
+      labelNames: ['subsystem', 'outcome'],
+      registers: r,
+      async collect() {
+        const subs = await kernel();
+        this.reset();
+        for (const s of subs) {
+          for (const o of KOFFLOAD.outcomeKeys) setCounter(this, { subsystem: s.name, outcome: KOFFLOAD.outcomeNames[KOFFLOAD.outcome[o]]! }, Number(s.outcomes[o]));
+        }
+      },
+    });
+    new Counter({
+      name: `${p}kernel_events_total`,
+      help: "The kernel's other per-subsystem counters (requests-sent, late-replies, cache-hits, ...)",
+      labelNames: ['subsystem', 'counter'],
+      registers: r,
+      async collect() {
+        const subs = await kernel();
+        this.reset();
+        for (const s of subs) {
+          for (const c of KOFFLOAD.counterKeys) setCounter(this, { subsystem: s.name, counter: KOFFLOAD.counterNames[KOFFLOAD.counter[c]]! }, Number(s.counters[c]));
+        }
+      },
+    });
+    new Gauge({
+      name: `${p}kernel_pending`,
+      help: 'Calls waiting on userspace in the kernel, per subsystem',
+      labelNames: ['subsystem'],
+      registers: r,
+      async collect() {
+        const subs = await kernel();
+        this.reset();
+        for (const s of subs) this.set({ subsystem: s.name }, s.pending);
+      },
+    });
+    new Gauge({
+      name: `${p}kernel_circuit_state`,
+      help: "The kernel's circuit breaker per subsystem: 0 closed, 1 open, 2 half-open",
+      labelNames: ['subsystem'],
+      registers: r,
+      async collect() {
+        const subs = await kernel();
+        this.reset();
+        for (const s of subs) this.set({ subsystem: s.name }, KOFFLOAD.circuit[s.circuit]);
+      },
+    });
+    new Gauge({
+      name: `${p}kernel_bound`,
+      help: '1 when a handler socket is bound to the subsystem',
+      labelNames: ['subsystem'],
+      registers: r,
+      async collect() {
+        const subs = await kernel();
+        this.reset();
+        for (const s of subs) this.set({ subsystem: s.name }, s.portid !== 0 ? 1 : 0);
+      },
+    });
+  }
+
+  /** Where collect() reads gauges and external counters. */
+  setSources(sources: MetricsSources): void {
+    this.sources = sources;
+  }
+
+  /** Counts one handled request (the SubsystemServer onDecision hook). */
+  observe(ev: DecisionEvent): void {
+    const labels = { subsystem: ev.subsystem, op: ev.opName ?? String(ev.req.op), outcome: ev.outcome };
+    if (ev.role === 'live') this.requests.inc(labels);
+    else this.shadowDecisions.inc(labels);
+    if (ev.handlerNs > 0n) this.latency.observe({ subsystem: ev.subsystem, op: labels.op, role: ev.role }, Number(ev.handlerNs) / 1e9);
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,116 @@
+// koffloadd and koffloadctl: flag parsing, exit codes, and koffloadd as a
+// real process (SIGTERM drains, unbinds and exits 0) against a netlink
+// simulator in this process (root only: unicast between user ports).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KoffloadError, NetlinkError } from '../../src/errors.js';
+import { EchoRequest } from '../../src/generated/proto/ktest.js';
+import { configFromArgs } from '../../src/cli/koffloadd.js';
+import { main as ctlMain } from '../../src/cli/koffloadctl.js';
+import { EXIT, exitCodeOf } from '../../src/runtime/cli-support.js';
+import { startSimulator } from '../../src/sim/index.js';
+import { EXAMPLE } from './runtime-daemon.test.js';
+
+const DIST = fileURLToPath(new URL('../../', import.meta.url));
+
+describe('runtime: CLI', function () {
+  this.timeout(20_000);
+
+  it('koffloadd flags: policies, modes, metrics port, record', () => {
+    const { config } = configFromArgs(['--policy', 'a.js', '-p', 'b.js', '--mode', 'ktest=canary:250', '--metrics-port', '0', '--record', 'r.jsonl'], '/x');
+    assert.deepEqual(config.policies, ['/x/a.js', '/x/b.js']);
+    assert.deepEqual(config.subsystems, { ktest: { mode: 'canary', canaryPermille: 250 } });
+    assert.equal(config.metricsPort, 0);
+    assert.equal(config.record, '/x/r.jsonl');
+  });
+
+  for (const argv of [[], ['--bogus'], ['-p', 'a.js', '--mode', 'ktest=sometimes'], ['-p', 'a.js', '--metrics-port', 'x'], ['-c', '/nonexistent.json'], ['-p', 'a', '--log-level', 'loud']]) {
+    it(`koffloadd ${argv.join(' ') || '(no flags)'}: KOFFLOAD_ERR_BAD_CONFIG`, () => {
+      assert.throws(() => configFromArgs(argv), { code: 'KOFFLOAD_ERR_BAD_CONFIG' });
+    });
+  }
+
+  it('maps errors to the documented exit codes', () => {
+    assert.equal(exitCodeOf(new KoffloadError('KOFFLOAD_ERR_POLICY_NOT_FOUND')), EXIT.usage);
+    assert.equal(exitCodeOf(new KoffloadError('KOFFLOAD_ERR_UNKNOWN_OP')), EXIT.usage);
+    assert.equal(exitCodeOf(new KoffloadError('KOFFLOAD_ERR_NO_FAMILY')), EXIT.noTarget);
+    assert.equal(exitCodeOf(new KoffloadError('KOFFLOAD_ERR_PERMISSION')), EXIT.permission);
+    assert.equal(exitCodeOf(new NetlinkError(1, 'bind')), EXIT.permission);
+    assert.equal(exitCodeOf(new KoffloadError('KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM')), EXIT.subsystem);
+    assert.equal(exitCodeOf(new Error('x')), EXIT.failure);
+  });
+
+  it('koffloadctl: usage errors exit 2, a missing record file too', async () => {
+    const saved = process.stderr.write.bind(process.stderr);
+    process.stderr.write = () => true;
+    try {
+      assert.equal(await ctlMain(['frobnicate']), EXIT.usage);
+      assert.equal(await ctlMain(['mode', 'ktest', 'sometimes']), EXIT.usage);
+      assert.equal(await ctlMain(['replay', 'x.jsonl']), EXIT.usage);
+      assert.equal(await ctlMain(['replay', '/nonexistent.jsonl', '--policy', EXAMPLE]), EXIT.usage);
+    } finally {
+      process.stderr.write = saved;
+    }
+  });
+
+  it('koffloadd process: serves, and on SIGTERM unbinds and exits 0', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
+    const state = join(dir, 'sim.json');
+    const sim = await startSimulator({ transport: 'netlink', stateFile: state });
+    try {
+      const child = spawn(process.execPath, [join(DIST, 'src/cli/koffloadd.js'), '--policy', EXAMPLE, '--state-file', state], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (b: Buffer) => {
+          err += b.toString();
+          if (err.includes(' serving ')) resolve();
+        });
+        child.on('exit', () => reject(new Error(`koffloadd exited early: ${err}`)));
+      });
+      assert.equal((await sim.call('ktest', 1, EchoRequest.encode({ seq: 3n }))).outcome, 'served');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.equal((await sim.call('ktest', 1, EchoRequest.encode({}))).outcome, 'noHandler');
+    } finally {
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('koffloadctl status and mode against a running simulator', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'koffloadctl-'));
+    const state = join(dir, 'sim.json');
+    const sim = await startSimulator({ transport: 'netlink', stateFile: state });
+    const out: string[] = [];
+    const saved = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => {
+      out.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      assert.equal(await ctlMain(['mode', 'ktest', 'canary', '--permille', '250', '--state-file', state]), EXIT.ok);
+      assert.equal(await ctlMain(['status', '--json', '--state-file', state]), EXIT.ok);
+      const savedErr = process.stderr.write.bind(process.stderr);
+      process.stderr.write = () => true;
+      try {
+        assert.equal(await ctlMain(['mode', 'nope', 'on', '--state-file', state]), EXIT.subsystem);
+      } finally {
+        process.stderr.write = savedErr;
+      }
+    } finally {
+      process.stdout.write = saved;
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const status = JSON.parse(out[1]!) as { target: string; subsystems: { name: string; mode: string; canaryPermille: number }[] };
+    assert.equal(status.target, 'sim');
+    const k = status.subsystems.find((x) => x.name === 'ktest');
+    assert.deepEqual([k?.mode, k?.canaryPermille], ['canary', 250]);
+  });
+});

@@ -1,0 +1,197 @@
+// The daemon end to end against the in-process simulator: binding, serving,
+// coded errors for bad config, reload, record/replay, shadow policies,
+// metrics, clean stop (calls fall back once the daemon is gone).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EchoRequest, PickRequest, PickResponse } from '../../src/generated/proto/ktest.js';
+import { Daemon, type DaemonConfig, validateConfig } from '../../src/runtime/daemon.js';
+import { silentLogger } from '../../src/runtime/policy.js';
+import { readRecords } from '../../src/runtime/record.js';
+import { replayRecording } from '../../src/runtime/replay.js';
+import { PolicyRegistry } from '../../src/runtime/policy.js';
+import { loadPolicyModule } from '../../src/runtime/loader.js';
+import { type Simulator, startSimulator } from '../../src/sim/index.js';
+
+const DIST = fileURLToPath(new URL('../../', import.meta.url));
+export const EXAMPLE = join(DIST, 'examples/ktest-policy.js');
+
+/** Writes a policy module into `dir` that imports the built runtime. */
+export function writePolicy(dir: string, file: string, body: string): string {
+  const path = join(dir, file);
+  writeFileSync(
+    path,
+    `import { definePolicy, decline } from ${JSON.stringify(join(DIST, 'src/runtime/index.js'))};\n` +
+      `import { ktest } from ${JSON.stringify(join(DIST, 'src/generated/proto/ktest.js'))};\n${body}\n`,
+  );
+  return path;
+}
+
+export const GREEDY = `export default definePolicy({ subsystem: 'ktest', schema: ktest, name: 'greedy', ops: { pick: { handler: (req) => {
+  if (req.candidates.length === 0) return decline();
+  let b = req.candidates[0]; for (const s of req.candidates) if (s.valid_blocks < b.valid_blocks) b = s;
+  return { victim_id: b.id }; } } } });`;
+
+const pickReq = PickRequest.encode({
+  candidates: [
+    { id: 1, valid_blocks: 10, age_ms: 5n },
+    { id: 2, valid_blocks: 100, age_ms: 900_000n },
+  ],
+});
+
+describe('runtime: daemon against the in-process simulator', function () {
+  this.timeout(20_000);
+  let sim: Simulator;
+  let dir: string;
+  let daemon: Daemon | undefined;
+  const start = async (config: Partial<DaemonConfig>, privileged = true): Promise<Daemon> => {
+    daemon = await Daemon.start({
+      config: { policies: [EXAMPLE], ...config },
+      target: { kind: 'sim', koffload: sim.clientOptions({ privileged }) },
+      logger: silentLogger,
+    });
+    return daemon;
+  };
+
+  beforeEach(async () => {
+    sim = await startSimulator({ transport: 'inproc', stateFile: null });
+    dir = mkdtempSync(join(tmpdir(), 'koffload-daemon-'));
+  });
+  afterEach(async () => {
+    await daemon?.stop();
+    daemon = undefined;
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('binds, serves both ops, and after stop() calls fall back with no-handler', async () => {
+    const d = await start({});
+    assert.deepEqual(d.subsystems().map((s) => s.name), ['ktest']);
+    const e = await sim.call('ktest', 1, EchoRequest.encode({ data: Buffer.from('x'), seq: 9n }));
+    assert.equal(e.outcome, 'served');
+    assert.equal(EchoRequest.decode(e.payload!).seq, 9n);
+    const p = await sim.call('ktest', 2, pickReq, { default: PickResponse.encode({ victim_id: 1 }) });
+    assert.equal(p.outcome, 'served');
+    assert.equal(PickResponse.decode(p.payload!).victim_id, 2);
+    await d.stop();
+    assert.equal((await sim.call('ktest', 1, EchoRequest.encode({}))).outcome, 'noHandler');
+  });
+
+  it('KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM for a policy of a subsystem the kernel lacks', async () => {
+    const p = writePolicy(dir, 'nope.mjs', `export default definePolicy({ subsystem: 'nope', schema: ktest, ops: { echo: { handler: (r) => r } } });`);
+    await assert.rejects(start({ policies: [p] }), { code: 'KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM' });
+  });
+
+  it('KOFFLOAD_ERR_PERMISSION when the socket lacks CAP_NET_ADMIN', async () => {
+    await assert.rejects(start({}, false), { code: 'KOFFLOAD_ERR_PERMISSION' });
+  });
+
+  it('KOFFLOAD_ERR_POLICY_NOT_FOUND, KOFFLOAD_ERR_BAD_POLICY, and definePolicy errors from a module', async () => {
+    await assert.rejects(start({ policies: [join(dir, 'missing.js')] }), { code: 'KOFFLOAD_ERR_POLICY_NOT_FOUND' });
+    const notPolicy = writePolicy(dir, 'np.mjs', 'export default { subsystem: "ktest" };');
+    await assert.rejects(start({ policies: [notPolicy] }), { code: 'KOFFLOAD_ERR_BAD_POLICY' });
+    const badOp = writePolicy(dir, 'bad.mjs', `export default definePolicy({ subsystem: 'ktest', schema: ktest, ops: { frob: { handler: () => ({}) } } });`);
+    await assert.rejects(start({ policies: [badOp] }), { code: 'KOFFLOAD_ERR_UNKNOWN_OP' });
+    const shadowOnly = writePolicy(dir, 'k2.mjs', `export default definePolicy({ subsystem: 'ktest2', schema: ktest, ops: { echo: { handler: (r) => r } } });`);
+    await assert.rejects(start({ shadow: [shadowOnly] }), { code: 'KOFFLOAD_ERR_BAD_CONFIG' });
+  });
+
+  it('validateConfig rejects unknown keys and bad values with KOFFLOAD_ERR_BAD_CONFIG', () => {
+    for (const bad of [null, {}, { policies: [] }, { policies: ['a'], extra: 1 }, { policies: ['a'], metricsPort: 70000 }, { policies: ['a'], subsystems: { ktest: { mode: 'sometimes' } } }]) {
+      assert.throws(() => validateConfig(bad), { code: 'KOFFLOAD_ERR_BAD_CONFIG' }, JSON.stringify(bad));
+    }
+    assert.deepEqual(validateConfig({ policies: ['a'], subsystems: { ktest: { mode: 'canary', canaryPermille: 10 } } }).subsystems, { ktest: { mode: 'canary', canaryPermille: 10 } });
+  });
+
+  it('binds in the configured mode', async () => {
+    await start({ subsystems: { ktest: { mode: 'shadow' } } });
+    const r = await sim.call('ktest', 1, EchoRequest.encode({}));
+    assert.equal(r.outcome, 'shadow');
+  });
+
+  it('reload() imports the modules afresh, rebinds, and keeps an admin-set mode', async () => {
+    const file = (seq: number) => `export default definePolicy({ subsystem: 'ktest', schema: ktest, ops: { echo: { handler: () => ({ seq: ${seq}n }) } } });`;
+    const p = writePolicy(dir, 'v.mjs', file(1));
+    const d = await start({ policies: [p] });
+    const seq = async () => EchoRequest.decode((await sim.call('ktest', 1, EchoRequest.encode({}))).payload!).seq;
+    assert.equal(await seq(), 1n);
+    const id = d.subsystems()[0]!.subsysId;
+    await d.client.setMode(id, 'canary', 1000);
+    writePolicy(dir, 'v.mjs', file(2));
+    await d.reload();
+    assert.equal(await seq(), 2n);
+    const info = await d.client.getSubsys(id);
+    assert.equal(info.mode, 'canary');
+    assert.equal(info.counters.binds, 1n);
+    // a module that fails to load keeps the old policy in service
+    writePolicy(dir, 'v.mjs', 'export default 42;');
+    await assert.rejects(d.reload(), { code: 'KOFFLOAD_ERR_BAD_POLICY' });
+    assert.equal(await seq(), 2n);
+  });
+
+  it('records every request; replay reports where another policy differs', async () => {
+    const rec = join(dir, 'rec.jsonl');
+    const d = await start({ record: rec });
+    for (let i = 0; i < 3; i++) assert.equal((await sim.call('ktest', 2, pickReq, { default: PickResponse.encode({ victim_id: 1 }) })).outcome, 'served');
+    await sim.call('ktest', 1, EchoRequest.encode({ seq: 1n }));
+    await d.stop();
+    const lines = [];
+    for await (const l of readRecords(rec)) lines.push(l.rec);
+    assert.equal(lines.length, 4);
+    assert.deepEqual(lines[0]!.reply?.json, { victim_id: 2 });
+    assert.deepEqual(lines[0]!.default?.json, { victim_id: 1 });
+    const greedy = new PolicyRegistry();
+    for (const p of await loadPolicyModule(writePolicy(dir, 'greedy.mjs', GREEDY), dir)) greedy.add(p);
+    const r = await replayRecording(rec, greedy);
+    assert.equal(r.compared, 3);
+    assert.equal(r.skipped, 1);
+    assert.equal(r.different, 3);
+    assert.equal(r.vsDefault.sameAsDefault, 3);
+    const same = new PolicyRegistry();
+    for (const p of await loadPolicyModule(EXAMPLE, dir)) same.add(p);
+    const r2 = await replayRecording(rec, same);
+    assert.deepEqual([r2.compared, r2.same, r2.different], [4, 4, 0]);
+    assert.throws(() => JSON.parse(readFileSync(rec, 'utf8')));
+  });
+
+  it('a shadow policy computes and records its decision; only the live one is sent', async () => {
+    const rec = join(dir, 'rec.jsonl');
+    const d = await start({ record: rec, shadow: [writePolicy(dir, 'greedy.mjs', GREEDY)] });
+    const r = await sim.call('ktest', 2, pickReq);
+    assert.equal(PickResponse.decode(r.payload!).victim_id, 2);
+    await d.stop();
+    const lines = [];
+    for await (const l of readRecords(rec)) lines.push(l.rec);
+    const byRole = Object.fromEntries(lines.map((l) => [l.role, l]));
+    assert.deepEqual(byRole['live']?.reply?.json, { victim_id: 2 });
+    assert.deepEqual(byRole['shadow']?.reply?.json, { victim_id: 1 });
+    assert.equal(byRole['shadow']?.replied, false);
+  });
+
+  it('serves /metrics with request, latency, client and kernel counters', async () => {
+    const d = await start({ metricsPort: 0 });
+    await sim.call('ktest', 1, EchoRequest.encode({}));
+    const body = await (await fetch(`http://127.0.0.1:${d.metricsPort}/metrics`)).text();
+    assert.match(body, /^koffload_requests_total\{subsystem="ktest",op="echo",outcome="ok"\} 1$/m);
+    assert.match(body, /^koffload_handler_duration_seconds_count\{subsystem="ktest",op="echo",role="live"\} 1$/m);
+    assert.match(body, /^koffload_kernel_calls_total\{subsystem="ktest",outcome="served"\} 1$/m);
+    assert.match(body, /^koffload_kernel_events_total\{subsystem="ktest",counter="binds"\} 1$/m);
+    assert.match(body, /^koffload_queue_depth\{subsystem="ktest",role="live",lane="blocking"\} 0$/m);
+    assert.match(body, /^koffload_socket_drops_total 0$/m);
+    assert.equal((await fetch(`http://127.0.0.1:${d.metricsPort}/other`)).status, 404);
+  });
+
+  it('ctx.publish() reaches the advisory cache', async () => {
+    const p = writePolicy(
+      dir,
+      'pub.mjs',
+      `export default definePolicy({ subsystem: 'ktest', schema: ktest, ops: { pick: { handler: async (req, ctx) => { await ctx.publish('victim', { victim_id: 7 }, 60000); return { victim_id: 7 }; } } } });`,
+    );
+    await start({ policies: [p] });
+    assert.equal((await sim.call('ktest', 2, pickReq)).outcome, 'served');
+    const hit = sim.cacheLookup('ktest', Buffer.from('victim'));
+    assert.equal(PickResponse.decode(hit!).victim_id, 7);
+  });
+});
