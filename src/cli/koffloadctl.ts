@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { KoffloadError, NetlinkError } from '../errors.js';
 import { KOFFLOAD, type Mode } from '../generated/wire.js';
 import { KoffloadClient, type SubsysInfo } from '../kernel/client.js';
-import { EXIT, describeError, exitCodeOf, isMain, table, usageError } from '../runtime/cli-support.js';
+import { EXIT, describeError, exitCodeOf, runIfMain, table, usageError } from '../runtime/cli-support.js';
 import { loadPolicyModule } from '../runtime/loader.js';
 import { createLogger } from '../runtime/logger.js';
 import { PolicyRegistry } from '../runtime/policy.js';
@@ -196,12 +196,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${describeError('koffloadctl', err)}\n`);
-      process.exit(exitCodeOf(err));
-    },
-  );
-}
+runIfMain(import.meta.url, 'koffloadctl', main);

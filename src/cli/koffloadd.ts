@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KoffloadError } from '../errors.js';
-import { EXIT, describeError, exitCodeOf, isMain, usageError } from '../runtime/cli-support.js';
+import { EXIT, describeError, exitCodeOf, runIfMain, usageError } from '../runtime/cli-support.js';
 import { Daemon, type DaemonConfig, validateConfig } from '../runtime/daemon.js';
 import { LEVELS, type Level, createLogger } from '../runtime/logger.js';
 
@@ -174,12 +174,4 @@ export async function main(argv: string[]): Promise<number> {
   });
 }
 
-if (isMain(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${describeError('koffloadd', err)}\n`);
-      process.exit(exitCodeOf(err));
-    },
-  );
-}
+runIfMain(import.meta.url, 'koffloadd', main);

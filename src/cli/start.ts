@@ -15,7 +15,7 @@ import { costBenefitVictim } from '../../examples/ktest-policy.js';
 import { EchoRequest, PickRequest, PickResponse, type SegmentInit } from '../generated/proto/ktest.js';
 import { KOFFLOAD, type Outcome } from '../generated/wire.js';
 import { KtestClient } from '../kernel/test-client.js';
-import { EXIT, describeError, exitCodeOf, isMain, table } from '../runtime/cli-support.js';
+import { EXIT, describeError, exitCodeOf, runIfMain, table } from '../runtime/cli-support.js';
 import { Daemon } from '../runtime/daemon.js';
 import { createLogger } from '../runtime/logger.js';
 import type { DecisionEvent } from '../runtime/server.js';
@@ -265,12 +265,4 @@ export async function main(argv: string[]): Promise<number> {
 // keep the example's helper in this module's graph, so `npm run build` compiles examples/
 void costBenefitVictim;
 
-if (isMain(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${describeError('start', err)}\n`);
-      process.exit(exitCodeOf(err));
-    },
-  );
-}
+runIfMain(import.meta.url, 'start', main);

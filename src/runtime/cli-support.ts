@@ -87,3 +87,19 @@ export function isMain(metaUrl: string): boolean {
     return false;
   }
 }
+
+/**
+ * Runs a command's `main` when its module is the process entry point:
+ * exits with the code `main` resolves to, or prints a thrown error the
+ * one way every command does and exits with its code.
+ */
+export function runIfMain(metaUrl: string, prog: string, main: (argv: string[]) => Promise<number>): void {
+  if (!isMain(metaUrl)) return;
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${describeError(prog, err)}\n`);
+      process.exit(exitCodeOf(err));
+    },
+  );
+}

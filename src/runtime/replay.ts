@@ -7,7 +7,7 @@ import type { Status } from '../generated/wire.js';
 import type { KernelRequest } from '../kernel/client.js';
 import { monotonicNs } from './deadline.js';
 import { type Logger, PolicyRegistry, silentLogger } from './policy.js';
-import { type RecordLine, readRecords } from './record.js';
+import { readRecords } from './record.js';
 import { jsonSafe } from './schema.js';
 import { SubsystemServer, type Transport } from './server.js';
 
