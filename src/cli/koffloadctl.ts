@@ -5,12 +5,14 @@
  *   koffloadctl status
  *   koffloadctl mode ktest canary --permille 100
  *   koffloadctl replay run.jsonl --policy examples/ktest-policy.ts
+ *   koffloadctl calls ktest --count 100
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KoffloadError, NetlinkError } from '../errors.js';
-import { KOFFLOAD, type Mode } from '../generated/wire.js';
+import { KOFFLOAD, KOFFLOAD_TEST, type Mode } from '../generated/wire.js';
 import { KoffloadClient, type SubsysInfo } from '../kernel/client.js';
+import { KtestClient } from '../kernel/test-client.js';
 import { EXIT, describeError, exitCodeOf, runIfMain, table, usageError } from '../runtime/cli-support.js';
 import { loadPolicyModule } from '../runtime/loader.js';
 import { createLogger } from '../runtime/logger.js';
@@ -31,6 +33,12 @@ commands:
                                         run a policy offline over a record file
                                         (koffloadd --record) and show where its
                                         decisions differ
+  calls <subsys> [--count N] [--threads K] [--timeout-ms T]
+        [--context normal|atomic|noreclaim|nofs] [--data TEXT] [--json]
+                                        make N in-kernel ECHO calls from K
+                                        kernel threads of the test subsystems
+                                        (ktest, ktest2: koffload_test.ko or the
+                                        simulator) and show how they ended
 
 options:
       --state-file FILE   the simulator's state file (default: its own)
@@ -147,6 +155,86 @@ async function mode(args: string[]): Promise<number> {
   }
 }
 
+const CALL_CONTEXTS = ['normal', 'atomic', 'noreclaim', 'nofs'] as const;
+
+/** Drives the test subsystems' in-kernel callers, to see a policy at work. */
+async function calls(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      count: { type: 'string' },
+      threads: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      context: { type: 'string' },
+      data: { type: 'string' },
+      json: { type: 'boolean' },
+      'state-file': { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  const [subsys] = positionals;
+  if (positionals.length !== 1 || !subsys) throw usageError('usage: koffloadctl calls <subsys> [--count N] [--threads K] [--timeout-ms T] [--context C]');
+  const int = (s: string | undefined, what: string, dflt: number, max: number): number => {
+    if (s === undefined) return dflt;
+    if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > max) throw usageError(`${what} must be an integer 1..${max}`);
+    return Number(s);
+  };
+  const count = int(values.count, '--count', 100, KOFFLOAD_TEST.limits.callsMax);
+  const threads = int(values.threads, '--threads', 4, KOFFLOAD_TEST.limits.threadsMax);
+  const timeoutMs = int(values['timeout-ms'], '--timeout-ms', 200, KOFFLOAD.limits.deadlineMaxMs);
+  const context = values.context ?? 'normal';
+  if (!(CALL_CONTEXTS as readonly string[]).includes(context)) throw usageError(`--context must be one of ${CALL_CONTEXTS.join(', ')}`);
+  const target = await resolveTarget(values['state-file'] ? { stateFile: values['state-file'] } : {});
+  if (!target.koffloadTest) {
+    throw new KoffloadError('KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM', 'no test callers here: load kernel-shim/koffload_test.ko, or run koffload-sim');
+  }
+  let ktest: KtestClient;
+  try {
+    ktest = await KtestClient.open(target.koffloadTest);
+  } catch (err) {
+    if (err instanceof KoffloadError && err.code === 'KOFFLOAD_ERR_NO_FAMILY') {
+      throw new KoffloadError('KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM', 'koffload_test.ko is not loaded (its callers drive these calls)', { cause: err });
+    }
+    throw err;
+  }
+  try {
+    let runId: number;
+    try {
+      runId = await ktest.run({
+        subsys,
+        op: 1,
+        calls: count,
+        threads: Math.min(threads, count),
+        timeoutMs,
+        context: context as (typeof CALL_CONTEXTS)[number],
+        payload: Buffer.from(values.data ?? 'hello from the kernel'),
+        flags: ['checkEcho'],
+      });
+    } catch (err) {
+      if (err instanceof NetlinkError && err.code === 'ENOENT') throw new KoffloadError('KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM', `no test subsystem '${subsys}' (ktest, ktest2)`, { cause: err });
+      if (err instanceof NetlinkError && err.code === 'EPERM') throw new KoffloadError('KOFFLOAD_ERR_PERMISSION', 'running test callers', { cause: err, errno: err.errno });
+      throw err;
+    }
+    const res = await ktest.waitResult(runId, { pollMs: 20, timeoutMs: 60_000 + count * timeoutMs });
+    const ended = KOFFLOAD.outcomeKeys.filter((k) => res.outcomes[k] !== 0n);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ target: target.kind, subsys, outcomes: res.outcomes, outcomeMaxWaitNs: res.outcomeMaxWaitNs, intact: res.intact }, bigintJson, 2)}\n`);
+    } else {
+      process.stdout.write(`${count} ECHO calls on ${subsys} (${target.kind === 'kernel' ? 'koffload_test.ko' : 'simulator'}, ${threads} threads, ${timeoutMs} ms deadline, context ${context}):\n`);
+      process.stdout.write(
+        `${table(
+          ['OUTCOME', 'CALLS', 'LONGEST WAIT'],
+          ended.map((k) => [KOFFLOAD.outcomeNames[KOFFLOAD.outcome[k]]!, res.outcomes[k], `${(Number(res.outcomeMaxWaitNs[k]) / 1e6).toFixed(2)} ms`]),
+        )}\n`,
+      );
+      if (res.outcomes.served > 0n) process.stdout.write(`served replies that echoed their request: ${res.intact} of ${res.outcomes.served}\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    ktest.close();
+  }
+}
+
 async function replay(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -186,8 +274,10 @@ export async function main(argv: string[]): Promise<number> {
         return await mode(rest);
       case 'replay':
         return await replay(rest);
+      case 'calls':
+        return await calls(rest);
       default:
-        throw usageError(`unknown command '${cmd}' (status, mode, replay)`);
+        throw usageError(`unknown command '${cmd}' (status, mode, replay, calls)`);
     }
   } catch (err) {
     const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? usageError(err.message) : err;

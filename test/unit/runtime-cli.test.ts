@@ -52,6 +52,9 @@ describe('runtime: CLI', function () {
       assert.equal(await ctlMain(['mode', 'ktest', 'sometimes']), EXIT.usage);
       assert.equal(await ctlMain(['replay', 'x.jsonl']), EXIT.usage);
       assert.equal(await ctlMain(['replay', '/nonexistent.jsonl', '--policy', EXAMPLE]), EXIT.usage);
+      assert.equal(await ctlMain(['calls']), EXIT.usage);
+      assert.equal(await ctlMain(['calls', 'ktest', '--count', '0']), EXIT.usage);
+      assert.equal(await ctlMain(['calls', 'ktest', '--context', 'self']), EXIT.usage);
     } finally {
       process.stderr.write = saved;
     }
@@ -112,5 +115,37 @@ describe('runtime: CLI', function () {
     assert.equal(status.target, 'sim');
     const k = status.subsystems.find((x) => x.name === 'ktest');
     assert.deepEqual([k?.mode, k?.canaryPermille], ['canary', 250]);
+  });
+
+  it('koffloadctl calls drives the test callers and reports their outcomes', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'koffloadctl-'));
+    const state = join(dir, 'sim.json');
+    const sim = await startSimulator({ transport: 'netlink', stateFile: state });
+    const out: string[] = [];
+    const saved = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => {
+      out.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      // nobody is bound to ktest2: every call falls back at once
+      assert.equal(await ctlMain(['calls', 'ktest2', '--count', '12', '--threads', '3', '--json', '--state-file', state]), EXIT.ok);
+      const savedErr = process.stderr.write.bind(process.stderr);
+      process.stderr.write = () => true;
+      try {
+        assert.equal(await ctlMain(['calls', 'nope', '--state-file', state]), EXIT.subsystem);
+      } finally {
+        process.stderr.write = savedErr;
+      }
+    } finally {
+      process.stdout.write = saved;
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const res = JSON.parse(out.join('')) as { target: string; outcomes: Record<string, string> };
+    assert.equal(res.target, 'sim');
+    assert.equal(res.outcomes.noHandler, '12');
+    assert.equal(res.outcomes.served, '0');
   });
 });
