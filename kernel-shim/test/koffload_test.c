@@ -204,6 +204,11 @@ static int koffload_test_encode(const struct koffload_test_run *run,
 {
 	struct koffload_pb_writer pw;
 
+	if (run->ktr_flags & KOFFLOAD_TEST_RUN_FLAG_RAW) {
+		/* the payload is the request, already encoded by the suite */
+		memcpy(w->ktw_req, run->ktr_data, run->ktr_data_len);
+		return run->ktr_data_len;
+	}
 	koffload_pb_writer_init(&pw, w->ktw_req, KOFFLOAD_TEST_REQ_SIZE);
 	/* proto3 leaves empty bytes out */
 	if (run->ktr_data_len)

@@ -376,7 +376,7 @@ export const KOFFLOAD_TEST = {
     timeoutMs: { id: 5, type: 'u32' },
     context: { id: 6, type: 'u32', enum: 'context', max: 6 },
     payload: { id: 7, type: 'binary', maxLen: 4096 },
-    flags: { id: 8, type: 'u32', enum: 'runFlag', mask: 3 },
+    flags: { id: 8, type: 'u32', enum: 'runFlag', mask: 7 },
     runId: { id: 9, type: 'u32' },
     done: { id: 10, type: 'u32' },
     outcomes: { id: 11, type: 'nest' },
@@ -417,10 +417,15 @@ export const KOFFLOAD_TEST = {
     checkEcho: 1,
     /** pass the request payload as the kernel's default */
     sendDefault: 2,
+    /**
+     * send the RUN payload itself as each request, not wrapped in an
+     * EchoRequest
+     */
+    raw: 4,
   },
-  runFlagNames: ['check-echo', 'send-default'],
-  runFlagKeys: ['checkEcho', 'sendDefault'],
-  runFlagAll: 3,
+  runFlagNames: ['check-echo', 'send-default', 'raw'],
+  runFlagKeys: ['checkEcho', 'sendDefault', 'raw'],
+  runFlagAll: 7,
 } as const;
 
 export type Status = keyof typeof KOFFLOAD.status;

@@ -235,7 +235,8 @@ export class KtestModule {
       return;
     }
     const seq = ++run.seq;
-    const req = encodeEchoRequest(run.data, seq);
+    // flag raw: the payload is the request, already encoded by the caller
+    const req = run.flags & FLAG.raw ? run.data : encodeEchoRequest(run.data, seq);
     if (run.context === 'advise') {
       // koffload_test_advise(): from reclaim; intact counts those sent
       const start = process.hrtime.bigint();

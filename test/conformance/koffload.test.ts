@@ -97,6 +97,15 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     assert.equal(d.counters.requestsSent, 400n);
   });
 
+  it('sends a raw payload unchanged as the request', async () => {
+    const h = await handler('ktest', echo);
+    const raw = Buffer.from(EchoRequest.encode(EchoRequest.fromObject({ data: Buffer.from('as is'), seq: 77 })).finish());
+    const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 3, threads: 1, timeoutMs: 5000, context: 'normal', payload: raw, flags: KOFFLOAD_TEST.runFlag.raw });
+    assert.deepEqual(nonZero(res.outcomes), { served: 3n });
+    assert.equal(h.requests.length, 3);
+    for (const r of h.requests) assert.deepEqual(r.payload, raw);
+  });
+
   it('sends the caller default and op with each request', async () => {
     const h = await handler('ktest', echo);
     await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 5, threads: 1, timeoutMs: 5000, context: 'normal', payload: Buffer.from('d'), flags: ECHO | KOFFLOAD_TEST.runFlag.sendDefault });

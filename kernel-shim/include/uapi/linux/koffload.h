@@ -334,13 +334,16 @@ enum koffload_test_context {
  *	echoes the request
  * @KOFFLOAD_TEST_RUN_FLAG_SEND_DEFAULT: pass the request payload as the
  *	kernel's default
+ * @KOFFLOAD_TEST_RUN_FLAG_RAW: send the RUN payload itself as each request,
+ *	not wrapped in an EchoRequest
  */
 enum koffload_test_run_flag {
 	KOFFLOAD_TEST_RUN_FLAG_CHECK_ECHO = 1,
 	KOFFLOAD_TEST_RUN_FLAG_SEND_DEFAULT = 2,
+	KOFFLOAD_TEST_RUN_FLAG_RAW = 4,
 };
 
-#define KOFFLOAD_TEST_RUN_FLAG_ALL	0x3
+#define KOFFLOAD_TEST_RUN_FLAG_ALL	0x7
 
 /* Attributes of koffload_test (set attr) */
 enum {
