@@ -37,8 +37,9 @@ options:
   -h, --help               this text
 
 signals: SIGTERM, SIGINT  decline queued work, finish running handlers,
-                          unbind, exit 0
-         SIGHUP           reload the policy modules and rebind
+                          unbind, exit 0 (during startup: once started)
+         SIGHUP           reload the policy modules and rebind (ignored
+                          during startup); on failure the old ones serve
 
 exit codes: 0 stopped cleanly; 1 failure; 2 bad usage, config or policy;
             3 no kernel module and no simulator; 4 needs CAP_NET_ADMIN (root);
@@ -132,45 +133,82 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const logger = createLogger({ level: opts.logLevel, prefix: 'koffloadd' });
-  let daemon: Daemon;
-  try {
-    daemon = await Daemon.start({ config: opts.config, logger });
-  } catch (err) {
-    process.stderr.write(`${describeError('koffloadd', err)}\n`);
-    return exitCodeOf(err);
-  }
-  if (daemon.metricsPort !== undefined) logger.info('metrics', { url: `http://${opts.config.metricsHost ?? '127.0.0.1'}:${daemon.metricsPort}/metrics` });
+  const config = opts.config;
   return new Promise<number>((resolveExit) => {
+    let daemon: Daemon | undefined;
     let stopping = false;
-    const stop = (sig: string): void => {
-      if (stopping) {
-        logger.warn('second signal: exiting without draining', { signal: sig });
-        resolveExit(EXIT.failure);
-        return;
-      }
-      stopping = true;
-      logger.info('stopping', { signal: sig });
-      daemon.stop().then(
-        () => resolveExit(EXIT.ok),
+    let done = false;
+    const finish = (code: number): void => {
+      if (done) return;
+      done = true;
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      process.off('SIGHUP', onHup);
+      resolveExit(code);
+    };
+    const runStop = (d: Daemon): void => {
+      d.stop().then(
+        () => finish(EXIT.ok),
         (err: unknown) => {
           logger.error('stop failed', { err: String(err) });
-          resolveExit(EXIT.failure);
+          finish(EXIT.failure);
         },
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
+    const stop = (sig: string): void => {
+      if (stopping) {
+        logger.warn('second signal: exiting without draining', { signal: sig });
+        finish(EXIT.failure);
+        return;
+      }
+      stopping = true;
+      if (daemon === undefined) {
+        // still starting: stop as soon as start() resolves
+        logger.info('stop signal during startup; stopping once started', { signal: sig });
+        return;
+      }
+      logger.info('stopping', { signal: sig });
+      runStop(daemon);
+    };
+    const onTerm = (): void => stop('SIGTERM');
+    const onInt = (): void => stop('SIGINT');
+    const onHup = (): void => {
+      if (daemon === undefined || stopping) {
+        logger.info(stopping ? 'SIGHUP while stopping: ignored' : 'SIGHUP during startup: ignored (nothing to reload yet)');
+        return;
+      }
       logger.info('SIGHUP: reloading');
       daemon.reload().catch(() => {
-        // logged by reload(); the old policies keep serving
+        // reload() logs every failure itself; the previous policies keep serving
       });
-    });
-    daemon.client.on('close', (err) => {
-      if (stopping) return;
-      logger.error('netlink socket closed', { err: String(err) });
-      resolveExit(EXIT.failure);
-    });
+    };
+    // installed before start() resolves: a signal while loading or binding must not kill the process half-bound
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+    process.on('SIGHUP', onHup);
+    Daemon.start({ config, logger }).then(
+      (d) => {
+        daemon = d;
+        if (d.metricsPort !== undefined) logger.info('metrics', { url: `http://${config.metricsHost ?? '127.0.0.1'}:${d.metricsPort}/metrics` });
+        d.client.on('close', (err) => {
+          if (stopping || done) return;
+          logger.error('netlink socket closed', { err: String(err) });
+          // flush what was recorded before exiting
+          d.closeRecorder().then(
+            () => finish(EXIT.failure),
+            () => finish(EXIT.failure),
+          );
+        });
+        if (stopping) {
+          logger.info('stopping', { signal: 'received during startup' });
+          runStop(d);
+        }
+      },
+      (err: unknown) => {
+        process.stderr.write(`${describeError('koffloadd', err)}\n`);
+        finish(exitCodeOf(err));
+      },
+    );
   });
 }
 

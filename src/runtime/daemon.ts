@@ -9,18 +9,23 @@
  * closed. Draining before unbinding lets answers already being computed
  * reach their callers; unbinding first would turn them into late replies.
  *
- * Reload (reload(), SIGHUP): the modules are imported afresh; if any fails
- * to load or validate, the old policies stay in service. Otherwise each
- * subsystem gets a new server (new requests go to it at once, the old one
- * drains), is bound again (a second BIND from the same socket updates its
- * mode and caps), subsystems no longer served are drained and unbound, new
- * ones bound.
+ * Reload (reload(), SIGHUP): reloads and stop() run one after another on
+ * one promise chain; a reload is refused once stop() was called, and one
+ * under way gives up at its next step. The modules are imported afresh and
+ * every subsystem looked up in the kernel; if any of that fails, nothing
+ * changes and the old policies stay in service. Otherwise each subsystem
+ * gets a new server (new requests go to it at once) and is bound again (a
+ * second BIND from the same socket updates its mode and caps); if a bind
+ * fails the old servers are routed again. Once all are bound the old
+ * servers drain, subsystems no longer served are drained and unbound.
+ * Every reload failure is logged here and rethrown.
  */
 import { createServer, type Server } from 'node:http';
+import { Counter } from 'prom-client';
 import { dirname } from 'node:path';
 import { KoffloadError, NetlinkError } from '../errors.js';
 import type { Mode } from '../generated/wire.js';
-import { KoffloadClient } from '../kernel/client.js';
+import { KoffloadClient, type SubsysInfo } from '../kernel/client.js';
 import type { FamilyClientOptions } from '../kernel/family.js';
 import { loadPolicyModule } from './loader.js';
 import { createLogger } from './logger.js';
@@ -145,6 +150,10 @@ export class Daemon {
   private recorder: Recorder | undefined;
   private http: Server | undefined;
   private stopping: Promise<void> | undefined;
+  /** set by stop(): reloads are refused and one under way gives up */
+  private stopRequested = false;
+  /** reloads and stop, one after another; never rejects */
+  private chain: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly client: KoffloadClient,
@@ -164,6 +173,31 @@ export class Daemon {
       clientStats: () => this.client.stats,
       kernelSubsystems: () => this.client.dumpSubsys(),
     });
+    const self = this;
+    new Counter({
+      name: 'koffload_record_errors_total',
+      help: 'Record lines that failed to write to the --record file',
+      registers: [this.metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(self.recorder?.errors ?? 0);
+      },
+    });
+    new Counter({
+      name: 'koffload_record_dropped_total',
+      help: 'Record lines dropped because too much was waiting to be written to the --record file',
+      registers: [this.metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(self.recorder?.dropped ?? 0);
+      },
+    });
+  }
+
+  /** The recorder's counters, when recording. */
+  recordStats(): { lines: number; errors: number; dropped: number } | undefined {
+    const r = this.recorder;
+    return r ? { lines: r.lines, errors: r.errors, dropped: r.dropped } : undefined;
   }
 
   /** Loads, connects, binds and serves; rejects with a coded error on bad config. */
@@ -176,11 +210,21 @@ export class Daemon {
     for (const s of shadow.subsystems()) {
       if (!live.get(s.subsystem)) throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `shadow policy for ${s.subsystem} without a live policy for it`);
     }
-    const target = opts.target ?? (await resolveTarget(config.stateFile ? { stateFile: config.stateFile } : {}));
-    const client = await KoffloadClient.open(target.koffload as FamilyClientOptions);
-    const d = new Daemon(client, target, config, opts);
+    // open the record file before connecting too: a path that cannot be written is a config error (exit 2)
+    const logger = opts.logger ?? createLogger();
+    const recorder = config.record ? new Recorder(config.record, { logger }) : undefined;
+    let client: KoffloadClient;
+    let target: Target;
     try {
-      if (config.record) d.recorder = new Recorder(config.record);
+      target = opts.target ?? (await resolveTarget(config.stateFile ? { stateFile: config.stateFile } : {}));
+      client = await KoffloadClient.open(target.koffload as FamilyClientOptions);
+    } catch (err) {
+      await recorder?.close();
+      throw err;
+    }
+    const d = new Daemon(client, target, config, { ...opts, logger });
+    d.recorder = recorder;
+    try {
       await d.apply(live, shadow);
       if (config.metricsPort !== null && config.metricsPort !== undefined) await d.listen(config.metricsPort, config.metricsHost ?? '127.0.0.1');
     } catch (err) {
@@ -212,15 +256,34 @@ export class Daemon {
     return new SubsystemServer({ policy, subsysId, transport: this.client, role, logger: this.logger, onDecision: (ev) => this.onDecision(ev) });
   }
 
+  /** Throws once stop() was called: a reload must not bind what stop() is about to unbind. */
+  private abortIfStopping(): void {
+    if (this.stopRequested) throw new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED', 'the daemon is stopping; reload abandoned');
+  }
+
+  /**
+   * Serves `live` (and `shadow`): every subsystem is first looked up in the
+   * kernel (nothing changes if one is missing); then all are routed to new
+   * servers and bound. If a bind fails or stop() is called meanwhile, the
+   * previous servers are routed again and the new ones drained (subsystems
+   * bound only by this call are unbound). Only once all binds succeeded do
+   * the previous servers drain and subsystems no longer served get released.
+   */
   private async apply(live: PolicyRegistry, shadow: PolicyRegistry): Promise<void> {
-    const drains: Promise<void>[] = [];
+    // 1. validate everything before swapping anything
+    const infos = new Map<string, SubsysInfo>();
     for (const p of live.subsystems()) {
-      let info;
       try {
-        info = await this.client.getSubsys(p.subsystem);
+        infos.set(p.subsystem, await this.client.getSubsys(p.subsystem));
       } catch (err) {
         throw codedKernelError(err, p.subsystem);
       }
+      this.abortIfStopping();
+    }
+    // 2. route to the new servers before BIND: a request that arrives right after the bind ack finds them
+    const swapped: { name: string; b: Bound; old: Bound | undefined; info: SubsysInfo; bound: boolean }[] = [];
+    for (const p of live.subsystems()) {
+      const info = infos.get(p.subsystem)!;
       const sp = shadow.get(p.subsystem);
       const b: Bound = {
         subsysId: info.subsysId,
@@ -229,35 +292,60 @@ export class Daemon {
         shadow: sp ? this.makeServer(sp, info.subsysId, 'shadow') : undefined,
       };
       const old = this.bound.get(p.subsystem);
-      // route to the new servers before BIND: a request that arrives right after the bind ack finds them
       this.dispatcher.remove(info.subsysId);
       this.dispatcher.add(b.live);
       if (b.shadow) this.dispatcher.add(b.shadow);
       this.bound.set(p.subsystem, b);
-      if (old) {
-        drains.push(old.live.drain());
-        if (old.shadow) drains.push(old.shadow.drain());
-      }
-      const sc = this.config.subsystems?.[p.subsystem] ?? {};
-      // a BIND without a mode resets it to on: on a rebind keep what an admin set (koffloadctl mode)
-      const keep = old !== undefined && sc.mode === undefined;
-      try {
-        await this.client.bind({
-          name: p.subsystem,
-          mode: keep ? info.mode : sc.mode,
-          canaryPermille: keep ? info.canaryPermille : sc.canaryPermille,
-          deadlineMs: p.limits.deadlineMs,
-          maxInflight: p.limits.maxInflight,
-        });
-      } catch (err) {
-        if (!old) {
-          // never bound: nothing to unbind when start() cleans up
-          this.dispatcher.remove(info.subsysId);
-          this.bound.delete(p.subsystem);
+      swapped.push({ name: p.subsystem, b, old, info, bound: false });
+    }
+    // 3. bind
+    try {
+      for (const s of swapped) {
+        const { b, old, info } = s;
+        const p = b.policy;
+        const sc = this.config.subsystems?.[p.subsystem] ?? {};
+        // a BIND without a mode resets it to on: on a rebind keep what an admin set (koffloadctl mode)
+        const keep = old !== undefined && sc.mode === undefined;
+        try {
+          await this.client.bind({
+            name: p.subsystem,
+            mode: keep ? info.mode : sc.mode,
+            canaryPermille: keep ? info.canaryPermille : sc.canaryPermille,
+            deadlineMs: p.limits.deadlineMs,
+            maxInflight: p.limits.maxInflight,
+          });
+        } catch (err) {
+          throw codedKernelError(err, p.subsystem);
         }
-        throw codedKernelError(err, p.subsystem);
+        s.bound = true;
+        this.logger.info('bound', { subsystem: p.subsystem, id: info.subsysId, policy: p.name, ops: [...p.ops.values()].map((o) => o.name).join(','), shadow: b.shadow?.policy.name });
+        this.abortIfStopping();
       }
-      this.logger.info('bound', { subsystem: p.subsystem, id: info.subsysId, policy: p.name, ops: [...p.ops.values()].map((o) => o.name).join(','), shadow: sp?.name });
+    } catch (err) {
+      // put the previous servers back; drain the new ones
+      const undo: Promise<unknown>[] = [];
+      for (const s of swapped) {
+        this.dispatcher.remove(s.b.subsysId);
+        undo.push(s.b.live.drain());
+        if (s.b.shadow) undo.push(s.b.shadow.drain());
+        if (s.old) {
+          this.dispatcher.add(s.old.live);
+          if (s.old.shadow) this.dispatcher.add(s.old.shadow);
+          this.bound.set(s.name, s.old);
+        } else {
+          this.bound.delete(s.name);
+          if (s.bound) undo.push(this.client.unbind(s.b.subsysId).catch((e: unknown) => this.logger.warn('unbind failed', { subsystem: s.name, err: String(e) })));
+        }
+      }
+      await Promise.all(undo);
+      throw err;
+    }
+    // 4. the previous servers drain; subsystems no longer served are released
+    const drains: Promise<void>[] = [];
+    for (const s of swapped) {
+      if (!s.old) continue;
+      drains.push(s.old.live.drain());
+      if (s.old.shadow) drains.push(s.old.shadow.drain());
     }
     for (const [name, b] of [...this.bound.entries()]) {
       if (live.get(name)) continue;
@@ -277,19 +365,33 @@ export class Daemon {
     }
   }
 
-  /** Re-imports the policy modules and rebinds; keeps the old policies when loading fails (and rethrows). */
-  async reload(): Promise<void> {
+  /**
+   * Re-imports the policy modules and rebinds. Runs after any reload or
+   * stop already under way (never two at once); refused once stop() was
+   * called. On any failure (a module that does not load, a subsystem the
+   * kernel lacks, a failed bind, a stop meanwhile) the failure is logged,
+   * the previous policies keep serving, and the error is rethrown.
+   */
+  reload(): Promise<void> {
+    if (this.stopRequested) return Promise.reject(new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED', 'the daemon is stopping; reload refused'));
+    const run = this.chain.then(() => this.reloadNow());
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async reloadNow(): Promise<void> {
     const baseDir = this.config.baseDir ?? process.cwd();
-    let live: PolicyRegistry;
-    let shadow: PolicyRegistry;
     try {
-      live = await loadAll(this.config.policies, baseDir, true);
-      shadow = await loadAll(this.config.shadow ?? [], baseDir, true);
+      this.abortIfStopping();
+      const live = await loadAll(this.config.policies, baseDir, true);
+      this.abortIfStopping();
+      const shadow = await loadAll(this.config.shadow ?? [], baseDir, true);
+      this.abortIfStopping();
+      await this.apply(live, shadow);
     } catch (err) {
-      this.logger.error('reload failed; the old policies stay in service', { err: String(err) });
+      this.logger.error('reload failed; the previous policies stay in service', { err: String(err) });
       throw err;
     }
-    await this.apply(live, shadow);
     this.logger.info('reloaded', { subsystems: [...this.bound.keys()].join(',') });
   }
 
@@ -318,16 +420,22 @@ export class Daemon {
     });
   }
 
-  /** Drains, unbinds, closes. Idempotent. */
+  /** Flushes and closes the record file (when the daemon must exit without stop()). */
+  async closeRecorder(): Promise<void> {
+    await this.recorder?.close();
+  }
+
+  /** Drains, unbinds, closes, after a reload under way gave up. Idempotent. */
   stop(): Promise<void> {
-    this.stopping ??= (async () => {
+    this.stopRequested = true;
+    this.stopping ??= this.chain.then(async () => {
       await Promise.all([...this.bound.entries()].map(([name, b]) => this.release(name, b)));
       this.dispatcher.detach();
       this.client.close();
       await this.recorder?.close();
       if (this.http) await new Promise<void>((resolve) => this.http!.close(() => resolve()));
       this.logger.info('stopped');
-    })();
+    });
     return this.stopping;
   }
 }

@@ -4,10 +4,11 @@
  * shadow. Written by `koffloadd --record FILE`, read by
  * `koffloadctl replay`.
  */
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { KoffloadError } from '../errors.js';
 import type { Status } from '../generated/wire.js';
+import { type Logger, silentLogger } from './policy.js';
 import { jsonSafe } from './schema.js';
 import type { DecisionEvent, RequestOutcome, Role } from './server.js';
 
@@ -76,24 +77,88 @@ export function toRecordLine(ev: DecisionEvent, now: Date = new Date()): RecordL
   };
 }
 
-/** Appends record lines to a file; write errors are counted, never thrown into serving. */
+/** Bytes a Recorder lets pile up unwritten before it drops lines (a stalled disk must not grow the heap). */
+export const RECORD_BUFFER_MAX = 8 * 1024 * 1024;
+
+export interface RecorderOptions {
+  logger?: Logger;
+  /** drop lines while more than this many bytes wait to be written. @default RECORD_BUFFER_MAX */
+  maxBuffered?: number;
+}
+
+/**
+ * Appends record lines to a file. The file is opened synchronously in the
+ * constructor, so a path that cannot be written fails at once
+ * (KOFFLOAD_ERR_BAD_CONFIG). Later write errors are counted (the first is
+ * logged), never thrown into serving; lines are dropped and counted while
+ * the stream is backed up past maxBuffered.
+ */
 export class Recorder {
   private readonly out: WriteStream;
+  private readonly logger: Logger;
+  private readonly maxBuffered: number;
+  private loggedError = false;
+  /** lines handed to the stream */
   lines = 0;
+  /** lines that failed to write */
   errors = 0;
+  /** lines dropped because too much was waiting to be written */
+  dropped = 0;
 
-  constructor(readonly path: string) {
-    this.out = createWriteStream(path, { flags: 'a' });
-    this.out.on('error', () => this.errors++);
+  constructor(
+    readonly path: string,
+    opts: RecorderOptions = {},
+  ) {
+    this.logger = opts.logger ?? silentLogger;
+    this.maxBuffered = opts.maxBuffered ?? RECORD_BUFFER_MAX;
+    let fd: number;
+    try {
+      fd = openSync(path, 'a');
+    } catch (err) {
+      throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `cannot open record file ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      this.out = createWriteStream(path, { fd, flags: 'a' });
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    // errors of individual writes are counted in write(); this only keeps one from crashing the process
+    this.out.on('error', (err) => this.logError(err));
+  }
+
+  private logError(err: unknown): void {
+    if (this.loggedError) return;
+    this.loggedError = true;
+    this.logger.error('cannot write the record file; lines are lost (koffload_record_errors_total)', { path: this.path, err: String(err) });
   }
 
   write(ev: DecisionEvent): void {
-    this.out.write(`${JSON.stringify(toRecordLine(ev))}\n`);
+    if (this.out.destroyed || this.out.writableEnded) {
+      this.errors++;
+      return;
+    }
+    if (this.out.writableLength > this.maxBuffered) {
+      this.dropped++;
+      return;
+    }
+    this.out.write(`${JSON.stringify(toRecordLine(ev))}\n`, (err) => {
+      if (!err) return;
+      this.errors++;
+      this.logError(err);
+    });
     this.lines++;
   }
 
+  /** Flushes and closes; never rejects. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.out.end(resolve));
+    if (this.out.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.out.once('close', () => resolve());
+      if (this.out.destroyed) return;
+      if (this.out.writableEnded) return;
+      this.out.end();
+    });
   }
 }
 

@@ -3,6 +3,7 @@
  * and reports where its decisions differ from the recorded ones (and from
  * the kernel's defaults, where recorded).
  */
+import { KoffloadError } from '../errors.js';
 import type { Status } from '../generated/wire.js';
 import type { KernelRequest } from '../kernel/client.js';
 import { monotonicNs } from './deadline.js';
@@ -14,7 +15,7 @@ import { SubsystemServer, type Transport } from './server.js';
 export interface ReplayOptions {
   /** differences listed in full. @default 10 */
   maxDiffs?: number;
-  /** deadline given to each replayed request, ms. @default the recorded budget */
+  /** deadline given to each replayed request, ms, >= 1 (KOFFLOAD_ERR_INVALID_ARG otherwise). @default the recorded budget */
   deadlineMs?: number;
   /** also replay lines recorded by shadow policies. @default false */
   includeShadow?: boolean;
@@ -43,6 +44,13 @@ export interface ReplayReport {
   different: number;
   /** lines skipped: shadow lines, or subsystems and ops the policy does not serve */
   skipped: number;
+  /**
+   * lines not replayed because the recorded outcome says nothing about the
+   * policy's decision (shed, expired, shutdown, abandoned, unimplemented,
+   * bad_request): their count, and by recorded outcome
+   */
+  notComparable: number;
+  notComparableOutcomes: Record<string, number>;
   /** "recorded -> replayed" status pairs with their counts */
   transitions: Record<string, number>;
   /** where the kernel sent its default: how often the replayed decision equals it */
@@ -52,17 +60,25 @@ export interface ReplayReport {
   diffs: ReplayDiff[];
 }
 
+/** Recorded outcomes that carry the policy's own decision: only these are replayed and compared. */
+export const COMPARABLE_OUTCOMES: readonly string[] = ['ok', 'declined', 'error', 'bad_response'];
+
 const sameDecision = (a: Decision, b: Decision): boolean => a.status === b.status && (a.status !== 'ok' || a.b64 === b.b64);
 
 /** Replays `file` against the policies in `registry`. */
 export async function replayRecording(file: string, registry: PolicyRegistry, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const maxDiffs = opts.maxDiffs ?? 10;
+  if (opts.deadlineMs !== undefined && !(Number.isFinite(opts.deadlineMs) && opts.deadlineMs >= 1)) {
+    throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `--deadline-ms must be at least 1, got ${opts.deadlineMs}`);
+  }
   const report: ReplayReport = {
     lines: 0,
     compared: 0,
     same: 0,
     different: 0,
     skipped: 0,
+    notComparable: 0,
+    notComparableOutcomes: {},
     transitions: {},
     vsDefault: { withDefault: 0, sameAsDefault: 0 },
     outcomes: {},
@@ -87,8 +103,15 @@ export async function replayRecording(file: string, registry: PolicyRegistry, op
       report.skipped++;
       continue;
     }
+    if (!COMPARABLE_OUTCOMES.includes(rec.outcome)) {
+      // shed, expired, shutdown, ...: the recorded answer was not the policy's decision
+      report.notComparable++;
+      report.notComparableOutcomes[String(rec.outcome)] = (report.notComparableOutcomes[String(rec.outcome)] ?? 0) + 1;
+      continue;
+    }
     const now = monotonicNs();
-    const budgetNs = BigInt(Math.round((opts.deadlineMs !== undefined ? opts.deadlineMs * 1000 : rec.budgetUs || 100_000) * 1000));
+    // the recorded budget as is: a request recorded with 0 µs left replays with 0 µs left
+    const budgetNs = BigInt(Math.round((opts.deadlineMs !== undefined ? opts.deadlineMs * 1000 : rec.budgetUs) * 1000));
     const req: KernelRequest = {
       reqId: reqId++,
       subsysId: 0,
@@ -137,6 +160,13 @@ export async function replayRecording(file: string, registry: PolicyRegistry, op
 export function formatReplayReport(r: ReplayReport): string {
   const out: string[] = [];
   out.push(`replayed ${r.compared} of ${r.lines} requests (${r.skipped} skipped)`);
+  if (r.notComparable > 0) {
+    const by = Object.entries(r.notComparableOutcomes)
+      .sort()
+      .map(([o, n]) => `${o} ${n}`)
+      .join(', ');
+    out.push(`not compared (recorded outcome was not the policy's decision): ${r.notComparable} (${by})`);
+  }
   out.push(`same decision: ${r.same}   different: ${r.different}`);
   if (r.vsDefault.withDefault > 0) out.push(`equal to the kernel's default: ${r.vsDefault.sameAsDefault} of ${r.vsDefault.withDefault}`);
   out.push('recorded -> replayed:');

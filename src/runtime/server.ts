@@ -28,6 +28,7 @@
 import PQueue from 'p-queue';
 import { KOFFLOAD, type Status } from '../generated/wire.js';
 import type { KernelRequest } from '../kernel/client.js';
+import { AdvisoryCache } from './cache.js';
 import { type Clock, cannotMeet, deadlineSignal, monotonicNs } from './deadline.js';
 import { type BoundOp, type HandlerContext, type Logger, type SubsystemPolicy, silentLogger } from './policy.js';
 import { isDecline, statusOfThrown } from './status.js';
@@ -107,6 +108,19 @@ export interface LaneStats {
   running: number;
 }
 
+const noPublish: Pick<Transport, 'publish'> = { publish: async () => {} };
+
+type Base = { lane: Lane; req: KernelRequest; opName: string | undefined; arrived: bigint };
+
+/** A request waiting in a lane, not started. */
+interface Queued {
+  base: Base;
+  extra: { request: unknown; default: unknown };
+  /** started, or finished by drain() */
+  done: boolean;
+  resolve: (ev: DecisionEvent) => void;
+}
+
 export class SubsystemServer {
   readonly policy: SubsystemPolicy;
   readonly subsysId: number;
@@ -115,7 +129,7 @@ export class SubsystemServer {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly onDecision: ((ev: DecisionEvent) => void) | undefined;
-  private readonly lanes: Record<Lane, { queue: PQueue; max: number }>;
+  private readonly lanes: Record<Lane, { queue: PQueue; max: number; waiting: Set<Queued> }>;
   private readonly budgetNs: bigint;
   private closing = false;
   /** abandoned handlers whose promise has not settled yet */
@@ -131,8 +145,8 @@ export class SubsystemServer {
     this.onDecision = opts.onDecision;
     const l = this.policy.limits;
     this.lanes = {
-      blocking: { queue: new PQueue({ concurrency: l.concurrency }), max: l.queueMax },
-      advisory: { queue: new PQueue({ concurrency: l.advisoryConcurrency }), max: l.advisoryQueueMax },
+      blocking: { queue: new PQueue({ concurrency: l.concurrency }), max: l.queueMax, waiting: new Set() },
+      advisory: { queue: new PQueue({ concurrency: l.advisoryConcurrency }), max: l.advisoryQueueMax, waiting: new Set() },
     };
     this.budgetNs = BigInt(l.minBudgetUs) * 1000n;
   }
@@ -152,7 +166,7 @@ export class SubsystemServer {
     const lane: Lane = (req.flags & KOFFLOAD.reqFlag.advisory) !== 0 ? 'advisory' : 'blocking';
     const bop = this.policy.ops.get(req.op);
     const base = { lane, req, opName: bop?.name, arrived };
-    if (this.closing) return Promise.resolve(this.finish(base, 'shutdown', 'decline'));
+    if (this.closing) return Promise.resolve(this.finishShutdown(base, {}));
     if (!bop) return Promise.resolve(this.finish(base, 'unimplemented', 'decline'));
     let request: unknown;
     try {
@@ -171,8 +185,27 @@ export class SubsystemServer {
     }
     const l = this.lanes[lane];
     if (l.queue.size >= l.max) return Promise.resolve(this.finish(base, 'shed', 'decline', { request, default: dflt }));
-    const task = (): Promise<DecisionEvent> => this.run(base, bop, request, dflt);
-    return l.queue.add(task) as Promise<DecisionEvent>;
+    return new Promise<DecisionEvent>((resolve) => {
+      const entry: Queued = { base, extra: { request, default: dflt }, done: false, resolve };
+      l.waiting.add(entry);
+      void l.queue.add(async () => {
+        if (entry.done) return; // finished by drain()
+        l.waiting.delete(entry);
+        entry.done = true;
+        try {
+          resolve(await this.run(base, bop, request, dflt));
+        } catch (err) {
+          // run() does not throw; should it, the caller still gets exactly one outcome
+          this.logger.error('serving a request failed', { subsystem: this.subsystem, err: String(err) });
+          resolve(this.finish(base, 'error', 'error', { request, default: dflt, error: err }));
+        }
+      });
+    });
+  }
+
+  /** Finishes a request at shutdown: DECLINE while its caller still waits, nothing past its deadline. */
+  private finishShutdown(base: Base, extra: Partial<Pick<DecisionEvent, 'request' | 'default'>>): DecisionEvent {
+    return this.finish(base, 'shutdown', this.clock() < base.req.deadlineNs ? 'decline' : undefined, extra);
   }
 
   private async run(
@@ -183,7 +216,7 @@ export class SubsystemServer {
   ): Promise<DecisionEvent> {
     const { req } = base;
     const extra = { request, default: dflt };
-    if (this.closing) return this.finish(base, 'shutdown', 'decline', extra);
+    if (this.closing) return this.finishShutdown(base, extra);
     const start = this.clock();
     if (cannotMeet(req.deadlineNs, start, this.budgetNs)) {
       // past the deadline nobody waits: no reply (see the header comment)
@@ -202,11 +235,9 @@ export class SubsystemServer {
       default: dflt,
       shadow,
       advisory: base.lane === 'advisory',
-      publish: async (key, value, ttlMs) => {
-        if (this.role === 'shadow') return;
-        const k = typeof key === 'string' ? Buffer.from(key) : key;
-        await this.transport.publish(this.subsysId, k, bop.response.encode(value), ttlMs);
-      },
+      // AdvisoryCache's checks (key 1..keyMax bytes, ttl 1..cacheTtlMaxMs, encodable value);
+      // a shadow policy gets the same checks, and nothing is sent
+      publish: (key, value, ttlMs) => new AdvisoryCache(this.role === 'shadow' ? noPublish : this.transport, this.subsysId, bop.response).publish(key, value, ttlMs),
     };
     type Settled = { kind: 'value'; v: unknown } | { kind: 'throw'; e: unknown } | { kind: 'abandoned' };
     const ran: Promise<Settled> = (async () => bop.handler(request, ctx))().then(
@@ -290,11 +321,23 @@ export class SubsystemServer {
 
   /**
    * Stops serving: requests arriving from now on and those still queued are
-   * declined at once; running handlers finish (or are abandoned at their
-   * deadlines). Resolves when both lanes are idle.
+   * finished at once (outcome `shutdown`: DECLINE while the caller still
+   * waits, no reply past the deadline) and the queues cleared; running
+   * handlers finish (or are abandoned at their deadlines). Resolves when
+   * both lanes are idle.
    */
   async drain(): Promise<void> {
     this.closing = true;
+    for (const l of Object.values(this.lanes)) {
+      const waiting = [...l.waiting];
+      l.waiting.clear();
+      l.queue.clear();
+      for (const entry of waiting) {
+        if (entry.done) continue;
+        entry.done = true;
+        entry.resolve(this.finishShutdown(entry.base, entry.extra));
+      }
+    }
     await Promise.all([this.lanes.blocking.queue.onIdle(), this.lanes.advisory.queue.onIdle()]);
   }
 }

@@ -13,7 +13,7 @@ import { configFromArgs } from '../../src/cli/koffloadd.js';
 import { main as ctlMain } from '../../src/cli/koffloadctl.js';
 import { EXIT, exitCodeOf } from '../../src/runtime/cli-support.js';
 import { startSimulator } from '../../src/sim/index.js';
-import { EXAMPLE } from './runtime-daemon.test.js';
+import { EXAMPLE, writePolicy } from './runtime-daemon.test.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -85,6 +85,70 @@ describe('runtime: CLI', function () {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  /** Spawns koffloadd with a policy module that takes `ms` to load; resolves once it is loading. */
+  async function slowKoffloadd(dir: string, state: string, ms: number) {
+    const slow = writePolicy(
+      dir,
+      'slow.mjs',
+      `process.stderr.write('policy-loading\\n'); await new Promise((r) => setTimeout(r, ${ms}));\n` +
+        `export default definePolicy({ subsystem: 'ktest', schema: ktest, ops: { echo: { handler: (r) => ({ seq: r.seq }) } } });`,
+    );
+    const child = spawn(process.execPath, [join(DIST, 'src/cli/koffloadd.js'), '--policy', slow, '--state-file', state], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const log = { text: '' };
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const waitFor = (s: string) =>
+      new Promise<void>((resolve, reject) => {
+        if (log.text.includes(s)) return resolve();
+        const onData = () => {
+          if (log.text.includes(s)) {
+            child.stderr.off('data', onData);
+            resolve();
+          }
+        };
+        child.stderr.on('data', onData);
+        child.on('exit', () => reject(new Error(`koffloadd exited before '${s}': ${log.text}`)));
+      });
+    child.stderr.on('data', (b: Buffer) => (log.text += b.toString()));
+    await waitFor('policy-loading');
+    return { child, exited, log, waitFor };
+  }
+
+  it('koffloadd process: SIGTERM during startup stops once started, exit 0', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
+    const state = join(dir, 'sim.json');
+    const sim = await startSimulator({ transport: 'netlink', stateFile: state });
+    try {
+      const { child, exited, log } = await slowKoffloadd(dir, state, 500);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, log.text);
+      assert.match(log.text, /stop signal during startup/);
+      assert.equal((await sim.call('ktest', 1, EchoRequest.encode({}))).outcome, 'noHandler');
+    } finally {
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('koffloadd process: SIGHUP during startup is ignored with a log line', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
+    const state = join(dir, 'sim.json');
+    const sim = await startSimulator({ transport: 'netlink', stateFile: state });
+    try {
+      const { child, exited, log, waitFor } = await slowKoffloadd(dir, state, 500);
+      child.kill('SIGHUP');
+      await waitFor(' serving ');
+      assert.match(log.text, /SIGHUP during startup: ignored/);
+      assert.equal((await sim.call('ktest', 1, EchoRequest.encode({ seq: 4n }))).outcome, 'served');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, log.text);
+    } finally {
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('koffloadctl status and mode against a running simulator', async function () {
     if (process.geteuid?.() !== 0) this.skip();
     const dir = mkdtempSync(join(tmpdir(), 'koffloadctl-'));

@@ -2,14 +2,15 @@
 // coded errors for bad config, reload, record/replay, shadow policies,
 // metrics, clean stop (calls fall back once the daemon is gone).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EchoRequest, PickRequest, PickResponse } from '../../src/generated/proto/ktest.js';
 import { Daemon, type DaemonConfig, validateConfig } from '../../src/runtime/daemon.js';
 import { silentLogger } from '../../src/runtime/policy.js';
-import { readRecords } from '../../src/runtime/record.js';
+import { Recorder, readRecords } from '../../src/runtime/record.js';
+import type { DecisionEvent } from '../../src/runtime/server.js';
 import { replayRecording } from '../../src/runtime/replay.js';
 import { PolicyRegistry } from '../../src/runtime/policy.js';
 import { loadPolicyModule } from '../../src/runtime/loader.js';
@@ -131,6 +132,49 @@ describe('runtime: daemon against the in-process simulator', function () {
     assert.equal(await seq(), 2n);
   });
 
+  it('reload() validates every subsystem before swapping anything: the previous policy keeps serving', async () => {
+    const file = (seq: number) => `definePolicy({ subsystem: 'ktest', schema: ktest, ops: { echo: { handler: () => ({ seq: ${seq}n }) } } })`;
+    const p = writePolicy(dir, 'v.mjs', `export default ${file(1)};`);
+    const logged: string[] = [];
+    daemon = await Daemon.start({
+      config: { policies: [p] },
+      target: { kind: 'sim', koffload: sim.clientOptions({ privileged: true }) },
+      logger: { ...silentLogger, error: (msg: string) => logged.push(msg) },
+    });
+    const d = daemon;
+    const seq = async () => EchoRequest.decode((await sim.call('ktest', 1, EchoRequest.encode({}))).payload!).seq;
+    assert.equal(await seq(), 1n);
+    // the new version serves ktest and a subsystem the kernel lacks
+    writePolicy(dir, 'v.mjs', `export default [${file(2)}, definePolicy({ subsystem: 'nope', schema: ktest, ops: { echo: { handler: (r) => r } } })];`);
+    await assert.rejects(d.reload(), { code: 'KOFFLOAD_ERR_UNKNOWN_SUBSYSTEM' });
+    assert.equal(await seq(), 1n);
+    assert.deepEqual(d.subsystems().map((s) => s.name), ['ktest']);
+    assert.equal(logged.filter((m) => m.startsWith('reload failed')).length, 1);
+  });
+
+  it('reload() is refused once stop() was called, and one under way gives up: nothing stays bound', async () => {
+    const file = (seq: number) => `export default definePolicy({ subsystem: 'ktest', schema: ktest, ops: { echo: { handler: () => ({ seq: ${seq}n }) } } });`;
+    const p = writePolicy(dir, 'v.mjs', file(1));
+    const d = await start({ policies: [p] });
+    writePolicy(dir, 'v.mjs', file(2));
+    const reloading = d.reload();
+    const stopped = d.stop();
+    await assert.rejects(reloading, { code: 'KOFFLOAD_ERR_SOCKET_CLOSED', message: /stopping; reload abandoned/ });
+    await stopped;
+    await assert.rejects(d.reload(), { code: 'KOFFLOAD_ERR_SOCKET_CLOSED', message: /stopping; reload refused/ });
+    assert.equal((await sim.call('ktest', 1, EchoRequest.encode({}))).outcome, 'noHandler');
+  });
+
+  it('concurrent reloads all succeed, one after the other', async () => {
+    const file = (seq: number) => `export default definePolicy({ subsystem: 'ktest', schema: ktest, ops: { echo: { handler: () => ({ seq: ${seq}n }) } } });`;
+    const p = writePolicy(dir, 'v.mjs', file(1));
+    const d = await start({ policies: [p] });
+    writePolicy(dir, 'v.mjs', file(2));
+    await Promise.all([d.reload(), d.reload(), d.reload()]);
+    assert.deepEqual(d.subsystems().map((s) => s.name), ['ktest']);
+    assert.equal(EchoRequest.decode((await sim.call('ktest', 1, EchoRequest.encode({}))).payload!).seq, 2n);
+  });
+
   it('records every request; replay reports where another policy differs', async () => {
     const rec = join(dir, 'rec.jsonl');
     const d = await start({ record: rec });
@@ -154,6 +198,22 @@ describe('runtime: daemon against the in-process simulator', function () {
     const r2 = await replayRecording(rec, same);
     assert.deepEqual([r2.compared, r2.same, r2.different], [4, 4, 0]);
     assert.throws(() => JSON.parse(readFileSync(rec, 'utf8')));
+  });
+
+  it('--record to a path that cannot be opened fails at start with KOFFLOAD_ERR_BAD_CONFIG', async () => {
+    await assert.rejects(start({ record: join(dir, 'no', 'such', 'dir', 'rec.jsonl') }), { code: 'KOFFLOAD_ERR_BAD_CONFIG' });
+    assert.equal(daemon, undefined);
+  });
+
+  it('counts record write errors in koffload_record_errors_total', async function () {
+    if (!existsSync('/dev/full')) this.skip();
+    const d = await start({ record: '/dev/full', metricsPort: 0 });
+    assert.equal((await sim.call('ktest', 1, EchoRequest.encode({}))).outcome, 'served');
+    for (let i = 0; i < 50 && (d.recordStats()?.errors ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(d.recordStats()?.errors, 1);
+    const body = await (await fetch(`http://127.0.0.1:${d.metricsPort}/metrics`)).text();
+    assert.match(body, /^koffload_record_errors_total 1$/m);
+    assert.match(body, /^koffload_record_dropped_total 0$/m);
   });
 
   it('a shadow policy computes and records its decision; only the live one is sent', async () => {
@@ -193,5 +253,121 @@ describe('runtime: daemon against the in-process simulator', function () {
     assert.equal((await sim.call('ktest', 2, pickReq)).outcome, 'served');
     const hit = sim.cacheLookup('ktest', Buffer.from('victim'));
     assert.equal(PickResponse.decode(hit!).victim_id, 7);
+  });
+});
+
+describe('runtime: Recorder', () => {
+  const ev = (): DecisionEvent => ({
+    subsystem: 'ktest',
+    subsysId: 7,
+    role: 'live',
+    lane: 'blocking',
+    req: { reqId: 1n, subsysId: 7, op: 1, deadlineNs: 2_000_000n, flags: 0, payload: EchoRequest.encode({ seq: 1n }) },
+    opName: 'echo',
+    outcome: 'declined',
+    status: 'decline',
+    replied: true,
+    payload: undefined,
+    request: { seq: 1n },
+    default: undefined,
+    response: undefined,
+    handlerNs: 0n,
+    totalNs: 1000n,
+    arrivedNs: 1_000_000n,
+    error: undefined,
+  });
+
+  it('opens the file at once: KOFFLOAD_ERR_BAD_CONFIG for a path that cannot be opened', () => {
+    assert.throws(() => new Recorder('/nonexistent-koffload-dir/rec.jsonl'), { code: 'KOFFLOAD_ERR_BAD_CONFIG' });
+  });
+
+  it('counts write errors and logs only the first', async function () {
+    if (!existsSync('/dev/full')) this.skip();
+    const logged: string[] = [];
+    const r = new Recorder('/dev/full', { logger: { ...silentLogger, error: (msg: string) => logged.push(msg) } });
+    r.write(ev());
+    r.write(ev());
+    await r.close();
+    assert.ok(r.errors >= 1, `errors ${r.errors}`);
+    assert.equal(logged.length, 1);
+    r.write(ev());
+    assert.ok(r.errors >= 2);
+  });
+
+  it('drops and counts lines while too much waits to be written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koffload-rec-'));
+    try {
+      const path = join(dir, 'rec.jsonl');
+      const r = new Recorder(path, { maxBuffered: 10 });
+      for (let i = 0; i < 5; i++) r.write(ev());
+      await r.close();
+      assert.equal(r.lines, 1);
+      assert.equal(r.dropped, 4);
+      assert.equal(r.errors, 0);
+      assert.equal(readFileSync(path, 'utf8').trim().split('\n').length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('runtime: replay', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'koffload-replay-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const line = (outcome: string, budgetUs: number, status: string | null) =>
+    JSON.stringify({
+      v: 1,
+      time: new Date(0).toISOString(),
+      role: 'live',
+      subsys: 'ktest',
+      op: 1,
+      opName: 'echo',
+      reqId: '1',
+      flags: 0,
+      budgetUs,
+      request: { b64: Buffer.from(EchoRequest.encode({ seq: 1n })).toString('base64'), json: null },
+      default: null,
+      reply: status === null ? null : { status, b64: null, json: null },
+      replied: status !== null,
+      outcome,
+      handlerUs: 0,
+      latencyUs: 1,
+    });
+
+  const example = async () => {
+    const reg = new PolicyRegistry();
+    for (const p of await loadPolicyModule(EXAMPLE, dir)) reg.add(p);
+    return reg;
+  };
+
+  it('compares only lines whose recorded outcome is the policy decision; counts the others apart', async () => {
+    const rec = join(dir, 'rec.jsonl');
+    const outcomes = ['declined', 'error', 'shed', 'expired', 'shutdown', 'abandoned', 'unimplemented'];
+    writeFileSync(rec, outcomes.map((o) => line(o, 100_000, o === 'abandoned' ? null : o === 'error' ? 'error' : 'decline')).join('\n') + '\n');
+    const r = await replayRecording(rec, await example());
+    assert.equal(r.lines, 7);
+    assert.equal(r.compared, 2);
+    assert.equal(r.notComparable, 5);
+    assert.deepEqual(r.notComparableOutcomes, { shed: 1, expired: 1, shutdown: 1, abandoned: 1, unimplemented: 1 });
+    assert.equal(r.same + r.different, 2);
+  });
+
+  it('replays a recorded 0 µs budget as 0, not as a default budget', async () => {
+    const rec = join(dir, 'rec.jsonl');
+    writeFileSync(rec, line('declined', 0, 'decline') + '\n');
+    const r = await replayRecording(rec, await example());
+    assert.equal(r.compared, 1);
+    assert.deepEqual(r.outcomes, { expired: 1 });
+  });
+
+  it('--deadline-ms must be at least 1: KOFFLOAD_ERR_INVALID_ARG', async () => {
+    const rec = join(dir, 'rec.jsonl');
+    writeFileSync(rec, line('declined', 100_000, 'decline') + '\n');
+    for (const deadlineMs of [0, -1, 0.5, Number.NaN]) {
+      await assert.rejects(replayRecording(rec, await example(), { deadlineMs }), { code: 'KOFFLOAD_ERR_INVALID_ARG' }, String(deadlineMs));
+    }
+    assert.equal((await replayRecording(rec, await example(), { deadlineMs: 1 })).compared, 1);
   });
 });

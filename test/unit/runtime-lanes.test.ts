@@ -186,6 +186,29 @@ describe('runtime: lanes and answers', () => {
     assert.deepEqual(transport.published.map((p) => [p.subsysId, p.key.toString(), p.ttlMs]), [[7, 'k', 1000]]);
   });
 
+  it('ctx.publish checks key and TTL like AdvisoryCache.publish: ttl 0 and bad keys are coded errors', async () => {
+    const errors: unknown[] = [];
+    const tries: [string, number][] = [['k', 0], ['', 1000], ['x'.repeat(KOFFLOAD.limits.keyMax + 1), 1000], ['k', KOFFLOAD.limits.cacheTtlMaxMs + 1], ['k', 1.5]];
+    for (const role of ['live', 'shadow'] as const) {
+      const { clock, transport, server } = setup(
+        {
+          echo: {
+            handler: async (r, ctx) => {
+              for (const [k, ttl] of tries) await ctx.publish(k, { seq: r.seq }, ttl).catch((e: unknown) => errors.push(e));
+              return { data: r.data, seq: r.seq };
+            },
+          },
+        },
+        {},
+        role,
+      );
+      assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.advisory }))).outcome, 'ok');
+      assert.equal(transport.published.length, 0);
+    }
+    assert.equal(errors.length, tries.length * 2);
+    for (const e of errors) assert.equal((e as { code?: string }).code, 'KOFFLOAD_ERR_INVALID_ARG');
+  });
+
   it('computes shadow requests without replying', async () => {
     let calls = 0;
     const { clock, transport, server, events } = setup({ echo: { handler: (r, ctx) => { calls++; assert.equal(ctx.shadow, true); return { data: r.data, seq: r.seq }; } } });
@@ -208,20 +231,49 @@ describe('runtime: lanes and answers', () => {
     assert.equal(transport.replies.length + transport.published.length, 0);
   });
 
-  it('drain declines queued and new requests and waits for running ones', async () => {
+  it('drain declines queued and new requests at once and waits for running ones', async () => {
     const gate = deferred();
     const { clock, transport, server } = setup(
       { echo: { handler: async (r) => { await gate.promise; return { data: r.data, seq: r.seq }; } } },
       { concurrency: 1 },
     );
     const a = server.handle(req(clock));
-    const b = server.handle(req(clock));
+    const rb = req(clock);
+    const b = server.handle(rb);
+    await new Promise((r) => setImmediate(r));
     const drained = server.drain();
+    // the queued request is answered before the running handler finishes
+    assert.equal((await b).outcome, 'shutdown');
+    assert.deepEqual(transport.replies.map((r) => [r.reqId, r.status]), [[rb.reqId, 'decline']]);
+    assert.equal(server.laneStats('blocking').queued, 0);
     assert.equal((await server.handle(req(clock))).outcome, 'shutdown');
     gate.resolve();
     await drained;
-    assert.deepEqual([(await a).outcome, (await b).outcome], ['ok', 'shutdown']);
+    assert.equal((await a).outcome, 'ok');
     assert.deepEqual(transport.replies.map((r) => r.status).sort(), ['decline', 'decline', 'ok']);
+  });
+
+  it('drain sends no reply for queued requests whose deadline has passed', async () => {
+    const gate = deferred();
+    const { clock, transport, server, events } = setup(
+      { echo: { handler: async (r) => { await gate.promise; return { data: r.data, seq: r.seq }; } } },
+      { concurrency: 1 },
+    );
+    const a = server.handle(req(clock, { deadlineNs: clock.now + 1_000_000_000n }));
+    const b = server.handle(req(clock, { deadlineNs: clock.now + 1_000_000n }));
+    await new Promise((r) => setImmediate(r));
+    clock.advanceMs(2);
+    const drained = server.drain();
+    const eb = await b;
+    assert.equal(eb.outcome, 'shutdown');
+    assert.equal(eb.replied, false);
+    assert.equal(eb.status, undefined);
+    assert.equal(transport.replies.length, 0);
+    gate.resolve();
+    await drained;
+    assert.equal((await a).outcome, 'ok');
+    assert.deepEqual(transport.replies.map((r) => r.status), ['ok']);
+    assert.equal(events.filter((e) => e.outcome === 'shutdown').length, 1);
   });
 });
 
