@@ -149,33 +149,53 @@ describe('runtime: CLI', function () {
     }
   });
 
-  it('koffloadctl status and mode against a running simulator', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+  /**
+   * Runs `fn` against a netlink simulator with its own state file, with
+   * koffloadctl's stdout captured and its stderr silenced; returns stdout.
+   */
+  async function withSimulator(fn: (state: string) => Promise<void>): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), 'koffloadctl-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
     const out: string[] = [];
-    const saved = process.stdout.write.bind(process.stdout);
+    const savedOut = process.stdout.write.bind(process.stdout);
+    const savedErr = process.stderr.write.bind(process.stderr);
     process.stdout.write = ((chunk: string) => {
       out.push(String(chunk));
       return true;
     }) as typeof process.stdout.write;
+    process.stderr.write = () => true;
     try {
-      assert.equal(await ctlMain(['mode', 'ktest', 'canary', '--permille', '250', '--state-file', state]), EXIT.ok);
-      assert.equal(await ctlMain(['status', '--json', '--state-file', state]), EXIT.ok);
-      const savedErr = process.stderr.write.bind(process.stderr);
-      process.stderr.write = () => true;
-      try {
-        assert.equal(await ctlMain(['mode', 'nope', 'on', '--state-file', state]), EXIT.subsystem);
-      } finally {
-        process.stderr.write = savedErr;
-      }
+      await fn(state);
     } finally {
-      process.stdout.write = saved;
+      process.stdout.write = savedOut;
+      process.stderr.write = savedErr;
       await sim.close();
       rmSync(dir, { recursive: true, force: true });
     }
-    const status = JSON.parse(out[1]!) as { target: string; subsystems: { name: string; mode: string; canaryPermille: number }[] };
+    return out.join('');
+  }
+
+  it('koffloadctl status and mode against a running simulator', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    let statusJson = '';
+    await withSimulator(async (state) => {
+      assert.equal(await ctlMain(['mode', 'ktest', 'canary', '--permille', '250', '--state-file', state]), EXIT.ok);
+      const before = process.stdout.write;
+      const mark: string[] = [];
+      process.stdout.write = ((chunk: string) => {
+        mark.push(String(chunk));
+        return true;
+      }) as typeof process.stdout.write;
+      try {
+        assert.equal(await ctlMain(['status', '--json', '--state-file', state]), EXIT.ok);
+      } finally {
+        process.stdout.write = before;
+      }
+      statusJson = mark.join('');
+      assert.equal(await ctlMain(['mode', 'nope', 'on', '--state-file', state]), EXIT.subsystem);
+    });
+    const status = JSON.parse(statusJson) as { target: string; subsystems: { name: string; mode: string; canaryPermille: number }[] };
     assert.equal(status.target, 'sim');
     const k = status.subsystems.find((x) => x.name === 'ktest');
     assert.deepEqual([k?.mode, k?.canaryPermille], ['canary', 250]);
@@ -183,31 +203,12 @@ describe('runtime: CLI', function () {
 
   it('koffloadctl calls drives the test callers and reports their outcomes', async function () {
     if (process.geteuid?.() !== 0) this.skip();
-    const dir = mkdtempSync(join(tmpdir(), 'koffloadctl-'));
-    const state = join(dir, 'sim.json');
-    const sim = await startSimulator({ transport: 'netlink', stateFile: state });
-    const out: string[] = [];
-    const saved = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => {
-      out.push(String(chunk));
-      return true;
-    }) as typeof process.stdout.write;
-    try {
+    const out = await withSimulator(async (state) => {
       // nobody is bound to ktest2: every call falls back at once
       assert.equal(await ctlMain(['calls', 'ktest2', '--count', '12', '--threads', '3', '--json', '--state-file', state]), EXIT.ok);
-      const savedErr = process.stderr.write.bind(process.stderr);
-      process.stderr.write = () => true;
-      try {
-        assert.equal(await ctlMain(['calls', 'nope', '--state-file', state]), EXIT.subsystem);
-      } finally {
-        process.stderr.write = savedErr;
-      }
-    } finally {
-      process.stdout.write = saved;
-      await sim.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-    const res = JSON.parse(out.join('')) as { target: string; outcomes: Record<string, string> };
+      assert.equal(await ctlMain(['calls', 'nope', '--state-file', state]), EXIT.subsystem);
+    });
+    const res = JSON.parse(out) as { target: string; outcomes: Record<string, string> };
     assert.equal(res.target, 'sim');
     assert.equal(res.outcomes.noHandler, '12');
     assert.equal(res.outcomes.served, '0');
