@@ -44,6 +44,8 @@
 #   KOFFLOAD_KEEP_IMAGE=1    keep the temporary directory with the initramfs
 #   KOFFLOAD_SKIP_DEPS=1     do not run scripts/install-kernel-deps.sh
 #   KOFFLOAD_GUEST_PASS      names of further host variables to pass into the guest
+#   KOFFLOAD_QEMU_LOCK       lock file that keeps to one QEMU at a time on this machine
+#                            (default /tmp/koffload-qemu.lock; two guests share two cores)
 #   Every other KOFFLOAD_* variable of the host is passed into the guest as is.
 set -euo pipefail
 
@@ -300,6 +302,14 @@ qemu=(qemu-system-x86_64
 	-kernel "$vmlinuz" -initrd "$img" -append "$append")
 say "booting: ${qemu[*]}"
 say "console log: $log (QEMU limit ${qemu_timeout}s, suite limit ${guest_timeout}s)"
+
+# One guest at a time on this machine: a second run waits here for the first.
+lock="${KOFFLOAD_QEMU_LOCK:-/tmp/koffload-qemu.lock}"
+exec 9>>"$lock" || die "cannot open the QEMU lock $lock"
+if ! flock -n 9; then
+	say "another QEMU run holds $lock; waiting for it"
+	flock 9
+fi
 
 t_boot="$(now)"
 # QEMU writes the log; tail streams it here. QEMU gets /dev/null as stdin
