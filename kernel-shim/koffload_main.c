@@ -14,8 +14,14 @@
 
 /* Registered subsystems by id; readers use RCU, writers the mutex. */
 DEFINE_XARRAY_ALLOC1(koffload_subsystems);
-/* Serialises registration, unregistration, BIND and name lookups. */
+/*
+ * Serialises registration, unregistration, every change of a binding
+ * (BIND, UNBIND, the release notifier, the exit work), PUBLISH and name
+ * lookups. Never taken on the call path.
+ */
 DEFINE_MUTEX(koffload_registry_mutex);
+/* Next subsystem id to try, under koffload_registry_mutex. */
+static u32 koffload_next_id;
 
 /**
  * koffload_find_by_name - look a registered subsystem up by name
@@ -56,9 +62,9 @@ static int koffload_check_limits(struct koffload_subsys *ks)
 	return 0;
 }
 
-static void koffload_init_state(struct koffload_subsys *ks)
+static int koffload_init_state(struct koffload_subsys *ks)
 {
-	int i;
+	int i, err;
 
 	if (!ks->ks_timeout_ms)
 		ks->ks_timeout_ms = KOFFLOAD_DEFAULT_TIMEOUT_MS;
@@ -75,12 +81,9 @@ static void koffload_init_state(struct koffload_subsys *ks)
 	spin_lock_init(&ks->ks_cache_lock);
 	init_waitqueue_head(&ks->ks_drain_wq);
 	hash_init(ks->ks_pending);
-	hash_init(ks->ks_cache);
-	ks->ks_shutting = false;
-	ks->ks_users = 0;
-	ks->ks_portid = 0;
-	ks->ks_sk = NULL;
-	ks->ks_bound_tgid = NULL;
+	atomic_set(&ks->ks_users, 0);
+	koffload_init_binding(ks);
+	ks->ks_bind_gen = 0;
 	ks->ks_mode = KOFFLOAD_MODE_ON;
 	ks->ks_canary_permille = KOFFLOAD_PERMILLE;
 	ks->ks_cap_deadline_ms = 0;
@@ -88,27 +91,31 @@ static void koffload_init_state(struct koffload_subsys *ks)
 	ks->ks_nr_pending = 0;
 	ks->ks_circuit = KOFFLOAD_CIRCUIT_CLOSED;
 	ks->ks_failures = 0;
-	ks->ks_probe_out = false;
-	ks->ks_cache_count = 0;
+	atomic64_set(&ks->ks_open_until_ns, 0);
+	atomic_set(&ks->ks_probe_out, 0);
 	atomic_set(&ks->ks_inflight, 0);
 	for (i = 0; i <= KOFFLOAD_OUTCOME_MAX; i++)
 		atomic64_set(&ks->ks_outcomes[i], 0);
 	for (i = 0; i <= KOFFLOAD_COUNTER_MAX; i++)
 		atomic64_set(&ks->ks_counters[i], 0);
+	err = koffload_cache_init(ks);
+	return err;
 }
 
 /**
  * koffload_register - make a subsystem available to handlers and callers
  * @ks: the subsystem; name and limits filled in, the rest zeroed
  *
- * The subsystem starts unbound: every call falls back with
- * KOFFLOAD_OUTCOME_NO_HANDLER until a handler binds.
+ * Process context; sleeps. The subsystem starts unbound: every call falls
+ * back with KOFFLOAD_OUTCOME_NO_HANDLER until a handler binds. Ids are
+ * handed out cyclically, so a REPLY meant for an earlier subsystem does
+ * not reach a new one that took its id.
  *
  * Return:
  *   %0: registered; pair with koffload_unregister()
- *   %-EINVAL: bad name or limits, or @ks is already registered
+ *   %-EINVAL: bad name or limits, or @ks is registered or draining
  *   %-EEXIST: another subsystem has this name
- *   %-ENOSPC: no subsystem id left
+ *   %-EBUSY: no subsystem id left
  *   %-ENOMEM: out of memory
  */
 int koffload_register(struct koffload_subsys *ks)
@@ -122,21 +129,26 @@ int koffload_register(struct koffload_subsys *ks)
 
 	mutex_lock(&koffload_registry_mutex);
 	err = -EINVAL;
-	if (ks->ks_registered)
+	if (READ_ONCE(ks->ks_state) != KOFFLOAD_KS_UNREGISTERED)
 		goto out_unlock;
 	err = -EEXIST;
 	if (koffload_find_by_name(ks->ks_name))
 		goto out_unlock;
 
-	koffload_init_state(ks);
-	err = xa_alloc(&koffload_subsystems, &id, ks,
-		       XA_LIMIT(1, KOFFLOAD_SUBSYS_ID_MAX), GFP_KERNEL);
+	err = koffload_init_state(ks);
 	if (err)
 		goto out_unlock;
+	err = xa_alloc_cyclic(&koffload_subsystems, &id, ks,
+			      XA_LIMIT(1, KOFFLOAD_SUBSYS_ID_MAX),
+			      &koffload_next_id, GFP_KERNEL);
+	if (err < 0) {
+		koffload_cache_destroy(ks);
+		goto out_unlock;
+	}
+	err = 0;
 	ks->ks_id = id;
-	spin_lock_irq(&ks->ks_lock);
-	ks->ks_registered = true;
-	spin_unlock_irq(&ks->ks_lock);
+	/* callers read the state without a lock, the rest after it */
+	smp_store_release(&ks->ks_state, KOFFLOAD_KS_LIVE);
 	pr_debug("registered subsystem %s as %u\n", ks->ks_name, id);
 out_unlock:
 	mutex_unlock(&koffload_registry_mutex);
@@ -144,57 +156,46 @@ out_unlock:
 }
 EXPORT_SYMBOL_GPL(koffload_register);
 
-static bool koffload_drained(struct koffload_subsys *ks)
-{
-	unsigned long flags;
-	bool drained;
-
-	/*
-	 * Read under ks_lock: the last caller drops ks_users and wakes us
-	 * inside the lock, so once we see zero it no longer touches @ks.
-	 */
-	spin_lock_irqsave(&ks->ks_lock, flags);
-	drained = !ks->ks_users;
-	spin_unlock_irqrestore(&ks->ks_lock, flags);
-	return drained;
-}
-
 /**
  * koffload_unregister - withdraw a subsystem, completing every pending call
  * @ks: a subsystem passed to koffload_register(), or one that is not
  *	registered (then nothing happens)
  *
- * Pending calls end at once with KOFFLOAD_OUTCOME_SHUTDOWN, as do calls
- * that start while this runs; the bound handler, if any, is released.
- * Returns when no call is inside koffload_call() for @ks any more. The
- * caller must not start new calls on @ks after this returns (until it
- * registers @ks again). Sleeps.
+ * Process context; sleeps. Pending calls end at once with
+ * KOFFLOAD_OUTCOME_SHUTDOWN, as do calls that start while this runs; the
+ * bound handler, if any, is released. Returns when no call is inside
+ * koffload_call() for @ks any more, also when another task is
+ * unregistering @ks at the same time. The caller must not start new calls
+ * on @ks after this returns (until it registers @ks again).
  */
 void koffload_unregister(struct koffload_subsys *ks)
 {
-	struct sock *sk;
-
 	mutex_lock(&koffload_registry_mutex);
-	if (!ks->ks_registered) {
+	if (ks->ks_state != KOFFLOAD_KS_LIVE) {
+		bool draining = ks->ks_state == KOFFLOAD_KS_DRAINING;
+
 		mutex_unlock(&koffload_registry_mutex);
+		if (draining)
+			wait_event(ks->ks_drain_wq, READ_ONCE(ks->ks_state) ==
+				   KOFFLOAD_KS_UNREGISTERED);
 		return;
 	}
+	/* callers that start now end with shutdown; the sweep ends the rest */
 	spin_lock_irq(&ks->ks_lock);
-	ks->ks_shutting = true;
-	ks->ks_registered = false;
-	sk = koffload_unbind_locked(ks, KOFFLOAD_OUTCOME_SHUTDOWN);
+	WRITE_ONCE(ks->ks_state, KOFFLOAD_KS_DRAINING);
 	spin_unlock_irq(&ks->ks_lock);
-	if (sk)
-		sock_put(sk);
-
 	xa_erase(&koffload_subsystems, ks->ks_id);
+	koffload_unbind(ks, KOFFLOAD_OUTCOME_SHUTDOWN);
 	mutex_unlock(&koffload_registry_mutex);
 
-	wait_event(ks->ks_drain_wq, koffload_drained(ks));
-	/* netlink handlers found @ks under RCU; let them finish */
+	wait_event(ks->ks_drain_wq, !atomic_read(&ks->ks_users));
+	/* callers, leavers and netlink handlers found @ks under RCU */
 	synchronize_rcu();
-	koffload_cache_flush(ks);
+	cancel_work_sync(&ks->ks_exit_work);
+	koffload_cache_destroy(ks);
 	pr_debug("unregistered subsystem %s\n", ks->ks_name);
+	WRITE_ONCE(ks->ks_state, KOFFLOAD_KS_UNREGISTERED);
+	wake_up_all(&ks->ks_drain_wq);
 }
 EXPORT_SYMBOL_GPL(koffload_unregister);
 

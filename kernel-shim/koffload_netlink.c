@@ -3,8 +3,15 @@
  * koffload: the generic netlink family and the release notifier.
  *
  * Commands that bind, reply, publish or change a mode need CAP_NET_ADMIN
- * (GENL_ADMIN_PERM); replies and publishes are also accepted only from
- * the socket bound to the subsystem. Only the initial network namespace.
+ * (GENL_ADMIN_PERM); replies, publishes and unbinds are also accepted
+ * only from the socket bound to the subsystem: the sending socket
+ * (NETLINK_CB(skb).sk) is compared, never its port id, which another
+ * socket may take while a closing one is being released. Only the
+ * initial network namespace.
+ *
+ * Every doit runs in the sender's process context. Changes of a binding
+ * (BIND, UNBIND, the release notifier) hold koffload_registry_mutex; REPLY
+ * takes only RCU and ks_lock, so answers never wait behind a BIND.
  */
 
 #include <linux/netlink.h>
@@ -68,7 +75,7 @@ err:
 
 /*
  * Look a subsystem up by the id attribute, which the caller checked is
- * present; the caller holds rcu_read_lock or koffload_registry_mutex.
+ * present; the caller holds koffload_registry_mutex.
  */
 static struct koffload_subsys *koffload_nl_subsys(struct genl_info *info)
 {
@@ -84,7 +91,7 @@ static struct koffload_subsys *koffload_nl_subsys(struct genl_info *info)
 }
 
 static int koffload_nl_put_counters(struct sk_buff *skb, int attr,
-				    const atomic64_t *vals, int n)
+				    const u64 *vals, int n)
 {
 	struct nlattr *nest;
 	int i;
@@ -97,9 +104,7 @@ static int koffload_nl_put_counters(struct sk_buff *skb, int attr,
 	 * type of its own, and every type here is an outcome or counter.
 	 */
 	for (i = 0; i < n; i++) {
-		u64 v = atomic64_read(&vals[i]);
-
-		if (nla_put(skb, i + 1, sizeof(v), &v))
+		if (nla_put(skb, i + 1, sizeof(vals[i]), &vals[i]))
 			goto err;
 	}
 	nla_nest_end(skb, nest);
@@ -109,31 +114,64 @@ err:
 	return -EMSGSIZE;
 }
 
+/* The counters of @ks as the wire reports them. */
+struct koffload_nl_stats {
+	u64	kns_outcomes[KOFFLOAD_OUTCOME_MAX + 1];
+	u64	kns_counters[KOFFLOAD_COUNTER_MAX + 1];
+};
+
+static void koffload_nl_read_stats(struct koffload_subsys *ks,
+				   struct koffload_nl_stats *st)
+{
+	int i;
+
+	for (i = 0; i <= KOFFLOAD_OUTCOME_MAX; i++)
+		st->kns_outcomes[i] = atomic64_read(&ks->ks_outcomes[i]);
+	for (i = 0; i <= KOFFLOAD_COUNTER_MAX; i++)
+		st->kns_counters[i] = atomic64_read(&ks->ks_counters[i]);
+	/* the lookup fast path counts per CPU */
+	st->kns_counters[KOFFLOAD_COUNTER_CACHE_HITS] = koffload_cache_hits(ks);
+	st->kns_counters[KOFFLOAD_COUNTER_CACHE_MISSES] =
+		koffload_cache_misses(ks);
+}
+
+/*
+ * One subsystem's description. The handler's port id and pid go only to
+ * a CAP_NET_ADMIN reader (@admin); anyone may learn whether one is bound.
+ * koffload_registry_mutex held, so the binding is stable.
+ */
 static int koffload_nl_fill_subsys(struct sk_buff *skb,
 				   struct koffload_subsys *ks, u32 portid,
-				   u32 seq, int flags, u8 cmd)
+				   u32 seq, int flags, u8 cmd, bool admin)
 {
 	u32 bound_portid, bound_pid, mode, permille, pending, circuit;
+	struct koffload_nl_stats *st;
 	unsigned long lflags;
 	void *hdr;
+	int err = -EMSGSIZE;
 
+	st = kmalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -ENOMEM;
 	spin_lock_irqsave(&ks->ks_lock, lflags);
 	bound_portid = ks->ks_portid;
-	/* as the reader's pid namespace sees it; 0 when it cannot */
-	bound_pid = pid_nr_ns(ks->ks_bound_tgid, task_active_pid_ns(current));
 	mode = ks->ks_mode;
 	permille = ks->ks_canary_permille;
 	pending = ks->ks_nr_pending;
 	circuit = ks->ks_circuit;
 	spin_unlock_irqrestore(&ks->ks_lock, lflags);
+	/* as the reader's pid namespace sees it; 0 when it cannot */
+	bound_pid = pid_nr_ns(ks->ks_bound_tgid, task_active_pid_ns(current));
+	koffload_nl_read_stats(ks, st);
 
 	hdr = genlmsg_put(skb, portid, seq, &koffload_family, flags, cmd);
 	if (!hdr)
-		return -EMSGSIZE;
+		goto out_free;
 	if (nla_put_u32(skb, KOFFLOAD_A_SUBSYS_ID, ks->ks_id) ||
 	    nla_put_string(skb, KOFFLOAD_A_SUBSYS_NAME, ks->ks_name) ||
-	    nla_put_u32(skb, KOFFLOAD_A_PORTID, bound_portid) ||
-	    nla_put_u32(skb, KOFFLOAD_A_BOUND_PID, bound_pid) ||
+	    nla_put_u32(skb, KOFFLOAD_A_BOUND, !!bound_portid) ||
+	    (admin && (nla_put_u32(skb, KOFFLOAD_A_PORTID, bound_portid) ||
+		       nla_put_u32(skb, KOFFLOAD_A_BOUND_PID, bound_pid))) ||
 	    nla_put_u32(skb, KOFFLOAD_A_MODE, mode) ||
 	    nla_put_u32(skb, KOFFLOAD_A_CANARY_PERMILLE, permille) ||
 	    nla_put_u32(skb, KOFFLOAD_A_DEADLINE_MS,
@@ -144,45 +182,87 @@ static int koffload_nl_fill_subsys(struct sk_buff *skb,
 	    nla_put_u32(skb, KOFFLOAD_A_CIRCUIT, circuit) ||
 	    nla_put_u32(skb, KOFFLOAD_A_NR_OPS, ks->ks_nr_ops) ||
 	    nla_put_u32(skb, KOFFLOAD_A_PAYLOAD_MAX, KOFFLOAD_PAYLOAD_MAX) ||
-	    nla_put_u32(skb, KOFFLOAD_A_INFLIGHT_MAX, ks->ks_max_inflight) ||
+	    nla_put_u32(skb, KOFFLOAD_A_INFLIGHT_MAX, KOFFLOAD_INFLIGHT_MAX) ||
 	    nla_put_u32(skb, KOFFLOAD_A_DEADLINE_MAX_MS,
 			KOFFLOAD_DEADLINE_MAX_MS) ||
-	    koffload_nl_put_counters(skb, KOFFLOAD_A_OUTCOMES, ks->ks_outcomes,
+	    koffload_nl_put_counters(skb, KOFFLOAD_A_OUTCOMES, st->kns_outcomes,
 				     KOFFLOAD_OUTCOME_MAX + 1) ||
-	    koffload_nl_put_counters(skb, KOFFLOAD_A_COUNTERS, ks->ks_counters,
-				     KOFFLOAD_COUNTER_MAX + 1))
-		goto err;
+	    koffload_nl_put_counters(skb, KOFFLOAD_A_COUNTERS, st->kns_counters,
+				     KOFFLOAD_COUNTER_MAX + 1)) {
+		genlmsg_cancel(skb, hdr);
+		goto out_free;
+	}
 	genlmsg_end(skb, hdr);
-	return 0;
-err:
-	genlmsg_cancel(skb, hdr);
-	return -EMSGSIZE;
+	err = 0;
+out_free:
+	kfree(st);
+	return err;
 }
 
-static int koffload_nl_reply_subsys(struct genl_info *info,
-				    struct koffload_subsys *ks, u8 cmd)
+static struct sk_buff *koffload_nl_subsys_msg(struct genl_info *info,
+					      struct koffload_subsys *ks,
+					      u8 cmd)
 {
 	struct sk_buff *msg;
 	int err;
 
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	err = koffload_nl_fill_subsys(msg, ks, info->snd_portid, info->snd_seq,
-				      0, cmd);
+				      0, cmd, true);
 	if (err) {
 		nlmsg_free(msg);
-		return err;
+		return ERR_PTR(err);
 	}
-	return genlmsg_reply(msg, info);
+	return msg;
 }
 
+/* The handler-given policy of a binding, to restore a failed rebind. */
+struct koffload_nl_policy_state {
+	u32	kps_mode;
+	u32	kps_permille;
+	u32	kps_cap_deadline_ms;
+	u32	kps_cap_inflight;
+};
+
+static void koffload_nl_policy_save(struct koffload_subsys *ks,
+				    struct koffload_nl_policy_state *p)
+{
+	p->kps_mode = ks->ks_mode;
+	p->kps_permille = ks->ks_canary_permille;
+	p->kps_cap_deadline_ms = ks->ks_cap_deadline_ms;
+	p->kps_cap_inflight = ks->ks_cap_inflight;
+}
+
+static void koffload_nl_policy_set(struct koffload_subsys *ks,
+				   const struct koffload_nl_policy_state *p)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ks->ks_lock, flags);
+	WRITE_ONCE(ks->ks_mode, p->kps_mode);
+	WRITE_ONCE(ks->ks_canary_permille, p->kps_permille);
+	WRITE_ONCE(ks->ks_cap_deadline_ms, p->kps_cap_deadline_ms);
+	WRITE_ONCE(ks->ks_cap_inflight, p->kps_cap_inflight);
+	spin_unlock_irqrestore(&ks->ks_lock, flags);
+}
+
+/*
+ * BIND. The mode and canary fraction are the administrator's, kept across
+ * bindings: a BIND changes them only when it carries them. The deadline
+ * and in-flight caps are the handler's own and stated by every BIND. A
+ * binding whose handler is already dead (closing socket, exited process)
+ * is released first. When the reply cannot be sent, the BIND is undone.
+ */
 static int koffload_nl_bind_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct koffload_nl_policy_state old, want;
 	struct nlattr **attrs = info->attrs;
+	struct sock *sk = NETLINK_CB(skb).sk;
 	struct koffload_subsys *ks;
-	unsigned long flags;
-	u32 old_portid;
+	struct sk_buff *msg;
+	bool fresh;
 	int err;
 
 	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_NAME) ||
@@ -202,35 +282,48 @@ static int koffload_nl_bind_doit(struct sk_buff *skb, struct genl_info *info)
 				    "no such subsystem");
 		goto out_unlock;
 	}
-
-	spin_lock_irqsave(&ks->ks_lock, flags);
-	old_portid = ks->ks_portid;
-	if (old_portid && old_portid != info->snd_portid) {
-		spin_unlock_irqrestore(&ks->ks_lock, flags);
-		NL_SET_ERR_MSG(info->extack,
-			       "subsystem already has a handler");
+	if (ks->ks_sk && !koffload_bound_to(ks, sk)) {
 		err = -EBUSY;
+		if (!koffload_binding_dead(ks)) {
+			NL_SET_ERR_MSG(info->extack,
+				       "subsystem already has a handler");
+			goto out_unlock;
+		}
+		if (koffload_unbind(ks, KOFFLOAD_OUTCOME_HANDLER_DIED))
+			koffload_count(ks, KOFFLOAD_COUNTER_RELEASES);
+	}
+
+	koffload_nl_policy_save(ks, &old);
+	want = old;
+	if (attrs[KOFFLOAD_A_MODE])
+		want.kps_mode = nla_get_u32(attrs[KOFFLOAD_A_MODE]);
+	if (attrs[KOFFLOAD_A_CANARY_PERMILLE])
+		want.kps_permille =
+			nla_get_u32(attrs[KOFFLOAD_A_CANARY_PERMILLE]);
+	want.kps_cap_deadline_ms = attrs[KOFFLOAD_A_DEADLINE_MS] ?
+		nla_get_u32(attrs[KOFFLOAD_A_DEADLINE_MS]) : 0;
+	want.kps_cap_inflight = attrs[KOFFLOAD_A_MAX_INFLIGHT] ?
+		nla_get_u32(attrs[KOFFLOAD_A_MAX_INFLIGHT]) : 0;
+
+	fresh = !ks->ks_sk;
+	if (fresh)
+		koffload_bind(ks, sk, info->snd_portid);
+	koffload_nl_policy_set(ks, &want);
+	if (want.kps_mode == KOFFLOAD_MODE_OFF ||
+	    want.kps_mode == KOFFLOAD_MODE_SHADOW)
+		koffload_cache_flush(ks);
+
+	msg = koffload_nl_subsys_msg(info, ks, KOFFLOAD_CMD_BIND);
+	err = IS_ERR(msg) ? PTR_ERR(msg) : genlmsg_reply(msg, info);
+	if (err) {
+		/* a handler that never learnt it is bound must not be */
+		if (fresh)
+			koffload_unbind(ks, KOFFLOAD_OUTCOME_HANDLER_DIED);
+		koffload_nl_policy_set(ks, &old);
 		goto out_unlock;
 	}
-	if (!old_portid)
-		koffload_bind_locked(ks, NETLINK_CB(skb).sk, info->snd_portid);
-	/* a rebind from the bound socket only changes its policy */
-	ks->ks_mode = KOFFLOAD_MODE_ON;
-	ks->ks_canary_permille = KOFFLOAD_PERMILLE;
-	if (attrs[KOFFLOAD_A_MODE])
-		ks->ks_mode = nla_get_u32(attrs[KOFFLOAD_A_MODE]);
-	if (attrs[KOFFLOAD_A_CANARY_PERMILLE])
-		ks->ks_canary_permille =
-			nla_get_u32(attrs[KOFFLOAD_A_CANARY_PERMILLE]);
-	ks->ks_cap_deadline_ms = attrs[KOFFLOAD_A_DEADLINE_MS] ?
-		nla_get_u32(attrs[KOFFLOAD_A_DEADLINE_MS]) : 0;
-	ks->ks_cap_inflight = attrs[KOFFLOAD_A_MAX_INFLIGHT] ?
-		nla_get_u32(attrs[KOFFLOAD_A_MAX_INFLIGHT]) : 0;
-	spin_unlock_irqrestore(&ks->ks_lock, flags);
-	if (!old_portid)
+	if (fresh)
 		koffload_count(ks, KOFFLOAD_COUNTER_BINDS);
-
-	err = koffload_nl_reply_subsys(info, ks, KOFFLOAD_CMD_BIND);
 out_unlock:
 	mutex_unlock(&koffload_registry_mutex);
 	return err;
@@ -239,29 +332,23 @@ out_unlock:
 static int koffload_nl_unbind_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct koffload_subsys *ks;
-	struct sock *sk = NULL;
-	unsigned long flags;
 	int err = -ENOENT;
 
 	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_ID))
 		return -EINVAL;
-	rcu_read_lock();
+	mutex_lock(&koffload_registry_mutex);
 	ks = koffload_nl_subsys(info);
 	if (!ks)
 		goto out_unlock;
-	spin_lock_irqsave(&ks->ks_lock, flags);
 	err = -EPERM;
-	if (ks->ks_portid == info->snd_portid) {
-		sk = koffload_unbind_locked(ks, KOFFLOAD_OUTCOME_HANDLER_DIED);
-		err = 0;
-	}
-	spin_unlock_irqrestore(&ks->ks_lock, flags);
-	if (err)
+	if (!koffload_bound_to(ks, NETLINK_CB(skb).sk)) {
 		NL_SET_ERR_MSG(info->extack, "socket is not bound to subsystem");
+		goto out_unlock;
+	}
+	koffload_unbind(ks, KOFFLOAD_OUTCOME_HANDLER_DIED);
+	err = 0;
 out_unlock:
-	rcu_read_unlock();
-	if (sk)
-		sock_put(sk);
+	mutex_unlock(&koffload_registry_mutex);
 	return err;
 }
 
@@ -275,7 +362,7 @@ static int koffload_nl_reply_doit(struct sk_buff *skb, struct genl_info *info)
 	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_STATUS))
 		return -EINVAL;
 	err = koffload_complete_reply(nla_get_u64(attrs[KOFFLOAD_A_REQ_ID]),
-				      info->snd_portid,
+				      NETLINK_CB(skb).sk,
 				      nla_get_u32(attrs[KOFFLOAD_A_STATUS]),
 				      payload ? nla_data(payload) : NULL,
 				      payload ? nla_len(payload) : 0);
@@ -284,6 +371,13 @@ static int koffload_nl_reply_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "socket is not the bound handler");
 		break;
 	case -ENOENT:
+		/*
+		 * Counted already. Unless the handler asked for an ack, do
+		 * not answer: in a timeout storm, error acks echoing each
+		 * late reply would crowd REQUESTs out of its buffer.
+		 */
+		if (!(info->nlhdr->nlmsg_flags & NLM_F_ACK))
+			return 0;
 		NL_SET_ERR_MSG(info->extack, "no such pending request");
 		break;
 	case -EMSGSIZE:
@@ -300,7 +394,6 @@ static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr *payload = attrs[KOFFLOAD_A_PAYLOAD];
 	struct nlattr *key = attrs[KOFFLOAD_A_CACHE_KEY];
 	struct koffload_subsys *ks;
-	bool bound;
 	u32 ttl_ms;
 	int err;
 
@@ -317,25 +410,24 @@ static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	/*
-	 * The registry mutex keeps @ks registered while we allocate; the
-	 * cache itself is safe against concurrent lookups.
+	 * The registry mutex keeps @ks registered and its binding stable
+	 * while we allocate: the entry belongs to this binding's generation.
 	 */
 	mutex_lock(&koffload_registry_mutex);
-	rcu_read_lock();
 	ks = koffload_nl_subsys(info);
-	bound = ks && READ_ONCE(ks->ks_portid) == info->snd_portid;
-	rcu_read_unlock();
 	err = -ENOENT;
 	if (!ks)
 		goto out_unlock;
 	err = -EPERM;
-	if (!bound) {
+	if (!koffload_bound_to(ks, NETLINK_CB(skb).sk) ||
+	    koffload_binding_dead(ks)) {
 		NL_SET_ERR_MSG(info->extack, "socket is not the bound handler");
 		goto out_unlock;
 	}
 	err = koffload_cache_publish(ks, nla_data(key), nla_len(key),
 				     payload ? nla_data(payload) : NULL,
-				     payload ? nla_len(payload) : 0, ttl_ms);
+				     payload ? nla_len(payload) : 0, ttl_ms,
+				     ks->ks_bind_gen);
 	if (err == -ENOSPC)
 		NL_SET_ERR_MSG(info->extack, "advisory cache is full");
 out_unlock:
@@ -345,10 +437,15 @@ out_unlock:
 
 static int koffload_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	bool admin = netlink_capable(skb, CAP_NET_ADMIN);
 	struct nlattr **attrs = info->attrs;
 	struct koffload_subsys *ks = NULL;
+	struct sk_buff *msg;
 	int err;
 
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
 	mutex_lock(&koffload_registry_mutex);
 	if (attrs[KOFFLOAD_A_SUBSYS_ID])
 		ks = xa_load(&koffload_subsystems,
@@ -357,15 +454,22 @@ static int koffload_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 		ks = koffload_find_by_name(nla_data(attrs[KOFFLOAD_A_SUBSYS_NAME]));
 	else
 		NL_SET_ERR_MSG(info->extack, "need subsys-id or subsys-name");
-	err = ks ? koffload_nl_reply_subsys(info, ks, KOFFLOAD_CMD_GET_SUBSYS) :
+	err = ks ? koffload_nl_fill_subsys(msg, ks, info->snd_portid,
+					   info->snd_seq, 0,
+					   KOFFLOAD_CMD_GET_SUBSYS, admin) :
 		   -ENOENT;
 	mutex_unlock(&koffload_registry_mutex);
-	return err;
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
 }
 
 static int koffload_nl_get_dumpit(struct sk_buff *skb,
 				  struct netlink_callback *cb)
 {
+	bool admin = netlink_capable(cb->skb, CAP_NET_ADMIN);
 	struct koffload_subsys *ks;
 	unsigned long id = cb->args[0];
 	int err = 0;
@@ -375,7 +479,7 @@ static int koffload_nl_get_dumpit(struct sk_buff *skb,
 		err = koffload_nl_fill_subsys(skb, ks,
 					      NETLINK_CB(cb->skb).portid,
 					      cb->nlh->nlmsg_seq, NLM_F_MULTI,
-					      KOFFLOAD_CMD_GET_SUBSYS);
+					      KOFFLOAD_CMD_GET_SUBSYS, admin);
 		if (err)
 			break;
 		cb->args[0] = id + 1;
@@ -387,29 +491,34 @@ static int koffload_nl_get_dumpit(struct sk_buff *skb,
 	return err ?: skb->len;
 }
 
+/* SET-MODE: off and shadow also flush the cache, so a rollback is one. */
 static int koffload_nl_set_mode_doit(struct sk_buff *skb,
 				     struct genl_info *info)
 {
 	struct nlattr **attrs = info->attrs;
 	struct koffload_subsys *ks;
 	unsigned long flags;
+	u32 mode;
 	int err = -ENOENT;
 
 	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_SUBSYS_ID) ||
 	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_MODE))
 		return -EINVAL;
-	rcu_read_lock();
+	mode = nla_get_u32(attrs[KOFFLOAD_A_MODE]);
+	mutex_lock(&koffload_registry_mutex);
 	ks = koffload_nl_subsys(info);
 	if (ks) {
 		spin_lock_irqsave(&ks->ks_lock, flags);
-		ks->ks_mode = nla_get_u32(attrs[KOFFLOAD_A_MODE]);
+		WRITE_ONCE(ks->ks_mode, mode);
 		if (attrs[KOFFLOAD_A_CANARY_PERMILLE])
-			ks->ks_canary_permille =
-				nla_get_u32(attrs[KOFFLOAD_A_CANARY_PERMILLE]);
+			WRITE_ONCE(ks->ks_canary_permille,
+				   nla_get_u32(attrs[KOFFLOAD_A_CANARY_PERMILLE]));
 		spin_unlock_irqrestore(&ks->ks_lock, flags);
+		if (mode == KOFFLOAD_MODE_OFF || mode == KOFFLOAD_MODE_SHADOW)
+			koffload_cache_flush(ks);
 		err = 0;
 	}
-	rcu_read_unlock();
+	mutex_unlock(&koffload_registry_mutex);
 	return err;
 }
 
@@ -460,37 +569,30 @@ struct genl_family koffload_family __ro_after_init = {
 
 /*
  * Rule 6: a handler's socket closing (exit, crash, kill) ends its
- * binding at once, so its pending calls fall back now and a later socket
- * that reuses the port id is not taken for the handler. Runs from
- * netlink_release() in a blocking notifier chain; the subsystems are
- * walked under RCU, which koffload_unregister() waits for.
+ * binding at once, so its pending calls fall back now. Runs from
+ * netlink_release() in a blocking notifier chain, in process context,
+ * after the socket was orphaned: only a bound socket that is dead is
+ * released, never a live newcomer that took the same port id since.
  */
 static int koffload_nl_release(struct notifier_block *nb, unsigned long event,
 			       void *ptr)
 {
 	struct netlink_notify *n = ptr;
 	struct koffload_subsys *ks;
-	unsigned long id, flags;
+	unsigned long id;
 
 	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC ||
 	    !n->portid || !net_eq(n->net, &init_net))
 		return NOTIFY_DONE;
 
-	rcu_read_lock();
+	mutex_lock(&koffload_registry_mutex);
 	xa_for_each(&koffload_subsystems, id, ks) {
-		struct sock *sk = NULL;
-
-		spin_lock_irqsave(&ks->ks_lock, flags);
-		if (ks->ks_portid == n->portid)
-			sk = koffload_unbind_locked(ks,
-						    KOFFLOAD_OUTCOME_HANDLER_DIED);
-		spin_unlock_irqrestore(&ks->ks_lock, flags);
-		if (sk) {
+		if (ks->ks_sk && ks->ks_portid == n->portid &&
+		    sock_flag(ks->ks_sk, SOCK_DEAD) &&
+		    koffload_unbind(ks, KOFFLOAD_OUTCOME_HANDLER_DIED))
 			koffload_count(ks, KOFFLOAD_COUNTER_RELEASES);
-			sock_put(sk);
-		}
 	}
-	rcu_read_unlock();
+	mutex_unlock(&koffload_registry_mutex);
 	return NOTIFY_DONE;
 }
 

@@ -16,9 +16,9 @@
 
 #include "include/uapi/linux/koffload.h"
 
-static struct netlink_range_validation koffload_ops_max_range = {
+static struct netlink_range_validation koffload_op_max_range = {
 	.min	= 0,
-	.max	= KOFFLOAD_OPS_MAX,
+	.max	= KOFFLOAD_OP_MAX,
 };
 
 static struct netlink_range_validation koffload_status_range = {
@@ -56,11 +56,16 @@ static struct netlink_range_validation koffload_circuit_range = {
 	.max	= KOFFLOAD_CIRCUIT_MAX,
 };
 
+static struct netlink_range_validation koffload_bound_range = {
+	.min	= 0,
+	.max	= 1,
+};
+
 static const struct nla_policy koffload_nl_policy[KOFFLOAD_A_MAX + 1] = {
 	[KOFFLOAD_A_SUBSYS_NAME]	= { .type = NLA_NUL_STRING, .len = KOFFLOAD_NAME_MAX - 1 },
 	[KOFFLOAD_A_SUBSYS_ID]		= { .type = NLA_U32 },
 	[KOFFLOAD_A_REQ_ID]		= { .type = NLA_U64 },
-	[KOFFLOAD_A_OP]			= NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_ops_max_range),
+	[KOFFLOAD_A_OP]			= NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_op_max_range),
 	[KOFFLOAD_A_DEADLINE_NS]	= { .type = NLA_U64 },
 	[KOFFLOAD_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32, KOFFLOAD_REQ_FLAG_ALL),
 	[KOFFLOAD_A_PAYLOAD]		= { .type = NLA_BINARY, .len = KOFFLOAD_PAYLOAD_MAX },
@@ -86,6 +91,7 @@ static const struct nla_policy koffload_nl_policy[KOFFLOAD_A_MAX + 1] = {
 	[KOFFLOAD_A_DEADLINE_MAX_MS]	= { .type = NLA_U32 },
 	[KOFFLOAD_A_NR_OPS]		= { .type = NLA_U32 },
 	[KOFFLOAD_A_BOUND_PID]		= { .type = NLA_U32 },
+	[KOFFLOAD_A_BOUND]		= NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_bound_range),
 };
 
 #endif /* _KOFFLOAD_NL_GEN_H */

@@ -5,10 +5,19 @@
  * from outside: many concurrent callers, each calling context the
  * deadlock-avoidance rules care about, and unload with calls pending.
  *
- * RUN starts a run: kernel threads (or, for context self, the RUN handler
- * itself) make koffload_call()s on subsystem "ktest" or "ktest2" and count
- * every call's outcome. RESULT reads a run's counts; a done run is
- * forgotten once its result has been sent.
+ * RUN starts a run: kernel threads make koffload_call()s (or, with flag
+ * advise, koffload_advise()s) on subsystem "ktest" or "ktest2", from the
+ * run's calling context, and count every call's outcome. For context self
+ * the calls are made by the process that sent RUN, when it writes the run
+ * id to the debugfs file koffload_test/self: in its own process context,
+ * outside every genl lock (a long run inside a genl doit would hold
+ * genl's cb_lock and stall every genl user behind a waiting writer).
+ * RESULT reads a run's counts; a done run is forgotten once its result
+ * has been sent.
+ *
+ * The interrupt contexts (hardirq through an irq_work, softirq through a
+ * soft hrtimer) make one call per interrupt and complete the worker,
+ * which waits for it.
  *
  * Lifetime: runs live in koffload_test_runs under koffload_test_lock and
  * are freed only by RESULT (once done) or by module exit, never by their
@@ -19,6 +28,10 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/debugfs.h>
+#include <linux/hrtimer.h>
+#include <linux/irq_work.h>
+#include <linux/kstrtox.h>
 #include <linux/kthread.h>
 #include <linux/list.h>
 #include <linux/module.h>
@@ -28,6 +41,7 @@
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <linux/koffload.h>
 #include <linux/koffload_pb.h>
 #include <net/genetlink.h>
@@ -47,6 +61,11 @@
  * @ktw_lock: held around each call of context atomic; never contended
  * @ktw_req: request buffer, KOFFLOAD_TEST_REQ_SIZE bytes
  * @ktw_resp: reply buffer, KOFFLOAD_PAYLOAD_MAX bytes
+ * @ktw_kc: the call an interrupt context makes
+ * @ktw_advise_err: what koffload_advise() returned there
+ * @ktw_irq_work: makes the call in hardirq context
+ * @ktw_timer: makes the call in softirq context
+ * @ktw_irq_done: completed by the interrupt once the call is made
  */
 struct koffload_test_worker {
 	struct koffload_test_run	*ktw_run;
@@ -55,6 +74,11 @@ struct koffload_test_worker {
 	spinlock_t			ktw_lock;	/* only disables preemption */
 	u8				*ktw_req;
 	u8				*ktw_resp;
+	struct koffload_call		ktw_kc;
+	int				ktw_advise_err;
+	struct irq_work			ktw_irq_work;
+	struct hrtimer			ktw_timer;
+	struct completion		ktw_irq_done;
 };
 
 /**
@@ -65,6 +89,7 @@ struct koffload_test_worker {
  * @ktr_op: op of every call
  * @ktr_calls: calls to make in all
  * @ktr_timeout_ms: kc_timeout_ms of every call
+ * @ktr_timeout_us: kc_timeout_us of every call
  * @ktr_resp_size: kc_resp_size of every call
  * @ktr_context: enum koffload_test_context
  * @ktr_flags: KOFFLOAD_TEST_RUN_FLAG_* flags
@@ -79,6 +104,8 @@ struct koffload_test_worker {
  * @ktr_done: all calls made; written with release, read with acquire, so
  *	that the counts read after it are final
  * @ktr_interrupted: still running when the module began to exit
+ * @ktr_self_tgid: context self: the process that sent RUN, referenced
+ * @ktr_self_started: context self: its calls began (under koffload_test_lock)
  * @ktr_seq: last EchoRequest seq handed out
  * @ktr_started: koffload_call()s started (none for context cache)
  * @ktr_outcomes: calls ended, by enum koffload_outcome
@@ -98,6 +125,7 @@ struct koffload_test_run {
 	u32				ktr_op;
 	u32				ktr_calls;
 	u32				ktr_timeout_ms;
+	u32				ktr_timeout_us;
 	u32				ktr_resp_size;
 	u32				ktr_context;
 	u32				ktr_flags;
@@ -110,6 +138,8 @@ struct koffload_test_run {
 	atomic_t			ktr_running;
 	bool				ktr_done;
 	bool				ktr_interrupted;
+	struct pid			*ktr_self_tgid;
+	bool				ktr_self_started;
 	atomic64_t			ktr_seq;
 	atomic64_t			ktr_started;
 	atomic64_t			ktr_outcomes[KOFFLOAD_OUTCOME_MAX + 1];
@@ -156,7 +186,16 @@ static const char * const koffload_test_context_names[] = {
 	[KOFFLOAD_TEST_CONTEXT_SELF]		= "self",
 	[KOFFLOAD_TEST_CONTEXT_CACHE]		= "cache",
 	[KOFFLOAD_TEST_CONTEXT_ADVISE]		= "advise",
+	[KOFFLOAD_TEST_CONTEXT_IRQSOFF]		= "irqsoff",
+	[KOFFLOAD_TEST_CONTEXT_HARDIRQ]		= "hardirq",
+	[KOFFLOAD_TEST_CONTEXT_SOFTIRQ]		= "softirq",
+	[KOFFLOAD_TEST_CONTEXT_RCU]		= "rcu",
+	[KOFFLOAD_TEST_CONTEXT_NOIO]		= "noio",
+	[KOFFLOAD_TEST_CONTEXT_KSWAPD]		= "kswapd",
 };
+
+/* Where context self is triggered, under /sys/kernel/debug. */
+#define KOFFLOAD_TEST_SELF_FILE	"koffload_test/self"
 
 /* Protects the run table, the id counter and koffload_test_exiting. */
 static DEFINE_MUTEX(koffload_test_lock);
@@ -167,6 +206,7 @@ static u32 koffload_test_last_id;
 static bool koffload_test_exiting;
 
 static struct genl_family koffload_test_family;
+static struct dentry *koffload_test_debugfs;
 
 static bool koffload_test_should_stop(void)
 {
@@ -190,12 +230,14 @@ static void koffload_test_note_wait(struct koffload_test_run *run, u64 ns)
 static void koffload_test_keep_last(struct koffload_test_run *run,
 				    const void *buf, u32 len)
 {
+	unsigned long flags;
+
 	len = min_t(u32, len, KOFFLOAD_PAYLOAD_MAX);
-	spin_lock(&run->ktr_last_lock);
+	spin_lock_irqsave(&run->ktr_last_lock, flags);
 	memcpy(run->ktr_last, buf, len);
 	run->ktr_last_len = len;
 	run->ktr_has_last = true;
-	spin_unlock(&run->ktr_last_lock);
+	spin_unlock_irqrestore(&run->ktr_last_lock, flags);
 }
 
 /* Encodes the EchoRequest of call @seq; returns its length or -errno. */
@@ -312,18 +354,106 @@ static void koffload_test_advise(struct koffload_test_run *run,
 		atomic64_inc(&run->ktr_intact);
 }
 
+/* The call itself, or an advice with flag advise; in any context. */
+static void koffload_test_do(struct koffload_test_run *run,
+			     struct koffload_test_worker *w, gfp_t gfp)
+{
+	struct koffload_call *kc = &w->ktw_kc;
+
+	if (run->ktr_flags & KOFFLOAD_TEST_RUN_FLAG_ADVISE)
+		w->ktw_advise_err = koffload_advise(run->ktr_ks, kc->kc_op,
+						    kc->kc_req, kc->kc_req_len);
+	else
+		koffload_call(run->ktr_ks, kc, gfp);
+}
+
+static void koffload_test_irq_work(struct irq_work *work)
+{
+	struct koffload_test_worker *w =
+		container_of(work, struct koffload_test_worker, ktw_irq_work);
+
+	koffload_test_do(w->ktw_run, w, GFP_ATOMIC);
+	complete(&w->ktw_irq_done);
+}
+
+static enum hrtimer_restart koffload_test_softirq(struct hrtimer *timer)
+{
+	struct koffload_test_worker *w =
+		container_of(timer, struct koffload_test_worker, ktw_timer);
+
+	koffload_test_do(w->ktw_run, w, GFP_ATOMIC);
+	complete(&w->ktw_irq_done);
+	return HRTIMER_NORESTART;
+}
+
+/* Makes w->ktw_kc in the run's calling context. */
+static void koffload_test_in_context(struct koffload_test_run *run,
+				     struct koffload_test_worker *w)
+{
+	unsigned int scope, pflags;
+	unsigned long flags;
+
+	switch (run->ktr_context) {
+	case KOFFLOAD_TEST_CONTEXT_ATOMIC:
+		spin_lock(&w->ktw_lock);
+		koffload_test_do(run, w, GFP_ATOMIC);
+		spin_unlock(&w->ktw_lock);
+		break;
+	case KOFFLOAD_TEST_CONTEXT_IRQSOFF:
+		local_irq_save(flags);
+		koffload_test_do(run, w, GFP_ATOMIC);
+		local_irq_restore(flags);
+		break;
+	case KOFFLOAD_TEST_CONTEXT_HARDIRQ:
+		reinit_completion(&w->ktw_irq_done);
+		irq_work_queue(&w->ktw_irq_work);
+		wait_for_completion(&w->ktw_irq_done);
+		break;
+	case KOFFLOAD_TEST_CONTEXT_SOFTIRQ:
+		reinit_completion(&w->ktw_irq_done);
+		hrtimer_start(&w->ktw_timer, 0, HRTIMER_MODE_REL_SOFT);
+		wait_for_completion(&w->ktw_irq_done);
+		break;
+	case KOFFLOAD_TEST_CONTEXT_RCU:
+		rcu_read_lock();
+		koffload_test_do(run, w, GFP_KERNEL);
+		rcu_read_unlock();
+		break;
+	case KOFFLOAD_TEST_CONTEXT_NORECLAIM:
+		scope = memalloc_noreclaim_save();
+		koffload_test_do(run, w, GFP_KERNEL);
+		memalloc_noreclaim_restore(scope);
+		break;
+	case KOFFLOAD_TEST_CONTEXT_NOFS:
+		scope = memalloc_nofs_save();
+		koffload_test_do(run, w, GFP_KERNEL);
+		memalloc_nofs_restore(scope);
+		break;
+	case KOFFLOAD_TEST_CONTEXT_NOIO:
+		scope = memalloc_noio_save();
+		koffload_test_do(run, w, GFP_KERNEL);
+		memalloc_noio_restore(scope);
+		break;
+	case KOFFLOAD_TEST_CONTEXT_KSWAPD:
+		/* what kswapd runs with; set and cleared by the thread itself */
+		pflags = current->flags & (PF_MEMALLOC | PF_KSWAPD);
+		current->flags |= PF_MEMALLOC | PF_KSWAPD;
+		koffload_test_do(run, w, GFP_KERNEL);
+		current->flags = (current->flags & ~(PF_MEMALLOC | PF_KSWAPD)) |
+				 pflags;
+		break;
+	default:
+		koffload_test_do(run, w, GFP_KERNEL);
+		break;
+	}
+}
+
 /* One call of @run by @w, in the run's calling context. */
 static void koffload_test_call(struct koffload_test_run *run,
 			       struct koffload_test_worker *w)
 {
-	struct koffload_call kc = {
-		.kc_op		= run->ktr_op,
-		.kc_timeout_ms	= run->ktr_timeout_ms,
-		.kc_req		= w->ktw_req,
-		.kc_resp	= w->ktw_resp,
-		.kc_resp_size	= run->ktr_resp_size,
-	};
-	unsigned int scope;
+	struct koffload_call *kc = &w->ktw_kc;
+	u64 start;
 	u64 seq;
 	int len;
 
@@ -337,40 +467,38 @@ static void koffload_test_call(struct koffload_test_run *run,
 	/* cannot fail: the policy bounds the data to KOFFLOAD_PAYLOAD_MAX */
 	if (WARN_ON_ONCE(len < 0))
 		return;
-	kc.kc_req_len = len;
+
+	*kc = (struct koffload_call) {
+		.kc_op		= run->ktr_op,
+		.kc_timeout_ms	= run->ktr_timeout_ms,
+		.kc_timeout_us	= run->ktr_timeout_us,
+		.kc_req		= w->ktw_req,
+		.kc_req_len	= len,
+		.kc_resp	= w->ktw_resp,
+		.kc_resp_size	= run->ktr_resp_size,
+	};
 
 	if (run->ktr_context == KOFFLOAD_TEST_CONTEXT_ADVISE) {
 		koffload_test_advise(run, w, len);
 		return;
 	}
 	if (run->ktr_flags & KOFFLOAD_TEST_RUN_FLAG_SEND_DEFAULT) {
-		kc.kc_flags |= KOFFLOAD_CALL_HAS_DEFAULT;
-		kc.kc_default = w->ktw_req;
-		kc.kc_default_len = len;
+		kc->kc_flags |= KOFFLOAD_CALL_HAS_DEFAULT;
+		kc->kc_default = w->ktw_req;
+		kc->kc_default_len = len;
 	}
 
-	atomic64_inc(&run->ktr_started);
-	switch (run->ktr_context) {
-	case KOFFLOAD_TEST_CONTEXT_ATOMIC:
-		spin_lock(&w->ktw_lock);
-		koffload_call(run->ktr_ks, &kc, GFP_ATOMIC);
-		spin_unlock(&w->ktw_lock);
-		break;
-	case KOFFLOAD_TEST_CONTEXT_NORECLAIM:
-		scope = memalloc_noreclaim_save();
-		koffload_call(run->ktr_ks, &kc, GFP_KERNEL);
-		memalloc_noreclaim_restore(scope);
-		break;
-	case KOFFLOAD_TEST_CONTEXT_NOFS:
-		scope = memalloc_nofs_save();
-		koffload_call(run->ktr_ks, &kc, GFP_KERNEL);
-		memalloc_nofs_restore(scope);
-		break;
-	default:
-		koffload_call(run->ktr_ks, &kc, GFP_KERNEL);
-		break;
+	if (run->ktr_flags & KOFFLOAD_TEST_RUN_FLAG_ADVISE) {
+		start = ktime_get_ns();
+		koffload_test_in_context(run, w);
+		koffload_test_note_wait(run, ktime_get_ns() - start);
+		if (!w->ktw_advise_err)
+			atomic64_inc(&run->ktr_intact);
+		return;
 	}
-	koffload_test_record(run, &kc, seq);
+	atomic64_inc(&run->ktr_started);
+	koffload_test_in_context(run, w);
+	koffload_test_record(run, kc, seq);
 }
 
 /*
@@ -446,6 +574,7 @@ static void koffload_test_free(struct koffload_test_run *run)
 		}
 		kfree(run->ktr_workers);
 	}
+	put_pid(run->ktr_self_tgid);
 	kfree(run->ktr_key);
 	kfree(run->ktr_data);
 	kfree(run);
@@ -514,6 +643,54 @@ static void koffload_test_forget(u32 id)
 	}
 }
 
+/*
+ * Write a run id to koffload_test/self: the writer, which must belong to
+ * the process that sent the RUN, makes the run's calls now, in its own
+ * process context and outside every genl lock. Module exit removes the
+ * file first, which waits for a write in progress (the loop stops at
+ * koffload_test_exiting).
+ */
+static ssize_t koffload_test_self_write(struct file *file,
+					const char __user *ubuf, size_t len,
+					loff_t *ppos)
+{
+	struct koffload_test_run *run;
+	ssize_t err;
+	u32 id;
+
+	err = kstrtou32_from_user(ubuf, len, 10, &id);
+	if (err)
+		return err;
+	mutex_lock(&koffload_test_lock);
+	run = koffload_test_find_locked(id);
+	err = -ENOENT;
+	if (!run || run->ktr_context != KOFFLOAD_TEST_CONTEXT_SELF)
+		goto out_unlock;
+	err = -EPERM;
+	if (run->ktr_self_tgid != task_tgid(current))
+		goto out_unlock;
+	err = -EALREADY;
+	if (run->ktr_self_started)
+		goto out_unlock;
+	/* not done until the calls below are: RESULT cannot free it */
+	run->ktr_self_started = true;
+	mutex_unlock(&koffload_test_lock);
+
+	koffload_test_run_self(run);
+	return len;
+
+out_unlock:
+	mutex_unlock(&koffload_test_lock);
+	return err;
+}
+
+static const struct file_operations koffload_test_self_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.write	= koffload_test_self_write,
+	.llseek	= no_llseek,
+};
+
 static struct koffload_subsys *koffload_test_find_subsys(const struct nlattr *nla)
 {
 	unsigned int i;
@@ -549,6 +726,9 @@ static int koffload_test_parse(struct koffload_test_run *run,
 	if (attrs[KOFFLOAD_TEST_A_TIMEOUT_MS])
 		run->ktr_timeout_ms =
 			nla_get_u32(attrs[KOFFLOAD_TEST_A_TIMEOUT_MS]);
+	if (attrs[KOFFLOAD_TEST_A_TIMEOUT_US])
+		run->ktr_timeout_us =
+			nla_get_u32(attrs[KOFFLOAD_TEST_A_TIMEOUT_US]);
 	run->ktr_resp_size = KOFFLOAD_PAYLOAD_MAX;
 	if (attrs[KOFFLOAD_TEST_A_RESP_SIZE])
 		run->ktr_resp_size =
@@ -569,8 +749,10 @@ static int koffload_test_parse(struct koffload_test_run *run,
 	nla = attrs[KOFFLOAD_TEST_A_CONTEXT];
 	if (nla)
 		run->ktr_context = nla_get_u32(nla);
-	if (run->ktr_context == KOFFLOAD_TEST_CONTEXT_SELF)
+	if (run->ktr_context == KOFFLOAD_TEST_CONTEXT_SELF) {
 		run->ktr_nr_workers = 1;
+		run->ktr_self_tgid = get_pid(task_tgid(current));
+	}
 
 	nla = attrs[KOFFLOAD_TEST_A_FLAGS];
 	if (nla) {
@@ -621,6 +803,11 @@ static int koffload_test_alloc_workers(struct koffload_test_run *run)
 		w->ktw_run = run;
 		w->ktw_calls = run->ktr_calls / n + (i < run->ktr_calls % n);
 		spin_lock_init(&w->ktw_lock);
+		init_irq_work(&w->ktw_irq_work, koffload_test_irq_work);
+		hrtimer_init(&w->ktw_timer, CLOCK_MONOTONIC,
+			     HRTIMER_MODE_REL_SOFT);
+		w->ktw_timer.function = koffload_test_softirq;
+		init_completion(&w->ktw_irq_done);
 		w->ktw_req = kmalloc(KOFFLOAD_TEST_REQ_SIZE, GFP_KERNEL);
 		w->ktw_resp = kmalloc(KOFFLOAD_PAYLOAD_MAX, GFP_KERNEL);
 		if (!w->ktw_req || !w->ktw_resp)
@@ -685,7 +872,9 @@ static int koffload_test_run_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		goto out_free;
 	err = -ENOMEM;
-	msg = genlmsg_new(nla_total_size(sizeof(u32)), GFP_KERNEL);
+	msg = genlmsg_new(nla_total_size(sizeof(u32)) +
+			  nla_total_size(sizeof(KOFFLOAD_TEST_SELF_FILE)),
+			  GFP_KERNEL);
 	if (!msg)
 		goto out_free;
 	err = koffload_test_insert(run, info);
@@ -699,9 +888,7 @@ static int koffload_test_run_doit(struct sk_buff *skb, struct genl_info *info)
 	 */
 	id = run->ktr_id;
 	self = run->ktr_context == KOFFLOAD_TEST_CONTEXT_SELF;
-	if (self) {
-		koffload_test_run_self(run);
-	} else {
+	if (!self) {
 		err = koffload_test_create_threads(run);
 		if (err)
 			goto out_forget_free_msg;
@@ -710,7 +897,9 @@ static int koffload_test_run_doit(struct sk_buff *skb, struct genl_info *info)
 	err = -EMSGSIZE;
 	hdr = genlmsg_put_reply(msg, info, &koffload_test_family, 0,
 				KOFFLOAD_TEST_CMD_RUN);
-	if (!hdr || nla_put_u32(msg, KOFFLOAD_TEST_A_RUN_ID, id))
+	if (!hdr || nla_put_u32(msg, KOFFLOAD_TEST_A_RUN_ID, id) ||
+	    (self && nla_put_string(msg, KOFFLOAD_TEST_A_SELF_TRIGGER,
+				    KOFFLOAD_TEST_SELF_FILE)))
 		goto out_forget_free_msg;
 	genlmsg_end(msg, hdr);
 	/* A run whose id the caller never got could never be read. */
@@ -880,7 +1069,7 @@ static struct genl_family koffload_test_family __ro_after_init = {
 	.maxattr	= KOFFLOAD_TEST_A_MAX,
 	.policy		= koffload_test_nl_policy,
 	.netnsok	= false,
-	/* A RUN of context self may take long: never hold genl_mutex. */
+	/* RESULT is polled while a BIND waits: never hold genl_mutex. */
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
 	.small_ops	= koffload_test_ops,
@@ -925,11 +1114,17 @@ static int __init koffload_test_init(void)
 		if (err)
 			goto out_unregister;
 	}
+	/* optional: without debugfs, runs of context self are never triggered */
+	koffload_test_debugfs = debugfs_create_dir("koffload_test", NULL);
+	debugfs_create_file("self", 0200, koffload_test_debugfs, NULL,
+			    &koffload_test_self_fops);
 	err = genl_register_family(&koffload_test_family);
 	if (err)
-		goto out_unregister;
+		goto out_debugfs;
 	return 0;
 
+out_debugfs:
+	debugfs_remove_recursive(koffload_test_debugfs);
 out_unregister:
 	while (i--)
 		koffload_unregister(&koffload_test_subsys[i]);
@@ -938,12 +1133,13 @@ out_unregister:
 
 /*
  * Unload with calls pending. The order matters:
- * 1. exiting: no RUN is accepted and no worker starts another call;
+ * 1. exiting: no RUN is accepted and no worker starts another call; the
+ *    debugfs file goes, which waits for a context self write in progress;
  * 2. koffload_unregister() ends every pending call at once with outcome
  *    shutdown (a call a worker starts during or just after it ends the
  *    same way; the subsystems are static, so still valid);
  * 3. unregistering the family waits for RUN and RESULT handlers in flight
- *    (a RUN of context self has stopped calling by now); none start after,
+ *    none start after,
  *    so the run table is ours alone;
  * 4. the threads are reaped, each run reported and freed.
  */
@@ -959,6 +1155,7 @@ static void __exit koffload_test_exit(void)
 		run->ktr_interrupted = !smp_load_acquire(&run->ktr_done);
 	}
 	mutex_unlock(&koffload_test_lock);
+	debugfs_remove_recursive(koffload_test_debugfs);
 
 	for (i = 0; i < ARRAY_SIZE(koffload_test_subsys); i++)
 		koffload_unregister(&koffload_test_subsys[i]);

@@ -36,6 +36,11 @@ static struct netlink_range_validation koffload_test_resp_size_range = {
 	.max	= 4096,
 };
 
+static struct netlink_range_validation koffload_test_timeout_us_range = {
+	.min	= 0,
+	.max	= 60000000,
+};
+
 static const struct nla_policy koffload_test_nl_policy[KOFFLOAD_TEST_A_MAX + 1] = {
 	[KOFFLOAD_TEST_A_SUBSYS]		= { .type = NLA_NUL_STRING, .len = 32 - 1 },
 	[KOFFLOAD_TEST_A_OP]			= { .type = NLA_U32 },
@@ -60,6 +65,9 @@ static const struct nla_policy koffload_test_nl_policy[KOFFLOAD_TEST_A_MAX + 1] 
 	[KOFFLOAD_TEST_A_RESP_SIZE]		=
 		NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_test_resp_size_range),
 	[KOFFLOAD_TEST_A_OUTCOME_MAX_WAIT_NS]	= { .type = NLA_NESTED },
+	[KOFFLOAD_TEST_A_TIMEOUT_US]		=
+		NLA_POLICY_FULL_RANGE(NLA_U32, &koffload_test_timeout_us_range),
+	[KOFFLOAD_TEST_A_SELF_TRIGGER]		= { .type = NLA_NUL_STRING, .len = 64 - 1 },
 };
 
 #endif /* _KOFFLOAD_TEST_NL_GEN_H */

@@ -19,6 +19,8 @@ export const KOFFLOAD = {
     keyMax: 64,
     /** ops per subsystem (op ids 1..ops-max-1) */
     opsMax: 64,
+    /** highest op id */
+    opMax: 63,
     /** highest in-flight cap a handler may ask for */
     inflightMax: 4096,
     /** highest deadline a subsystem or call may use */
@@ -56,7 +58,8 @@ export const KOFFLOAD = {
     publish: 5,
     /**
      * One subsystem by subsys-id or subsys-name, or a dump of all: names, ids,
-     * bound port, policy, pending, circuit, outcomes and counters.
+     * whether a handler is bound (its port and pid only for CAP_NET_ADMIN
+     * readers), policy, pending, circuit, outcomes and counters.
      */
     getSubsys: 6,
     /** Change a subsystem's mode (admin). subsys-id, mode, canary-permille. */
@@ -95,12 +98,17 @@ export const KOFFLOAD = {
     boundPid: 26,
     /** alignment padding of u64 attributes */
     pad: 27,
+    /**
+     * 1 when a handler is bound (portid and bound-pid only for CAP_NET_ADMIN
+     * readers)
+     */
+    bound: 28,
   },
   attrSpec: {
     subsysName: { id: 1, type: 'string', maxLen: 32 },
     subsysId: { id: 2, type: 'u32' },
     reqId: { id: 3, type: 'u64' },
-    op: { id: 4, type: 'u32', max: 64 },
+    op: { id: 4, type: 'u32', max: 63 },
     deadlineNs: { id: 5, type: 'u64' },
     flags: { id: 6, type: 'u32', enum: 'reqFlag', mask: 7 },
     payload: { id: 7, type: 'binary', maxLen: 4096 },
@@ -124,6 +132,7 @@ export const KOFFLOAD = {
     nrOps: { id: 25, type: 'u32' },
     boundPid: { id: 26, type: 'u32' },
     pad: { id: 27, type: 'pad' },
+    bound: { id: 28, type: 'u32', max: 1 },
   },
   /** A handler's answer to one REQUEST. */
   status: {
@@ -328,9 +337,12 @@ export const KOFFLOAD_TEST = {
   },
   cmd: {
     /**
-     * Start a run (admin): subsys, op, calls, threads, timeout-ms, context,
-     * payload, flags, cache-key, resp-size. Reply: run-id. Context self runs
-     * to the end before replying.
+     * Start a run (admin): subsys, op, calls, threads, timeout-ms or
+     * timeout-us, context, payload, flags, cache-key, resp-size. Reply:
+     * run-id. Context self makes no call yet: its reply also carries
+     * self-trigger, the debugfs file that the process writes the run id to;
+     * that write makes the calls in the writer's own context, outside every
+     * genl lock.
      */
     run: 1,
     /**
@@ -367,6 +379,16 @@ export const KOFFLOAD_TEST = {
      * 1
      */
     outcomeMaxWaitNs: 19,
+    /**
+     * deadline of each call in microseconds (kc_timeout_us); wins over
+     * timeout-ms
+     */
+    timeoutUs: 20,
+    /**
+     * RUN reply for context self: the debugfs file the sender writes the run
+     * id to; the write makes the calls
+     */
+    selfTrigger: 21,
   },
   attrSpec: {
     subsys: { id: 1, type: 'string', maxLen: 32 },
@@ -374,9 +396,9 @@ export const KOFFLOAD_TEST = {
     calls: { id: 3, type: 'u32', max: 1000000 },
     threads: { id: 4, type: 'u32', max: 64 },
     timeoutMs: { id: 5, type: 'u32' },
-    context: { id: 6, type: 'u32', enum: 'context', max: 6 },
+    context: { id: 6, type: 'u32', enum: 'context', max: 12 },
     payload: { id: 7, type: 'binary', maxLen: 4096 },
-    flags: { id: 8, type: 'u32', enum: 'runFlag', mask: 7 },
+    flags: { id: 8, type: 'u32', enum: 'runFlag', mask: 15 },
     runId: { id: 9, type: 'u32' },
     done: { id: 10, type: 'u32' },
     outcomes: { id: 11, type: 'nest' },
@@ -388,6 +410,8 @@ export const KOFFLOAD_TEST = {
     pad: { id: 17, type: 'pad' },
     respSize: { id: 18, type: 'u32', max: 4096 },
     outcomeMaxWaitNs: { id: 19, type: 'nest' },
+    timeoutUs: { id: 20, type: 'u32', max: 60000000 },
+    selfTrigger: { id: 21, type: 'string', maxLen: 64 },
   },
   /** The calling context a run's calls are made in. */
   context: {
@@ -408,9 +432,49 @@ export const KOFFLOAD_TEST = {
      * sent
      */
     advise: 6,
+    /** kernel thread with local IRQs disabled, GFP_ATOMIC */
+    irqsoff: 7,
+    /** from an irq_work, in hard interrupt context, GFP_ATOMIC */
+    hardirq: 8,
+    /** from a soft hrtimer, in softirq context, GFP_ATOMIC */
+    softirq: 9,
+    /** inside rcu_read_lock(), GFP_KERNEL */
+    rcu: 10,
+    /** inside memalloc_noio_save() */
+    noio: 11,
+    /** a kernel thread flagged PF_MEMALLOC | PF_KSWAPD, as kswapd is */
+    kswapd: 12,
   },
-  contextNames: ['normal', 'atomic', 'noreclaim', 'nofs', 'self', 'cache', 'advise'],
-  contextKeys: ['normal', 'atomic', 'noreclaim', 'nofs', 'self', 'cache', 'advise'],
+  contextNames: [
+    'normal',
+    'atomic',
+    'noreclaim',
+    'nofs',
+    'self',
+    'cache',
+    'advise',
+    'irqsoff',
+    'hardirq',
+    'softirq',
+    'rcu',
+    'noio',
+    'kswapd',
+  ],
+  contextKeys: [
+    'normal',
+    'atomic',
+    'noreclaim',
+    'nofs',
+    'self',
+    'cache',
+    'advise',
+    'irqsoff',
+    'hardirq',
+    'softirq',
+    'rcu',
+    'noio',
+    'kswapd',
+  ],
   /** Flags on RUN. */
   runFlag: {
     /** count a served reply as intact when it echoes the request */
@@ -422,10 +486,15 @@ export const KOFFLOAD_TEST = {
      * EchoRequest
      */
     raw: 4,
+    /**
+     * each call is a koffload_advise() in the run's context; intact counts
+     * those sent
+     */
+    advise: 8,
   },
-  runFlagNames: ['check-echo', 'send-default', 'raw'],
-  runFlagKeys: ['checkEcho', 'sendDefault', 'raw'],
-  runFlagAll: 7,
+  runFlagNames: ['check-echo', 'send-default', 'raw', 'advise'],
+  runFlagKeys: ['checkEcho', 'sendDefault', 'raw', 'advise'],
+  runFlagAll: 15,
 } as const;
 
 export type Status = keyof typeof KOFFLOAD.status;

@@ -22,13 +22,14 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <uapi/linux/koffload.h>
 
+struct koffload_subsys_pcpu;
 struct pid;
 struct sock;
 
 #define KOFFLOAD_PENDING_BITS	8
-#define KOFFLOAD_CACHE_BITS	6
 
 /* Defaults used when a struct koffload_subsys leaves a limit at zero. */
 #define KOFFLOAD_DEFAULT_TIMEOUT_MS		100
@@ -52,6 +53,12 @@ struct sock;
  * the memory stays valid, calls made on an unregistered subsystem end
  * with KOFFLOAD_OUTCOME_SHUTDOWN and cache lookups miss, so a module may
  * unregister while its own threads are still calling, then stop them.
+ *
+ * Locking: the binding (ks_sk, ks_portid, ks_bound_tgid, ks_bind_gen)
+ * changes only under koffload_registry_mutex and ks_lock both, so either
+ * lock keeps it stable; the call path reads it without a lock to decide
+ * its no-wait fallbacks. ks_lock is a leaf: nothing else is taken under
+ * it, and completions are signalled after it is dropped.
  */
 struct koffload_subsys {
 	const char	*ks_name;
@@ -62,34 +69,38 @@ struct koffload_subsys {
 	u32		ks_circuit_cooldown_ms;
 	u32		ks_cache_entries;
 
-	/* private: protected by ks_lock unless noted */
+	/* private */
 	spinlock_t		ks_lock;
 	u32			ks_id;		/* stable while registered */
-	bool			ks_shutting;
-	bool			ks_registered;
-	u32			ks_users;	/* calls inside koffload_call() */
+	u32			ks_state;	/* enum koffload_subsys_state */
+	atomic_t		ks_users;	/* calls that may wait */
 	wait_queue_head_t	ks_drain_wq;
 	/* binding */
 	u32			ks_portid;	/* 0: no handler bound */
 	u32			ks_bind_gen;	/* changes with each (un)bind */
 	struct sock		*ks_sk;		/* referenced while bound */
-	struct pid		*ks_bound_tgid;
+	struct pid		*ks_bound_tgid;	/* referenced while bound */
+	struct wait_queue_entry	ks_exit_wait;	/* on the tgid's wait_pidfd */
+	struct work_struct	ks_exit_work;	/* unbinds when it has exited */
 	u32			ks_mode;	/* set by BIND and SET-MODE */
 	u32			ks_canary_permille;
 	u32			ks_cap_deadline_ms;
 	u32			ks_cap_inflight;
-	/* calls waiting for a reply, keyed by request id */
+	/* calls waiting for a reply, keyed by request id, under ks_lock */
 	DECLARE_HASHTABLE(ks_pending, KOFFLOAD_PENDING_BITS);
 	u32			ks_nr_pending;
-	/* circuit breaker */
+	/* circuit breaker: read without a lock, changed under ks_lock */
 	u32			ks_circuit;
 	u32			ks_failures;
-	ktime_t			ks_open_until;
-	bool			ks_probe_out;
+	atomic64_t		ks_open_until_ns;
+	atomic_t		ks_probe_out;
 	/* advisory cache: readers under RCU, writers under ks_cache_lock */
 	spinlock_t		ks_cache_lock;
-	DECLARE_HASHTABLE(ks_cache, KOFFLOAD_CACHE_BITS);
+	struct hlist_head	*ks_cache;
+	u32			ks_cache_bits;
 	u32			ks_cache_count;
+	u32			ks_cache_cursor;
+	struct koffload_subsys_pcpu __percpu *ks_pcpu;
 	/* lockless */
 	atomic_t		ks_inflight;
 	atomic64_t		ks_outcomes[KOFFLOAD_OUTCOME_MAX + 1];
@@ -105,6 +116,9 @@ struct koffload_subsys {
  * @kc_flags: KOFFLOAD_CALL_* flags
  * @kc_timeout_ms: deadline from now; zero means the subsystem default.
  *	Either is lowered to the bound handler's deadline cap.
+ * @kc_timeout_us: deadline from now in microseconds, for budgets below a
+ *	millisecond or between whole milliseconds; when non-zero it is
+ *	used instead of @kc_timeout_ms (same cap, same upper limit)
  * @kc_req: request payload (protobuf encoding of the op's request type)
  * @kc_req_len: its length, at most KOFFLOAD_PAYLOAD_MAX
  * @kc_default: the caller's own decision, sent for shadowing and records
@@ -119,6 +133,7 @@ struct koffload_call {
 	u32		kc_op;
 	u32		kc_flags;
 	u32		kc_timeout_ms;
+	u32		kc_timeout_us;
 	const void	*kc_req;
 	u32		kc_req_len;
 	const void	*kc_default;

@@ -23,6 +23,8 @@
 #define KOFFLOAD_KEY_MAX		64
 /* ops per subsystem (op ids 1..ops-max-1) */
 #define KOFFLOAD_OPS_MAX		64
+/* highest op id */
+#define KOFFLOAD_OP_MAX			63
 /* highest in-flight cap a handler may ask for */
 #define KOFFLOAD_INFLIGHT_MAX		4096
 /* highest deadline a subsystem or call may use */
@@ -205,7 +207,7 @@ enum {
 	KOFFLOAD_A_SUBSYS_NAME,		/* string, max KOFFLOAD_NAME_MAX bytes with NUL */
 	KOFFLOAD_A_SUBSYS_ID,		/* u32 */
 	KOFFLOAD_A_REQ_ID,		/* u64 */
-	KOFFLOAD_A_OP,			/* u32, max KOFFLOAD_OPS_MAX */
+	KOFFLOAD_A_OP,			/* u32, max KOFFLOAD_OP_MAX */
 	/* absolute, CLOCK_MONOTONIC */
 	KOFFLOAD_A_DEADLINE_NS,		/* u64 */
 	KOFFLOAD_A_FLAGS,		/* u32, enum koffload_req_flag */
@@ -234,6 +236,11 @@ enum {
 	KOFFLOAD_A_BOUND_PID,		/* u32 */
 	/* alignment padding of u64 attributes */
 	KOFFLOAD_A_PAD,			/* pad */
+	/*
+	 * 1 when a handler is bound (portid and bound-pid only for
+	 * CAP_NET_ADMIN readers)
+	 */
+	KOFFLOAD_A_BOUND,		/* u32, max 1 */
 
 	__KOFFLOAD_A_MAX,
 	KOFFLOAD_A_MAX = (__KOFFLOAD_A_MAX - 1)
@@ -272,8 +279,9 @@ enum {
 	KOFFLOAD_CMD_PUBLISH,
 	/*
 	 * One subsystem by subsys-id or subsys-name, or a dump of all: names,
-	 * ids, bound port, policy, pending, circuit, outcomes and counters.
-	 * [dumpable]
+	 * ids, whether a handler is bound (its port and pid only for
+	 * CAP_NET_ADMIN readers), policy, pending, circuit, outcomes and
+	 * counters. [dumpable]
 	 */
 	KOFFLOAD_CMD_GET_SUBSYS,
 	/*
@@ -312,6 +320,16 @@ enum {
  *	memalloc_noreclaim_save()
  * @KOFFLOAD_TEST_CONTEXT_ADVISE: koffload_advise() inside
  *	memalloc_noreclaim_save(); intact counts those sent
+ * @KOFFLOAD_TEST_CONTEXT_IRQSOFF: kernel thread with local IRQs disabled,
+ *	GFP_ATOMIC
+ * @KOFFLOAD_TEST_CONTEXT_HARDIRQ: from an irq_work, in hard interrupt context,
+ *	GFP_ATOMIC
+ * @KOFFLOAD_TEST_CONTEXT_SOFTIRQ: from a soft hrtimer, in softirq context,
+ *	GFP_ATOMIC
+ * @KOFFLOAD_TEST_CONTEXT_RCU: inside rcu_read_lock(), GFP_KERNEL
+ * @KOFFLOAD_TEST_CONTEXT_NOIO: inside memalloc_noio_save()
+ * @KOFFLOAD_TEST_CONTEXT_KSWAPD: a kernel thread flagged PF_MEMALLOC |
+ *	PF_KSWAPD, as kswapd is
  * @__KOFFLOAD_TEST_CONTEXT_MAX: one past the last value
  * @KOFFLOAD_TEST_CONTEXT_MAX: the highest value
  */
@@ -323,6 +341,12 @@ enum koffload_test_context {
 	KOFFLOAD_TEST_CONTEXT_SELF,
 	KOFFLOAD_TEST_CONTEXT_CACHE,
 	KOFFLOAD_TEST_CONTEXT_ADVISE,
+	KOFFLOAD_TEST_CONTEXT_IRQSOFF,
+	KOFFLOAD_TEST_CONTEXT_HARDIRQ,
+	KOFFLOAD_TEST_CONTEXT_SOFTIRQ,
+	KOFFLOAD_TEST_CONTEXT_RCU,
+	KOFFLOAD_TEST_CONTEXT_NOIO,
+	KOFFLOAD_TEST_CONTEXT_KSWAPD,
 
 	__KOFFLOAD_TEST_CONTEXT_MAX,
 	KOFFLOAD_TEST_CONTEXT_MAX = (__KOFFLOAD_TEST_CONTEXT_MAX - 1)
@@ -336,14 +360,17 @@ enum koffload_test_context {
  *	kernel's default
  * @KOFFLOAD_TEST_RUN_FLAG_RAW: send the RUN payload itself as each request,
  *	not wrapped in an EchoRequest
+ * @KOFFLOAD_TEST_RUN_FLAG_ADVISE: each call is a koffload_advise() in the
+ *	run's context; intact counts those sent
  */
 enum koffload_test_run_flag {
 	KOFFLOAD_TEST_RUN_FLAG_CHECK_ECHO = 1,
 	KOFFLOAD_TEST_RUN_FLAG_SEND_DEFAULT = 2,
 	KOFFLOAD_TEST_RUN_FLAG_RAW = 4,
+	KOFFLOAD_TEST_RUN_FLAG_ADVISE = 8,
 };
 
-#define KOFFLOAD_TEST_RUN_FLAG_ALL	0x7
+#define KOFFLOAD_TEST_RUN_FLAG_ALL	0xf
 
 /* Attributes of koffload_test (set attr) */
 enum {
@@ -374,6 +401,16 @@ enum {
 	 * outcome + 1
 	 */
 	KOFFLOAD_TEST_A_OUTCOME_MAX_WAIT_NS,	/* nest */
+	/*
+	 * deadline of each call in microseconds (kc_timeout_us); wins over
+	 * timeout-ms
+	 */
+	KOFFLOAD_TEST_A_TIMEOUT_US,		/* u32, max 60000000 */
+	/*
+	 * RUN reply for context self: the debugfs file the sender writes the
+	 * run id to; the write makes the calls
+	 */
+	KOFFLOAD_TEST_A_SELF_TRIGGER,		/* string, max 64 bytes with NUL */
 
 	__KOFFLOAD_TEST_A_MAX,
 	KOFFLOAD_TEST_A_MAX = (__KOFFLOAD_TEST_A_MAX - 1)
@@ -383,9 +420,12 @@ enum {
 enum {
 	KOFFLOAD_TEST_CMD_UNSPEC,
 	/*
-	 * Start a run (admin): subsys, op, calls, threads, timeout-ms, context,
-	 * payload, flags, cache-key, resp-size. Reply: run-id. Context self
-	 * runs to the end before replying. [needs CAP_NET_ADMIN]
+	 * Start a run (admin): subsys, op, calls, threads, timeout-ms or
+	 * timeout-us, context, payload, flags, cache-key, resp-size. Reply:
+	 * run-id. Context self makes no call yet: its reply also carries
+	 * self-trigger, the debugfs file that the process writes the run id to;
+	 * that write makes the calls in the writer's own context, outside every
+	 * genl lock. [needs CAP_NET_ADMIN]
 	 */
 	KOFFLOAD_TEST_CMD_RUN,
 	/*
