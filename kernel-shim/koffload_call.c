@@ -247,16 +247,31 @@ static void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
 	}
 }
 
+/* How the caller may wait, judged before koffload takes RCU itself. */
+struct koffload_ctx {
+	bool	kx_nosend;
+	bool	kx_atomic;
+	bool	kx_in_reclaim;
+	bool	kx_reclaim;
+};
+
+static void koffload_judge(struct koffload_ctx *kx, gfp_t gfp)
+{
+	kx->kx_nosend = koffload_ctx_nosend();
+	kx->kx_atomic = kx->kx_nosend || koffload_ctx_atomic(gfp);
+	kx->kx_in_reclaim = koffload_ctx_in_reclaim();
+	kx->kx_reclaim = !kx->kx_atomic && koffload_ctx_reclaim(gfp);
+}
+
 /*
  * The no-wait fallbacks, decided from lockless reads: the caller is in an
  * RCU read-side section and @ks is live. Returns KOFFLOAD_OUTCOME_SERVED
  * when the call may go on to send (in mode shadow: send without waiting).
  */
-static u32 koffload_precheck(struct koffload_subsys *ks, gfp_t gfp,
+static u32 koffload_precheck(struct koffload_subsys *ks,
+			     const struct koffload_ctx *kx,
 			     struct koffload_admit *ka)
 {
-	bool nosend = koffload_ctx_nosend();
-
 	if (!READ_ONCE(ks->ks_portid))
 		return KOFFLOAD_OUTCOME_NO_HANDLER;
 	ka->ka_mode = READ_ONCE(ks->ks_mode);
@@ -266,18 +281,18 @@ static u32 koffload_precheck(struct koffload_subsys *ks, gfp_t gfp,
 	if (in_nmi())
 		return KOFFLOAD_OUTCOME_ATOMIC;
 	if (ka->ka_mode == KOFFLOAD_MODE_SHADOW) {
-		if (nosend)
+		if (kx->kx_nosend)
 			return KOFFLOAD_OUTCOME_ATOMIC;
-		return koffload_ctx_in_reclaim() ? KOFFLOAD_OUTCOME_RECLAIM :
-						   KOFFLOAD_OUTCOME_SERVED;
+		return kx->kx_in_reclaim ? KOFFLOAD_OUTCOME_RECLAIM :
+					   KOFFLOAD_OUTCOME_SERVED;
 	}
 	if (ka->ka_mode == KOFFLOAD_MODE_CANARY &&
 	    get_random_u32_below(KOFFLOAD_PERMILLE) >=
 	    READ_ONCE(ks->ks_canary_permille))
 		return KOFFLOAD_OUTCOME_CANARY_SKIP;
-	if (nosend || koffload_ctx_atomic(gfp))
+	if (kx->kx_atomic)
 		return KOFFLOAD_OUTCOME_ATOMIC;
-	if (koffload_ctx_reclaim(gfp))
+	if (kx->kx_reclaim)
 		return KOFFLOAD_OUTCOME_RECLAIM;
 	/* rule 3: the pointer is only compared, never followed */
 	if (READ_ONCE(ks->ks_bound_tgid) == task_tgid(current))
@@ -622,9 +637,11 @@ int koffload_call(struct koffload_subsys *ks, struct koffload_call *kc,
 {
 	struct koffload_admit ka = { };
 	u64 start = ktime_get_mono_fast_ns();
+	struct koffload_ctx kx;
 	u32 outcome;
 
 	kc->kc_resp_len = 0;
+	koffload_judge(&kx, gfp);
 	/* @ks is touched only inside this section or as a user (ks_users) */
 	rcu_read_lock();
 	if (READ_ONCE(ks->ks_state) != KOFFLOAD_KS_LIVE)
@@ -632,7 +649,7 @@ int koffload_call(struct koffload_subsys *ks, struct koffload_call *kc,
 	else if (koffload_call_invalid(ks, kc))
 		outcome = KOFFLOAD_OUTCOME_INVALID;
 	else
-		outcome = koffload_precheck(ks, gfp, &ka);
+		outcome = koffload_precheck(ks, &kx, &ka);
 
 	if (outcome == KOFFLOAD_OUTCOME_SERVED &&
 	    ka.ka_mode == KOFFLOAD_MODE_SHADOW)
@@ -693,6 +710,7 @@ int koffload_advise(struct koffload_subsys *ks, u32 op, const void *req,
 		.kc_req		= req,
 		.kc_req_len	= req_len,
 	};
+	bool nosend = koffload_ctx_nosend();
 	struct koffload_admit ka = { };
 	struct sk_buff *skb;
 	bool exited = false;
@@ -714,7 +732,7 @@ int koffload_advise(struct koffload_subsys *ks, u32 op, const void *req,
 		err = -ESRCH;
 	else if (mode == KOFFLOAD_MODE_OFF)
 		err = -EOPNOTSUPP;
-	else if (koffload_ctx_nosend())
+	else if (nosend)
 		err = -EWOULDBLOCK;
 	else
 		err = 0;

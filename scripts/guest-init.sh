@@ -82,6 +82,18 @@ read -r up _ </proc/uptime
 say "kernel $(uname -r), up ${up}s, $(grep -c ^processor /proc/cpuinfo) cpus, $(sed -n 's/^MemTotal: *//p' /proc/meminfo) RAM"
 taint0=$(cat /proc/sys/kernel/tainted)  # not `read`: sysctl files do not do 1-byte reads
 
+# The kernel's own modules the harness packed (dependencies first).
+if [ -f /koffload/sysmods/order ]; then
+	while read -r ko; do
+		[ -n "$ko" ] || continue
+		stage="insmod:$ko"
+		if ! insmod "/koffload/sysmods/$ko"; then
+			say "insmod of the kernel's own $ko FAILED"
+			finish 2
+		fi
+	done </koffload/sysmods/order
+fi
+
 for m in $KOFFLOAD_GUEST_MODULES; do
 	ko="$KOFFLOAD_KMOD_DIR/$m.ko"
 	stage="insmod:$m.ko"

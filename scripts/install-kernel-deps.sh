@@ -6,7 +6,8 @@
 set -euo pipefail
 
 pkgs=(qemu-system-x86 busybox-static linux-image-cloud-amd64
-      linux-headers-cloud-amd64 make gcc libc6-dev cpio zstd kmod bc flex bison)
+      linux-headers-cloud-amd64 make gcc libc6-dev cpio zstd xz-utils kmod bc flex bison
+      iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

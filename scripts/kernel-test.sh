@@ -38,6 +38,9 @@
 #   KOFFLOAD_KMOD_SRC        module sources (default kernel-shim), see build-modules.sh
 #   KOFFLOAD_KMOD_NAMES      modules to build, pack and insmod in order
 #                            (default "koffload koffload_test"; empty: load none)
+#   KOFFLOAD_SYS_KMODS       modules of the cloud kernel itself to pack and load first,
+#                            with their dependencies (default "nlmon": the suite runs the
+#                            calling contexts with a netlink tap up)
 #   KOFFLOAD_FAIL_TAINT_MASK taint bits that fail a passing run (default 672 = B|D|W)
 #   KOFFLOAD_SKIP_UNLOAD=1   do not rmmod the modules after the suite
 #   KOFFLOAD_INITRAMFS_COMPRESS  zstd (default), gzip or none
@@ -174,11 +177,43 @@ for ko in "${kos[@]}"; do
 	cp "$ko" "$root/koffload/kernel-shim/"
 done
 
+# The cloud kernel's own modules, dependencies first, in load order.
+mkdir -p "$root/koffload/sysmods"
+: >"$root/koffload/sysmods/order"
+for m in ${KOFFLOAD_SYS_KMODS-nlmon}; do
+	deps="$(modprobe -S "$kver" --show-depends "$m" 2>/dev/null)" ||
+		die "the cloud kernel $kver has no module $m"
+	while read -r kind path _; do
+		[ "$kind" = insmod ] || continue
+		base="$(basename "$path")"
+		grep -qx "$base" "$root/koffload/sysmods/order" && continue
+		case "$path" in
+			*.ko.xz) xz -dc "$path" >"$root/koffload/sysmods/${base%.xz}"; base="${base%.xz}" ;;
+			*.ko.zst) zstd -qdc "$path" >"$root/koffload/sysmods/${base%.zst}"; base="${base%.zst}" ;;
+			*) cp "$path" "$root/koffload/sysmods/" ;;
+		esac
+		echo "$base" >>"$root/koffload/sysmods/order"
+	done <<<"$deps"
+done
+
+# Userspace helpers the suite uses: iproute2's ip (nlmon devices), and the
+# C port-hijack fixture of the socket identity test.
+ip_bin="$(command -v ip || true)"
+[ -n "$ip_bin" ] && cp "$(readlink -f "$ip_bin")" "$root/usr/sbin/ip"
+hijack_src="$repo/test/conformance/fixtures/nl-probe.c"
+if [ -f "$hijack_src" ]; then
+	mkdir -p "$root/koffload/dist/test/conformance/fixtures"
+	gcc -O2 -Wall -Werror -I "$repo/kernel-shim/include" -o "$root/koffload/dist/test/conformance/fixtures/nl-probe" "$hijack_src" ||
+		die "cannot build $hijack_src"
+fi
+
 # node, its native addons, and every shared library they need.
 node_bin="$(readlink -f "${KOFFLOAD_NODE:-$(command -v node)}")"
 [ -x "$node_bin" ] || die "node not found"
 cp "$node_bin" "$root/usr/bin/node"
 elfs=("$node_bin")
+[ -x "$root/usr/sbin/ip" ] && elfs+=("$root/usr/sbin/ip")
+[ -x "$root/koffload/dist/test/conformance/fixtures/nl-probe" ] && elfs+=("$root/koffload/dist/test/conformance/fixtures/nl-probe")
 while IFS= read -r -d '' addon; do
 	elfs+=("$addon")
 done < <(find "$root/koffload/node_modules" -name '*.node' -type f -print0)

@@ -41,6 +41,7 @@
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/koffload.h>
 #include <linux/koffload_pb.h>
@@ -701,6 +702,99 @@ static struct koffload_subsys *koffload_test_find_subsys(const struct nlattr *nl
 	return NULL;
 }
 
+/*
+ * Write a subsystem name to koffload_test/reregister: two unregisters of
+ * it race (this task and a kernel thread), then it is registered again.
+ * Read the file for how many callers each unregister left inside
+ * koffload_call() (a peek at koffload's private ks_users: both must be 0)
+ * and the subsystem's id before and after.
+ */
+struct koffload_test_unreg {
+	struct koffload_subsys	*ktu_ks;
+	struct completion	ktu_go;
+	int			ktu_users;
+};
+
+static DEFINE_MUTEX(koffload_test_rereg_lock);
+static char koffload_test_rereg_result[128];
+
+static int koffload_test_unreg_thread(void *data)
+{
+	struct koffload_test_unreg *u = data;
+
+	wait_for_completion(&u->ktu_go);
+	koffload_unregister(u->ktu_ks);
+	u->ktu_users = atomic_read(&u->ktu_ks->ks_users);
+	return 0;
+}
+
+static ssize_t koffload_test_rereg_write(struct file *file,
+					 const char __user *ubuf, size_t len,
+					 loff_t *ppos)
+{
+	struct koffload_test_unreg u = { };
+	struct koffload_subsys *ks = NULL;
+	struct task_struct *task;
+	char name[KOFFLOAD_NAME_MAX];
+	int users, err;
+	unsigned int i;
+	u32 old_id;
+
+	if (len >= sizeof(name))
+		return -EINVAL;
+	if (copy_from_user(name, ubuf, len))
+		return -EFAULT;
+	name[len] = '\0';
+	strim(name);
+	for (i = 0; i < ARRAY_SIZE(koffload_test_subsys); i++)
+		if (!strcmp(name, koffload_test_subsys[i].ks_name))
+			ks = &koffload_test_subsys[i];
+	if (!ks)
+		return -ENOENT;
+
+	mutex_lock(&koffload_test_rereg_lock);
+	u.ktu_ks = ks;
+	init_completion(&u.ktu_go);
+	task = kthread_run(koffload_test_unreg_thread, &u, "ktest-unreg");
+	if (IS_ERR(task)) {
+		mutex_unlock(&koffload_test_rereg_lock);
+		return PTR_ERR(task);
+	}
+	get_task_struct(task);
+	old_id = ks->ks_id;
+	complete(&u.ktu_go);
+	koffload_unregister(ks);
+	users = atomic_read(&ks->ks_users);
+	kthread_stop(task);
+	put_task_struct(task);
+	err = koffload_register(ks);
+	scnprintf(koffload_test_rereg_result, sizeof(koffload_test_rereg_result),
+		  "users_first=%d users_second=%d old_id=%u new_id=%u err=%d\n",
+		  users, u.ktu_users, old_id, err ? 0 : ks->ks_id, err);
+	mutex_unlock(&koffload_test_rereg_lock);
+	return err ?: len;
+}
+
+static ssize_t koffload_test_rereg_read(struct file *file, char __user *ubuf,
+					size_t len, loff_t *ppos)
+{
+	ssize_t ret;
+
+	mutex_lock(&koffload_test_rereg_lock);
+	ret = simple_read_from_buffer(ubuf, len, ppos, koffload_test_rereg_result,
+				      strlen(koffload_test_rereg_result));
+	mutex_unlock(&koffload_test_rereg_lock);
+	return ret;
+}
+
+static const struct file_operations koffload_test_rereg_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.read	= koffload_test_rereg_read,
+	.write	= koffload_test_rereg_write,
+	.llseek	= no_llseek,
+};
+
 /* Validates RUN's attributes into @run; the policy has checked types. */
 static int koffload_test_parse(struct koffload_test_run *run,
 			       struct genl_info *info)
@@ -1118,6 +1212,8 @@ static int __init koffload_test_init(void)
 	koffload_test_debugfs = debugfs_create_dir("koffload_test", NULL);
 	debugfs_create_file("self", 0200, koffload_test_debugfs, NULL,
 			    &koffload_test_self_fops);
+	debugfs_create_file("reregister", 0600, koffload_test_debugfs, NULL,
+			    &koffload_test_rereg_fops);
 	err = genl_register_family(&koffload_test_family);
 	if (err)
 		goto out_debugfs;

@@ -69,7 +69,7 @@ export function formatStatus(subs: SubsysInfo[], kind: string): string {
       subs.map((s) => [
         s.name,
         s.subsysId,
-        s.portid === 0 ? 'unbound' : `port ${s.portid} pid ${s.boundPid}`,
+        !s.bound ? 'unbound' : s.portid === 0 ? 'bound (port and pid: CAP_NET_ADMIN only)' : `port ${s.portid} pid ${s.boundPid}`,
         s.mode === 'canary' ? `canary ${s.canaryPermille}/1000` : s.mode,
         s.pending,
         s.circuit === 'halfOpen' ? 'half-open' : s.circuit,

@@ -82,9 +82,14 @@ export interface KernelRequest {
 export interface SubsysInfo {
   subsysId: number;
   name: string;
-  /** netlink port of the bound handler socket, 0 when unbound */
+  /** whether a handler is bound */
+  bound: boolean;
+  /**
+   * netlink port of the bound handler socket; 0 when unbound, or when the
+   * reader lacks CAP_NET_ADMIN (the kernel shows it only to admins)
+   */
   portid: number;
-  /** tgid of the bound handler, 0 when unbound */
+  /** tgid of the bound handler; 0 when unbound or not shown (see portid) */
   boundPid: number;
   mode: Mode;
   canaryPermille: number;
@@ -180,6 +185,7 @@ export function parseSubsys(msg: GenlMessage): SubsysInfo {
   return {
     subsysId: need(v.subsysId, 'subsys-id'),
     name: need(v.subsysName, 'subsys-name'),
+    bound: (v.bound ?? 0) !== 0,
     portid: v.portid ?? 0,
     boundPid: v.boundPid ?? 0,
     mode: KOFFLOAD.modeKeys[v.mode ?? KOFFLOAD.mode.off]!,

@@ -3,6 +3,8 @@
  * of in-kernel koffload_call()s in a chosen context and reads their results,
  * so the suites can check the kernel's call path from outside.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KoffloadError, WireError } from '../errors.js';
 import { KOFFLOAD, KOFFLOAD_TEST, type KoffloadTestContext, type KoffloadTestRunFlag, type Outcome } from '../generated/wire.js';
 import { type AttrInputs, type GenlMessage, decodeAttrs, decodeU64Nest, encodeAttrs } from '../netlink/codec.js';
@@ -12,6 +14,7 @@ import { type FamilyClientOptions, openFamily } from './family.js';
 type Spec = typeof KOFFLOAD_TEST.attrSpec;
 const SPEC: Spec = KOFFLOAD_TEST.attrSpec;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const DEBUGFS = '/sys/kernel/debug';
 
 export type KtestClientOptions = FamilyClientOptions;
 
@@ -26,6 +29,11 @@ export interface RunOptions {
   threads?: number;
   /** each call's timeout (deadline) in ms. @default 1000 */
   timeoutMs?: number;
+  /**
+   * each call's deadline in microseconds (kc_timeout_us), for budgets
+   * under a millisecond; when set it wins over timeoutMs. @default unset
+   */
+  timeoutUs?: number;
   /** calling context. @default 'normal' */
   context?: KoffloadTestContext;
   /** request payload of every call. @default empty */
@@ -37,11 +45,19 @@ export interface RunOptions {
   /** size of the reply buffer each call passes, 0..4096. @default 4096 */
   respSize?: number;
   /**
-   * How long to wait for the RUN command's answer. Context 'self' answers
-   * only after the last call, so its default covers every call's timeout.
+   * How long to wait for the RUN command's answer (for the simulator's
+   * context 'self', which answers after the last call, this covers every
+   * call's timeout).
    * @default the client's timeoutMs; for 'self' 10000 + calls * timeoutMs
    */
   requestTimeoutMs?: number;
+  /**
+   * Context 'self' on koffload_test.ko: make the calls (write the run id
+   * to the module's trigger file) before run() resolves; false leaves the
+   * run waiting for {@link KtestClient.triggerSelf}.
+   * @default true
+   */
+  trigger?: boolean;
 }
 
 export interface RunResult {
@@ -95,6 +111,9 @@ export function parseRunResult(msg: GenlMessage): RunResult {
 }
 
 export class KtestClient {
+  /** context 'self' runs whose calls wait for their trigger file */
+  private readonly selfTriggers = new Map<number, string>();
+
   private constructor(
     private readonly genl: GenlClient,
     readonly familyId: number,
@@ -118,7 +137,7 @@ export class KtestClient {
     return m;
   }
 
-  /** Starts a run and resolves with its id (context 'self': after the run). */
+  /** Starts a run and resolves with its id (context 'self': after the run, in this process). */
   async run(options: RunOptions): Promise<number> {
     const context = options.context ?? 'normal';
     if (!(context in KOFFLOAD_TEST.context)) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `unknown context '${String(context)}'`);
@@ -140,12 +159,31 @@ export class KtestClient {
         flags: flagsValue(options.flags),
         cacheKey: options.cacheKey,
         respSize: options.respSize,
+        timeoutUs: options.timeoutUs,
       },
       requestTimeoutMs,
     );
     const { values } = decodeAttrs(m.attrs, SPEC);
     if (values.runId === undefined) throw new WireError('RUN reply without run-id');
+    // koffload_test.ko makes context self's calls when this process writes
+    // the run id to its debugfs file (outside every genl lock); the write
+    // returns after the last call
+    if (values.selfTrigger !== undefined) {
+      this.selfTriggers.set(values.runId, values.selfTrigger);
+      if (options.trigger ?? true) this.triggerSelf(values.runId);
+    }
     return values.runId;
+  }
+
+  /**
+   * Makes the calls of a context 'self' run of koffload_test.ko that was
+   * started with `trigger: false`, in this process; returns after the last.
+   */
+  triggerSelf(runId: number): void {
+    const file = this.selfTriggers.get(runId);
+    if (file === undefined) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `run ${runId} is not a context self run waiting for its trigger`);
+    this.selfTriggers.delete(runId);
+    writeFileSync(join(DEBUGFS, file), String(runId));
   }
 
   /** A run's state; the kernel forgets a done run once it has been read. */

@@ -193,7 +193,7 @@ export class DaemonMetrics {
       async collect() {
         const subs = await kernel();
         this.reset();
-        for (const s of subs) this.set({ subsystem: s.name }, s.portid !== 0 ? 1 : 0);
+        for (const s of subs) this.set({ subsystem: s.name }, s.bound ? 1 : 0);
       },
     });
   }

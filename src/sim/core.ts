@@ -36,7 +36,9 @@ export const DEFAULTS = {
 
 /** How the caller may wait, as koffload_ctx_atomic() / _reclaim() judge it. */
 export interface CallerContext {
-  /** atomic context, IRQs off or a gfp that cannot block */
+  /** IRQs off, hardirq or NMI: koffload_ctx_nosend(), not even a shadow send */
+  nosend: boolean;
+  /** atomic context, IRQs off, RCU read side or a gfp that cannot block */
   atomic: boolean;
   /** PF_MEMALLOC, or a gfp / scope without __GFP_FS | __GFP_IO */
   reclaim: boolean;
@@ -46,19 +48,34 @@ export interface CallerContext {
   pid: number;
 }
 
+/** The calling contexts of koffload_test.ko that admission tells apart. */
+export type ContextName = 'normal' | 'atomic' | 'noreclaim' | 'nofs' | 'irqsoff' | 'hardirq' | 'softirq' | 'rcu' | 'noio' | 'kswapd';
+
 /** The contexts of koffload_test.ko, mapped to what admission sees. */
-export function contextOf(name: 'normal' | 'atomic' | 'noreclaim' | 'nofs', pid = 0): CallerContext {
+export function contextOf(name: ContextName, pid = 0): CallerContext {
+  const none = { nosend: false, atomic: false, reclaim: false, inReclaim: false, pid };
   switch (name) {
+    // a spinlock, or softirq (in_task() is false there: current is whoever was interrupted)
     case 'atomic':
-      return { atomic: true, reclaim: false, inReclaim: false, pid };
-    // memalloc_noreclaim_save() sets PF_MEMALLOC
+    case 'softirq':
+      return { ...none, atomic: true, pid: name === 'softirq' ? 0 : pid };
+    // no send at all: a netlink send runs the taps
+    case 'irqsoff':
+    case 'hardirq':
+      return { ...none, nosend: true, atomic: true, pid: name === 'hardirq' ? 0 : pid };
+    // rcu_preempt_depth() > 0
+    case 'rcu':
+      return { ...none, atomic: true };
+    // memalloc_noreclaim_save() sets PF_MEMALLOC; kswapd runs with PF_MEMALLOC | PF_KSWAPD
     case 'noreclaim':
-      return { atomic: false, reclaim: true, inReclaim: true, pid };
-    // memalloc_nofs_save() clears __GFP_FS from every allocation
+    case 'kswapd':
+      return { ...none, reclaim: true, inReclaim: true };
+    // memalloc_nofs_save() / _noio_save() clear __GFP_FS (and __GFP_IO) from every allocation
     case 'nofs':
-      return { atomic: false, reclaim: true, inReclaim: false, pid };
+    case 'noio':
+      return { ...none, reclaim: true };
     default:
-      return { atomic: false, reclaim: false, inReclaim: false, pid };
+      return none;
   }
 }
 
@@ -76,6 +93,8 @@ export interface SubsysConfig {
 export interface KCall {
   op: number;
   timeoutMs: number;
+  /** kc_timeout_us: wins over timeoutMs when non-zero */
+  timeoutUs?: number;
   req: Buffer;
   /** kc_default when KOFFLOAD_CALL_HAS_DEFAULT */
   default?: Buffer;
@@ -103,6 +122,8 @@ interface Pending {
 
 interface CacheEntry {
   expiresNs: bigint;
+  /** ks_bind_gen of the binding that published it */
+  gen: number;
   data: Buffer;
 }
 
@@ -125,8 +146,12 @@ export class Subsys {
   users = 0;
   portid = 0;
   boundPid = 0;
+  /** identity of the bound socket (PeerInfo.socket): the handler is the socket, not the port */
+  boundSocket: unknown;
   /** a fresh object per binding: a release aimed at an older binding misses */
   bindToken: object | undefined;
+  /** resolves once a koffload_unregister() in progress has drained */
+  unregistering: Promise<void> | undefined;
   /** ks_bind_gen: changes on every bind and unbind */
   bindGen = 0;
   mode: ModeKey = 'on';
@@ -177,7 +202,8 @@ interface Admit {
   portid: number;
   gen: number;
   mode: ModeKey;
-  timeoutMs: number;
+  /** the call's budget after the caps, ns */
+  budgetNs: bigint;
   inflightCap: number;
   probe: boolean;
 }
@@ -208,6 +234,8 @@ export class SimCore {
   upcaller: Upcaller | undefined;
   /** koffload_req_seq: request ids are never reused while the module is loaded */
   private reqSeq = 0n;
+  /** koffload_next_id: subsystem ids are handed out cyclically */
+  private nextId = 1;
   /** Math.random by default; a test may make canary sampling deterministic */
   random: () => number = Math.random;
 
@@ -226,11 +254,19 @@ export class SimCore {
     if (ks.timeoutMs > L.deadlineMaxMs || ks.maxInflight > L.inflightMax || ks.cacheEntries > L.cacheEntriesMax || ks.circuitCooldownMs > L.deadlineMaxMs) {
       return -ERRNO.EINVAL;
     }
-    if (ks.registered) return -ERRNO.EINVAL;
+    if (ks.registered || ks.unregistering) return -ERRNO.EINVAL;
     if (this.findByName(ks.name)) return -17; // EEXIST
-    let id = 1;
-    while (this.subsystems.has(id)) id++;
-    if (id > SUBSYS_ID_MAX) return -ERRNO.ENOSPC;
+    // xa_alloc_cyclic(): the next free id from the cursor, wrapping once
+    let id = 0;
+    for (let i = 0; i < SUBSYS_ID_MAX; i++) {
+      const cand = ((this.nextId - 1 + i) % SUBSYS_ID_MAX) + 1;
+      if (!this.subsystems.has(cand)) {
+        id = cand;
+        break;
+      }
+    }
+    if (!id) return -ERRNO.EBUSY;
+    this.nextId = (id % SUBSYS_ID_MAX) + 1;
     ks.id = id;
     ks.registered = true;
     ks.shutting = false;
@@ -243,14 +279,19 @@ export class SimCore {
    * calls that start meanwhile; resolves once no call is inside call().
    */
   async unregister(ks: Subsys): Promise<void> {
-    if (!ks.registered) return;
+    // a second caller returns once the first has drained
+    if (!ks.registered) return ks.unregistering;
     ks.shutting = true;
     const claimed = this.unbindLocked(ks);
     this.completeClaimed(claimed, 'shutdown');
     this.subsystems.delete(ks.id);
     ks.registered = false;
-    if (ks.users > 0) await new Promise<void>((resolve) => (ks.drained = resolve));
-    ks.cache.clear();
+    ks.unregistering = (async (): Promise<void> => {
+      if (ks.users > 0) await new Promise<void>((resolve) => (ks.drained = resolve));
+      ks.cache.clear();
+      ks.unregistering = undefined;
+    })();
+    return ks.unregistering;
   }
 
   // ---------------------------------------------------------------- call path
@@ -291,26 +332,39 @@ export class SimCore {
     else if (isFailure(outcome) && ks.circuit === 'closed' && ++ks.failures >= ks.circuitThreshold) this.circuitOpen(ks);
   }
 
-  /** koffload_admit(): one synchronous stretch, as under ks_lock. */
-  private admit(ks: Subsys, ctx: CallerContext, timeoutMs: number, a: Admit): OutcomeKey {
+  /** koffload_budget_ns(): kc_timeout_us, else kc_timeout_ms, capped. */
+  private budgetNs(ks: Subsys, kc: KCall): bigint {
+    let ns = kc.timeoutUs ? BigInt(kc.timeoutUs) * 1000n : BigInt(kc.timeoutMs || ks.timeoutMs) * 1_000_000n;
+    if (ks.capDeadlineMs) {
+      const cap = BigInt(ks.capDeadlineMs) * 1_000_000n;
+      if (cap < ns) ns = cap;
+    }
+    return ns;
+  }
+
+  /**
+   * koffload_precheck() and koffload_grab(): the no-wait fallbacks (the
+   * kernel decides them without a lock), then the binding a send goes to.
+   * One synchronous stretch. Counts the caller as a user on 'served'.
+   */
+  private admit(ks: Subsys, ctx: CallerContext, kc: KCall, a: Admit): OutcomeKey {
     if (!ks.registered || ks.shutting) return 'shutdown';
+    a.probe = false;
+    let outcome: OutcomeKey = 'served';
+    if (!ks.portid) outcome = 'noHandler';
+    else if ((a.mode = ks.mode) === 'off') outcome = 'disabled';
+    else if (a.mode === 'shadow') outcome = ctx.nosend ? 'atomic' : ctx.inReclaim ? 'reclaim' : 'served';
+    else if (a.mode === 'canary' && Math.floor(this.random() * L.permille) >= ks.canaryPermille) outcome = 'canarySkip';
+    else if (ctx.nosend || ctx.atomic) outcome = 'atomic';
+    else if (ctx.reclaim) outcome = 'reclaim';
+    else if (ks.boundPid !== 0 && ctx.pid !== 0 && ks.boundPid === ctx.pid) outcome = 'recursion';
+    else outcome = this.circuitAdmit(ks, a);
+    if (outcome !== 'served') return outcome;
     ks.users++;
     a.portid = ks.portid;
     a.gen = ks.bindGen;
-    a.mode = ks.mode;
-    a.timeoutMs = ks.effectiveTimeoutMs(timeoutMs);
+    a.budgetNs = this.budgetNs(ks, kc);
     a.inflightCap = ks.effectiveInflight();
-    const ownProcess = ks.boundPid !== 0 && ctx.pid !== 0 && ks.boundPid === ctx.pid;
-    a.probe = false;
-    let outcome: OutcomeKey = 'served';
-    if (!a.portid) outcome = 'noHandler';
-    else if (a.mode === 'off') outcome = 'disabled';
-    else if (a.mode === 'shadow') outcome = ctx.inReclaim ? 'reclaim' : 'served';
-    else if (a.mode === 'canary' && Math.floor(this.random() * L.permille) >= ks.canaryPermille) outcome = 'canarySkip';
-    else if (ctx.atomic) outcome = 'atomic';
-    else if (ctx.reclaim && !ctx.atomic) outcome = 'reclaim';
-    else if (ownProcess) outcome = 'recursion';
-    else outcome = this.circuitAdmit(ks, a);
     return outcome;
   }
 
@@ -319,6 +373,7 @@ export class SimCore {
     ks.outcomes[outcome]++;
     // an outcome of an earlier binding says nothing of this one
     if (a.mode !== 'shadow' && a.gen === ks.bindGen) this.circuitRecord(ks, outcome, a.probe);
+    else if (a.probe) ks.probeOut = false;
     if (--ks.users === 0 && ks.shutting && ks.drained) {
       const d = ks.drained;
       ks.drained = undefined;
@@ -332,7 +387,7 @@ export class SimCore {
   }
 
   private async shadow(ks: Subsys, kc: KCall, a: Admit): Promise<OutcomeKey> {
-    const deadlineNs = now() + BigInt(a.timeoutMs) * 1_000_000n;
+    const deadlineNs = now() + a.budgetNs;
     const err = await this.up().sendRequest(ks, a.portid, 0n, kc, deadlineNs, KOFFLOAD.reqFlag.shadow);
     if (err) return sendErrnoOutcome(err);
     ks.count('requestsSent');
@@ -346,7 +401,7 @@ export class SimCore {
 
   /** koffload_upcall(): register, send, wait for exactly one completion. */
   private async upcall(ks: Subsys, kc: KCall, a: Admit): Promise<{ outcome: OutcomeKey; resp?: Buffer }> {
-    const deadlineNs = now() + BigInt(a.timeoutMs) * 1_000_000n;
+    const deadlineNs = now() + a.budgetNs;
     const id = (BigInt(ks.id) << REQ_ID_SHIFT) | (++this.reqSeq & REQ_SEQ_MASK);
     let complete!: () => void;
     const done = new Promise<void>((r) => (complete = r));
@@ -364,12 +419,15 @@ export class SimCore {
     }
     ks.count('requestsSent');
 
-    if (kp.outcome === undefined) {
-      const leftMs = Number(deadlineNs - now()) / 1e6;
+    // the deadline timer (the kernel's hrtimer): never before the deadline,
+    // Node's timers being whole milliseconds and possibly early by a fraction
+    while (kp.outcome === undefined) {
+      const leftNs = deadlineNs - now();
+      if (leftNs <= 0n) break;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         kp.done.then(() => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, Math.floor(leftMs))))),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.ceil(Number(leftNs) / 1e6)))),
       ]);
       clearTimeout(timer);
       if (!timedOut) return this.lostClaim(kp);
@@ -387,7 +445,7 @@ export class SimCore {
   /** koffload_call(); never rejects. */
   async call(ks: Subsys, kc: KCall, ctx: CallerContext): Promise<KCallResult> {
     const start = now();
-    const a: Admit = { portid: 0, gen: 0, mode: 'off', timeoutMs: 0, inflightCap: 0, probe: false };
+    const a: Admit = { portid: 0, gen: 0, mode: 'off', budgetNs: 0n, inflightCap: 0, probe: false };
     let outcome: OutcomeKey;
     let resp: Buffer | undefined;
     const finish = (): KCallResult => {
@@ -395,25 +453,32 @@ export class SimCore {
       if (outcome === 'served' && resp !== undefined) r.resp = resp;
       return r;
     };
+    if (!ks.registered || ks.shutting) {
+      // not a user, but the memory is the caller's: count it
+      outcome = 'shutdown';
+      ks.outcomes[outcome]++;
+      return finish();
+    }
     if (
       !Number.isInteger(kc.op) ||
       kc.op < 1 ||
       kc.op > ks.nrOps ||
       kc.req.length > L.payloadMax ||
       kc.timeoutMs > L.deadlineMaxMs ||
+      (kc.timeoutUs ?? 0) > L.deadlineMaxMs * 1000 ||
       (kc.default !== undefined && kc.default.length > L.payloadMax)
     ) {
       outcome = 'invalid';
       ks.outcomes[outcome]++;
       return finish();
     }
-    outcome = this.admit(ks, ctx, kc.timeoutMs, a);
-    if (outcome === 'shutdown') {
-      // not a user, but the memory is the caller's: count it
+    outcome = this.admit(ks, ctx, kc, a);
+    if (outcome !== 'served') {
+      // the no-wait fallbacks: counted, no user, no circuit sample
       ks.outcomes[outcome]++;
       return finish();
     }
-    if (outcome === 'served') {
+    {
       if (a.mode === 'shadow') {
         outcome = await this.shadow(ks, kc, a);
       } else {
@@ -433,17 +498,19 @@ export class SimCore {
   }
 
   /**
-   * koffload_advise(): an advisory REQUEST (id 0, flag advisory) that
-   * nobody waits for. 0 when sent, else a negative errno: -ESRCH (no
-   * handler), -EOPNOTSUPP (mode off), -EBUSY (buffer full), -ESHUTDOWN,
+   * koffload_advise(): an advisory REQUEST (id 0, flag advisory, plus
+   * shadow in mode shadow) that nobody waits for. 0 when sent, else a
+   * negative errno: -ESRCH (no handler), -EOPNOTSUPP (mode off),
+   * -EWOULDBLOCK (IRQs off, hardirq), -EBUSY (buffer full), -ESHUTDOWN,
    * -EINVAL. Counted as advisories or advisories-dropped, not as a call.
    */
-  async advise(ks: Subsys, op: number, req: Buffer): Promise<number> {
-    if (!Number.isInteger(op) || op < 1 || op > ks.nrOps || req.length > L.payloadMax) return -ERRNO.EINVAL;
+  async advise(ks: Subsys, op: number, req: Buffer, ctx: CallerContext = contextOf('normal')): Promise<number> {
     if (!ks.registered || ks.shutting) return -ERRNO.ESHUTDOWN;
+    if (!Number.isInteger(op) || op < 1 || op > ks.nrOps || req.length > L.payloadMax) return -ERRNO.EINVAL;
     let err = 0;
     if (!ks.portid) err = -ERRNO.ESRCH;
     else if (ks.mode === 'off') err = -ERRNO.EOPNOTSUPP;
+    else if (ctx.nosend) err = -ERRNO.EWOULDBLOCK;
     if (err) {
       ks.count('advisoriesDropped');
       return err;
@@ -452,7 +519,8 @@ export class SimCore {
     const port = ks.portid;
     const deadlineNs = now() + BigInt(ks.effectiveTimeoutMs(0)) * 1_000_000n;
     const kc: KCall = { op, timeoutMs: 0, req, respSize: 0 };
-    let sent = await this.up().sendRequest(ks, port, 0n, kc, deadlineNs, KOFFLOAD.reqFlag.advisory);
+    const flags = KOFFLOAD.reqFlag.advisory | (ks.mode === 'shadow' ? KOFFLOAD.reqFlag.shadow : 0);
+    let sent = await this.up().sendRequest(ks, port, 0n, kc, deadlineNs, flags);
     if (sent === ERRNO.EAGAIN || sent === ERRNO.ENOBUFS) sent = ERRNO.EBUSY;
     else if (sent === ERRNO.ECONNREFUSED) sent = ERRNO.ESRCH;
     ks.count(sent ? 'advisoriesDropped' : 'advisories');
@@ -469,12 +537,13 @@ export class SimCore {
   /**
    * koffload_complete_reply(): 0, or -EMSGSIZE (completed as malformed),
    * -EPERM (not the bound socket), -ENOENT (nothing pending with that id).
+   * `socket` is the sender's identity (PeerInfo.socket).
    */
-  completeReply(id: bigint, portid: number, status: number, payload: Buffer | undefined): number {
+  completeReply(id: bigint, socket: unknown, status: number, payload: Buffer | undefined): number {
     const ks = this.subsystems.get(Number(id >> REQ_ID_SHIFT));
     if (!ks) return -ERRNO.ENOENT;
     // the sender before the id, so a forged reply claims nothing
-    if (!ks.portid || ks.portid !== portid) {
+    if (!this.boundTo(ks, socket)) {
       ks.count('foreignReplies');
       return -ERRNO.EPERM;
     }
@@ -506,10 +575,16 @@ export class SimCore {
     return err;
   }
 
-  /** koffload_bind_locked() */
-  bindLocked(ks: Subsys, portid: number, pid: number): void {
+  /** koffload_bound_to(): the handler is the bound socket, never its port id. */
+  boundTo(ks: Subsys, socket: unknown): boolean {
+    return ks.portid !== 0 && socket !== undefined && ks.boundSocket === socket;
+  }
+
+  /** koffload_bind() */
+  bindLocked(ks: Subsys, portid: number, pid: number, socket: unknown): void {
     ks.boundPid = pid;
     ks.portid = portid;
+    ks.boundSocket = socket;
     ks.bindToken = {};
     ks.bindGen++;
     ks.circuit = 'closed';
@@ -517,11 +592,16 @@ export class SimCore {
     ks.probeOut = false;
   }
 
-  /** koffload_unbind_locked(): drops the binding and claims every pending call. */
+  /**
+   * koffload_unbind(): drops the binding, claims every pending call and
+   * flushes the advisory cache (a new handler inherits no decision).
+   */
   unbindLocked(ks: Subsys): Pending[] {
     ks.boundPid = 0;
     ks.portid = 0;
+    ks.boundSocket = undefined;
     ks.bindToken = undefined;
+    ks.cache.clear();
     ks.bindGen++;
     ks.capDeadlineMs = 0;
     ks.capInflight = 0;
@@ -552,8 +632,8 @@ export class SimCore {
 
   // ---------------------------------------------------------------- advisory cache
 
-  /** koffload_cache_publish(): 0 or a negative errno. */
-  cachePublish(ks: Subsys, key: Buffer, data: Buffer, ttlMs: number): number {
+  /** koffload_cache_publish(): 0 or a negative errno; the entry belongs to binding generation `gen`. */
+  cachePublish(ks: Subsys, key: Buffer, data: Buffer, ttlMs: number, gen: number = ks.bindGen): number {
     if (key.length === 0 || key.length > L.keyMax || data.length > L.payloadMax) return -ERRNO.EINVAL;
     const t = now();
     const k = key.toString('hex');
@@ -563,22 +643,16 @@ export class SimCore {
       ks.cache.delete(k);
       return 0;
     }
-    const e: CacheEntry = { expiresNs: t + BigInt(ttlMs) * 1_000_000n, data: Buffer.from(data) };
+    const e: CacheEntry = { expiresNs: t + BigInt(ttlMs) * 1_000_000n, gen, data: Buffer.from(data) };
     if (old) {
       ks.cache.set(k, e);
       return 0;
     }
     if (ks.cache.size >= ks.cacheEntries) {
-      // koffload_cache_evict_expired(): drop one expired entry to make room
-      let evicted = false;
-      for (const [ek, ev] of ks.cache) {
-        if (ev.expiresNs <= t) {
-          ks.cache.delete(ek);
-          evicted = true;
-          break;
-        }
-      }
-      if (!evicted) return -ERRNO.ENOSPC;
+      // koffload_cache_make_room(): the kernel reaps a bounded run of
+      // buckets; here every expired or stale entry goes at once
+      for (const [ek, ev] of ks.cache) if (ev.expiresNs <= t || ev.gen !== gen) ks.cache.delete(ek);
+      if (ks.cache.size >= ks.cacheEntries) return -ERRNO.ENOSPC;
     }
     ks.cache.set(k, e);
     return 0;
@@ -590,9 +664,14 @@ export class SimCore {
    */
   cacheLookup(ks: Subsys, key: Buffer, bufSize: number = L.payloadMax): Buffer | undefined | 'emsgsize' {
     if (key.length === 0 || key.length > L.keyMax) return undefined;
-    const e = ks.cache.get(key.toString('hex'));
+    if (!ks.registered || ks.shutting) return undefined;
     let ret: Buffer | undefined | 'emsgsize';
-    if (e && e.expiresNs > now()) ret = e.data.length <= bufSize ? Buffer.from(e.data) : 'emsgsize';
+    // only the bound handler's decisions, only in mode on (or a sampled canary)
+    const allowed = ks.mode === 'on' || (ks.mode === 'canary' && Math.floor(this.random() * L.permille) < ks.canaryPermille);
+    if (ks.portid && allowed) {
+      const e = ks.cache.get(key.toString('hex'));
+      if (e && e.gen === ks.bindGen && e.expiresNs > now()) ret = e.data.length <= bufSize ? Buffer.from(e.data) : 'emsgsize';
+    }
     ks.count(ret instanceof Buffer ? 'cacheHits' : 'cacheMisses');
     return ret;
   }

@@ -44,6 +44,8 @@ export interface GenlInfo {
 export interface DoitResult {
   err: number;
   replies?: Buffer[][];
+  /** called when a reply could not be sent (genlmsg_reply() failed): undo, and answer with the errno */
+  replyFailed?: (errno: number) => void;
 }
 
 export interface GenlOp {
@@ -160,6 +162,11 @@ export class SimGenl {
     this.families.delete(id);
   }
 
+  /** Whether `socket` still holds `port` (see SimTransport.holds()). */
+  holds(port: number, socket: unknown): boolean {
+    return this.transport.holds(port, socket);
+  }
+
   /** Sends one datagram to `port`; resolves 0 or an errno. */
   send(port: number, msgs: readonly Buffer[]): Promise<number> {
     return this.transport.unicast(port, msgs);
@@ -231,7 +238,13 @@ export class SimGenl {
       return 'dump';
     }
     const r = await op.doit!(info);
-    for (const attrs of r.replies ?? []) await this.send(port, [genlmsg(family, 0, info.seq, port, cmd, attrs)]);
+    for (const attrs of r.replies ?? []) {
+      const errno = await this.send(port, [genlmsg(family, 0, info.seq, port, cmd, attrs)]);
+      if (errno && r.replyFailed) {
+        r.replyFailed(errno);
+        return -errno;
+      }
+    }
     return r.err;
   }
 }
@@ -242,13 +255,16 @@ export class SimGenl {
 const A = KOFFLOAD.attr;
 const CMD = KOFFLOAD.cmd;
 
-/** koffload_nl_fill_subsys(): the attributes of a GET-SUBSYS / BIND reply. */
-export function fillSubsys(ks: Subsys): Buffer[] {
+/**
+ * koffload_nl_fill_subsys(): the attributes of a GET-SUBSYS / BIND reply;
+ * the handler's port and pid only for a CAP_NET_ADMIN reader.
+ */
+export function fillSubsys(ks: Subsys, admin: boolean): Buffer[] {
   return [
     putU32(A.subsysId, ks.id),
     putString(A.subsysName, ks.name),
-    putU32(A.portid, ks.portid),
-    putU32(A.boundPid, ks.boundPid),
+    putU32(A.bound, ks.portid ? 1 : 0),
+    ...(admin ? [putU32(A.portid, ks.portid), putU32(A.boundPid, ks.boundPid)] : []),
     putU32(A.mode, KOFFLOAD.mode[ks.mode]),
     putU32(A.canaryPermille, ks.canaryPermille),
     putU32(A.deadlineMs, ks.effectiveTimeoutMs(0)),
@@ -257,7 +273,7 @@ export function fillSubsys(ks: Subsys): Buffer[] {
     putU32(A.circuit, KOFFLOAD.circuit[ks.circuit]),
     putU32(A.nrOps, ks.nrOps),
     putU32(A.payloadMax, KOFFLOAD.limits.payloadMax),
-    putU32(A.inflightMax, ks.maxInflight),
+    putU32(A.inflightMax, KOFFLOAD.limits.inflightMax),
     putU32(A.deadlineMaxMs, KOFFLOAD.limits.deadlineMaxMs),
     encodeU64Nest(A.outcomes, KOFFLOAD.outcomeKeys.map((k) => ks.outcomes[k])),
     encodeU64Nest(A.counters, KOFFLOAD.counterKeys.map((k) => ks.counters[k])),
@@ -279,8 +295,8 @@ export function requestAttrs(ks: Subsys, kc: KCall, id: bigint, deadlineNs: bigi
 }
 
 export interface KoffloadFamilyHooks {
-  /** called after a BIND took a new port, so its death can be watched */
-  bound(ks: Subsys, port: number): void;
+  /** called after a BIND took a new port, so its death (and its process's) can be watched */
+  bound(ks: Subsys, port: number, pid: number): void;
   /** a chance to learn about a port before its first REQUEST (e.g. its buffer size) */
   beforeBind?(port: number): Promise<void>;
 }
@@ -328,23 +344,41 @@ export function koffloadFamily(core: SimCore, genl: SimGenl, id: number, hooks: 
         setErrAttr(info, A.subsysName, 'no such subsystem');
         return { err: -ERRNO.ENOENT };
       }
-      if (ks.portid && ks.portid !== info.sndPortid) {
-        info.extack.msg = 'subsystem already has a handler';
-        return { err: -ERRNO.EBUSY };
+      const socket = info.peer?.socket;
+      if (ks.portid && !core.boundTo(ks, socket)) {
+        // koffload_binding_dead(): a closing handler is released first
+        if (genl.holds(ks.portid, ks.boundSocket)) {
+          info.extack.msg = 'subsystem already has a handler';
+          return { err: -ERRNO.EBUSY };
+        }
+        if (ks.bindToken) core.release(ks, ks.bindToken);
       }
+      // the mode and canary fraction are the admin's: kept unless given;
+      // the caps are the handler's own, stated by every BIND
+      const old = { mode: ks.mode, canaryPermille: ks.canaryPermille, capDeadlineMs: ks.capDeadlineMs, capInflight: ks.capInflight };
       const fresh = !ks.portid;
-      if (fresh) core.bindLocked(ks, info.sndPortid, info.peer?.pid ?? 0);
-      // a rebind from the bound socket only changes its policy
+      if (fresh) core.bindLocked(ks, info.sndPortid, info.peer?.pid ?? 0, socket);
       const mode = getU32(info, A.mode);
-      ks.mode = mode === undefined ? 'on' : KOFFLOAD.modeKeys[mode]!;
-      ks.canaryPermille = getU32(info, A.canaryPermille) ?? KOFFLOAD.limits.permille;
+      if (mode !== undefined) ks.mode = KOFFLOAD.modeKeys[mode]!;
+      ks.canaryPermille = getU32(info, A.canaryPermille) ?? ks.canaryPermille;
       ks.capDeadlineMs = getU32(info, A.deadlineMs) ?? 0;
       ks.capInflight = getU32(info, A.maxInflight) ?? 0;
+      if (ks.mode === 'off' || ks.mode === 'shadow') ks.cache.clear();
       if (fresh) {
+        // counted once the reply went out, in the kernel; undone below here
         ks.count('binds');
-        hooks.bound(ks, info.sndPortid);
+        hooks.bound(ks, info.sndPortid, info.peer?.pid ?? 0);
       }
-      return { err: 0, replies: [fillSubsys(ks)] };
+      return {
+        err: 0,
+        replies: [fillSubsys(ks, true)],
+        // a handler that never learnt it is bound must not be
+        replyFailed: () => {
+          if (fresh && core.boundTo(ks, socket)) core.completeClaimed(core.unbindLocked(ks), 'handlerDied');
+          Object.assign(ks, old);
+          if (fresh) ks.counters.binds--;
+        },
+      };
     },
   });
 
@@ -355,7 +389,7 @@ export function koffloadFamily(core: SimCore, genl: SimGenl, id: number, hooks: 
       if (reqAttrMissing(info, A.subsysId)) return { err: -ERRNO.EINVAL };
       const ks = subsysOf(info);
       if (!ks) return { err: -ERRNO.ENOENT };
-      if (ks.portid !== info.sndPortid) {
+      if (!core.boundTo(ks, info.peer?.socket)) {
         info.extack.msg = 'socket is not bound to subsystem';
         return { err: -ERRNO.EPERM };
       }
@@ -370,9 +404,13 @@ export function koffloadFamily(core: SimCore, genl: SimGenl, id: number, hooks: 
     doit(info) {
       if (reqAttrMissing(info, A.reqId) || reqAttrMissing(info, A.status)) return { err: -ERRNO.EINVAL };
       const payload = info.attrs.get(A.payload);
-      const err = core.completeReply(info.attrs.get(A.reqId)!.data.readBigUInt64LE(0), info.sndPortid, getU32(info, A.status)!, payload?.data);
+      const err = core.completeReply(info.attrs.get(A.reqId)!.data.readBigUInt64LE(0), info.peer?.socket, getU32(info, A.status)!, payload?.data);
       if (err === -ERRNO.EPERM) info.extack.msg = 'socket is not the bound handler';
-      else if (err === -ERRNO.ENOENT) info.extack.msg = 'no such pending request';
+      else if (err === -ERRNO.ENOENT) {
+        // counted; unless the handler asked for an ack, no error echo crowds its buffer
+        if (!(info.flags & NLM_F.ACK)) return { err: 0 };
+        info.extack.msg = 'no such pending request';
+      }
       else if (err === -ERRNO.EMSGSIZE) setErrAttr(info, A.payload, 'payload larger than the caller\'s buffer');
       return { err };
     },
@@ -392,11 +430,11 @@ export function koffloadFamily(core: SimCore, genl: SimGenl, id: number, hooks: 
       }
       const ks = subsysOf(info);
       if (!ks) return { err: -ERRNO.ENOENT };
-      if (ks.portid !== info.sndPortid) {
+      if (!core.boundTo(ks, info.peer?.socket)) {
         info.extack.msg = 'socket is not the bound handler';
         return { err: -ERRNO.EPERM };
       }
-      const err = core.cachePublish(ks, key, info.attrs.get(A.payload)?.data ?? Buffer.alloc(0), ttlMs);
+      const err = core.cachePublish(ks, key, info.attrs.get(A.payload)?.data ?? Buffer.alloc(0), ttlMs, ks.bindGen);
       if (err === -ERRNO.ENOSPC) info.extack.msg = 'advisory cache is full';
       return { err };
     },
@@ -410,10 +448,10 @@ export function koffloadFamily(core: SimCore, genl: SimGenl, id: number, hooks: 
       if (info.attrs.has(A.subsysId)) ks = core.subsystems.get(getU32(info, A.subsysId)!);
       else if (info.attrs.has(A.subsysName)) ks = core.findByName(getCString(info, A.subsysName)!);
       else info.extack.msg = 'need subsys-id or subsys-name';
-      return ks ? { err: 0, replies: [fillSubsys(ks)] } : { err: -ERRNO.ENOENT };
+      return ks ? { err: 0, replies: [fillSubsys(ks, info.peer?.netAdmin ?? false)] } : { err: -ERRNO.ENOENT };
     },
-    dumpit() {
-      return [...core.subsystems.keys()].sort((a, b) => a - b).map((k) => fillSubsys(core.subsystems.get(k)!));
+    dumpit(info) {
+      return [...core.subsystems.keys()].sort((a, b) => a - b).map((k) => fillSubsys(core.subsystems.get(k)!, info.peer?.netAdmin ?? false));
     },
   });
 
@@ -427,6 +465,8 @@ export function koffloadFamily(core: SimCore, genl: SimGenl, id: number, hooks: 
       ks.mode = KOFFLOAD.modeKeys[getU32(info, A.mode)!]!;
       const permille = getU32(info, A.canaryPermille);
       if (permille !== undefined) ks.canaryPermille = permille;
+      // a rollback is one: no earlier decision survives
+      if (ks.mode === 'off' || ks.mode === 'shadow') ks.cache.clear();
       return { err: 0 };
     },
   });

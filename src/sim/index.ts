@@ -17,7 +17,7 @@ import { KoffloadError, NetlinkError } from '../errors.js';
 import { KOFFLOAD, KOFFLOAD_TEST } from '../generated/wire.js';
 import type { FamilyClientOptions } from '../kernel/family.js';
 import { GenlClient } from '../netlink/genl.js';
-import { type OutcomeKey, SimCore, Subsys, contextOf } from './core.js';
+import { type ContextName, type OutcomeKey, SimCore, Subsys, contextOf } from './core.js';
 import { SimGenl, koffloadFamily } from './genl.js';
 import { InprocHub, InprocTransport } from './inproc.js';
 import { KtestModule } from './ktest.js';
@@ -97,7 +97,7 @@ export interface Simulator {
     subsys: string,
     op: number,
     payload: Uint8Array,
-    opts?: { timeoutMs?: number; default?: Uint8Array; context?: 'normal' | 'atomic' | 'noreclaim' | 'nofs' },
+    opts?: { timeoutMs?: number; timeoutUs?: number; default?: Uint8Array; context?: ContextName },
   ): Promise<SimCallResult>;
   /** koffload_cache_lookup(): the live entry for `key`, counting a hit or a miss. */
   cacheLookup(subsys: string, key: Uint8Array): Buffer | undefined;
@@ -194,10 +194,17 @@ class SimulatorImpl implements Simulator {
     subsys: string,
     op: number,
     payload: Uint8Array,
-    opts: { timeoutMs?: number; default?: Uint8Array; context?: 'normal' | 'atomic' | 'noreclaim' | 'nofs' } = {},
+    opts: { timeoutMs?: number; timeoutUs?: number; default?: Uint8Array; context?: ContextName } = {},
   ): Promise<SimCallResult> {
     const ks = this.subsys(subsys);
-    const kc = { op, timeoutMs: opts.timeoutMs ?? 0, req: toBuf(payload), respSize: KOFFLOAD.limits.payloadMax, ...(opts.default ? { default: toBuf(opts.default) } : {}) };
+    const kc = {
+      op,
+      timeoutMs: opts.timeoutMs ?? 0,
+      timeoutUs: opts.timeoutUs ?? 0,
+      req: toBuf(payload),
+      respSize: KOFFLOAD.limits.payloadMax,
+      ...(opts.default ? { default: toBuf(opts.default) } : {}),
+    };
     const r = await this.core.call(ks, kc, contextOf(opts.context ?? 'normal'));
     return r.resp !== undefined ? { outcome: r.outcome, payload: r.resp, waitNs: r.waitNs } : { outcome: r.outcome, waitNs: r.waitNs };
   }
@@ -259,11 +266,14 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   // one death watch per subsystem: a new binding replaces the last one's
   const unwatch = new Map<Subsys, () => void>();
   const family = koffloadFamily(core, genl, SIM_FAMILY_IDS.koffload, {
-    bound(ks, port) {
+    bound(ks, port, pid) {
       const token = ks.bindToken;
       if (!token) return;
       unwatch.get(ks)?.();
-      unwatch.set(ks, t.watchPort(port, () => core.release(ks, token)));
+      // the socket closing, or the process that bound it exiting (rule 6)
+      const release = (): void => core.release(ks, token);
+      const stops = [t.watchPort(port, release), ...(pid ? [t.watchPid(pid, release)] : [])];
+      unwatch.set(ks, () => stops.forEach((f) => f()));
     },
     ...(nl ? { beforeBind: (port: number) => nl.learnPort(port) } : {}),
   });

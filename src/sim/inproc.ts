@@ -192,7 +192,7 @@ export class InprocTransport implements SimTransport {
 
   peer(port: number): PeerInfo | undefined {
     const s = this.hub.get(port);
-    return s ? { pid: process.pid, netAdmin: s.privileged } : undefined;
+    return s ? { pid: process.pid, netAdmin: s.privileged, socket: s } : undefined;
   }
 
   onDatagram(listener: (buf: Buffer, senderPort: number) => void): void {
@@ -201,6 +201,15 @@ export class InprocTransport implements SimTransport {
 
   watchPort(port: number, onGone: () => void): () => void {
     return this.hub.watch(port, onGone);
+  }
+
+  holds(port: number, socket: unknown): boolean {
+    return this.hub.get(port) === socket;
+  }
+
+  /** Every in-memory socket is this process's, which outlives them all. */
+  watchPid(): () => void {
+    return () => undefined;
   }
 
   close(): void {

@@ -11,7 +11,7 @@
  */
 import { KOFFLOAD, KOFFLOAD_TEST } from '../generated/wire.js';
 import { encodeU64Nest, putAttr, putU32, putU64 } from '../netlink/codec.js';
-import { type CallerContext, type KCall, type OutcomeKey, type SimCore, type Subsys, contextOf } from './core.js';
+import { type CallerContext, type ContextName as CallContext, type KCall, type OutcomeKey, type SimCore, type Subsys, contextOf } from './core.js';
 import { type GenlInfo, type SimFamily, getU32, reqAttrMissing, setErrAttr } from './genl.js';
 import { policyFromSpec } from './policy.js';
 import { ERRNO } from './transport.js';
@@ -31,6 +31,7 @@ interface Run {
   op: number;
   calls: number;
   timeoutMs: number;
+  timeoutUs: number;
   respSize: number;
   context: ContextName;
   flags: number;
@@ -196,6 +197,7 @@ export class KtestModule {
       op: getU32(info, A.op) ?? 1,
       calls: getU32(info, A.calls)!,
       timeoutMs: getU32(info, A.timeoutMs) ?? 0,
+      timeoutUs: getU32(info, A.timeoutUs) ?? 0,
       respSize: getU32(info, A.respSize) ?? L.payloadMax,
       context,
       flags,
@@ -245,7 +247,15 @@ export class KtestModule {
       if (!err) run.intact++;
       return;
     }
-    const kc: KCall = { op: run.op, timeoutMs: run.timeoutMs, req, respSize: run.respSize };
+    const kc: KCall = { op: run.op, timeoutMs: run.timeoutMs, timeoutUs: run.timeoutUs, req, respSize: run.respSize };
+    if (run.flags & FLAG.advise) {
+      // flag advise: koffload_advise() in the run's context; intact counts those sent
+      const start = process.hrtime.bigint();
+      const err = await this.core.advise(run.ks, run.op, req, ctx);
+      this.noteWait(run, process.hrtime.bigint() - start);
+      if (!err) run.intact++;
+      return;
+    }
     if (run.flags & FLAG.sendDefault) kc.default = req;
     run.started++;
     const res = await this.core.call(run.ks, kc, ctx);
@@ -266,7 +276,7 @@ export class KtestModule {
   private async worker(run: Run, calls: number): Promise<void> {
     // the thread starts after the RUN reply went out
     await new Promise<void>((r) => setImmediate(r));
-    const ctx = run.context === 'self' || run.context === 'cache' || run.context === 'advise' ? contextOf('normal') : contextOf(run.context);
+    const ctx = run.context === 'self' || run.context === 'cache' || run.context === 'advise' ? contextOf('normal') : contextOf(run.context as CallContext);
     for (let i = 0; i < calls && !this.exiting; i++) {
       await this.callOnce(run, ctx);
       if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise<void>((r) => setImmediate(r));

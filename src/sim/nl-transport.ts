@@ -32,10 +32,18 @@
  *
  * 3. Privilege and identity. The process behind a port is found through
  *    the socket inode in /proc/<pid>/fd, its CAP_NET_ADMIN in
- *    /proc/<pid>/status; both are cached per (port, inode).
+ *    /proc/<pid>/status; both are cached per (port, inode). The socket's
+ *    identity is its inode, read from /proc/net/netlink once per
+ *    event-loop turn: a newcomer that takes a dead handler's port is a
+ *    different socket (the kernel compares the socket itself).
+ *
+ * 4. A binding process that exits while its socket lives on (inherited or
+ *    passed file descriptor): its /proc/<pid>/stat start time is polled
+ *    with the ports, so the exit is seen within ~POLL_MS (the kernel: at
+ *    once, from the pidfd wait queue).
  */
 import { openGenlSocket, type GenlSocket } from '../netlink/socket.js';
-import { type PortRow, hasNetAdmin, pidOfInode, readPorts, readRcvbufs } from './proc.js';
+import { type PortRow, hasNetAdmin, pidOfInode, processStart, readPorts, readRcvbufs } from './proc.js';
 import { ERRNO, type PeerInfo, type SimTransport } from './transport.js';
 
 export const POLL_MS = 20;
@@ -65,8 +73,11 @@ export class NetlinkTransport implements SimTransport {
   /** sk_rcvbuf by socket inode */
   private readonly rcvbufs = new Map<number, number>();
   private readonly watched = new Map<number, { inode: number; onGone: Set<() => void> }>();
+  /** processes watched for their exit, by pid: their start time and callbacks */
+  private readonly watchedPids = new Map<number, { start: string; onGone: Set<() => void> }>();
   private readonly timer: NodeJS.Timeout;
   private out: OutItem[] = [];
+  private rowsMemo: Map<number, PortRow> | undefined;
   private flushScheduled = false;
   diagAvailable = true;
 
@@ -140,18 +151,33 @@ export class NetlinkTransport implements SimTransport {
     }
   }
 
+  /**
+   * /proc/net/netlink as of this event-loop turn: read once per turn, so
+   * every datagram is judged by the socket that holds its port now, not
+   * by one that held it before.
+   */
+  private freshRows(): Map<number, PortRow> {
+    if (!this.rowsMemo) {
+      try {
+        this.rowsMemo = readPorts();
+      } catch {
+        this.rowsMemo = new Map();
+      }
+      setImmediate(() => (this.rowsMemo = undefined));
+    }
+    return this.rowsMemo;
+  }
+
   peer(port: number): PeerInfo | undefined {
+    const row = this.freshRows().get(port);
     const cached = this.peers.get(port);
-    if (cached) return cached;
-    let row: PortRow | undefined;
-    try {
-      row = readPorts().get(port);
-    } catch {
+    if (!row) {
+      this.peers.delete(port);
       return undefined;
     }
-    if (!row) return undefined;
+    if (cached && cached.inode === row.inode) return cached;
     const pid = pidOfInode(row.inode);
-    const p: PeerCache = { inode: row.inode, pid, netAdmin: pid !== 0 && hasNetAdmin(pid) };
+    const p: PeerCache = { inode: row.inode, pid, netAdmin: pid !== 0 && hasNetAdmin(pid), socket: row.inode };
     this.peers.set(port, p);
     return p;
   }
@@ -195,7 +221,30 @@ export class NetlinkTransport implements SimTransport {
     return () => void set.delete(onGone);
   }
 
+  /** Whether the socket `socket` (an inode) still holds `port`. */
+  holds(port: number, socket: unknown): boolean {
+    return this.freshRows().get(port)?.inode === socket;
+  }
+
+  watchPid(pid: number, onGone: () => void): () => void {
+    const start = processStart(pid);
+    if (start === undefined) {
+      queueMicrotask(onGone);
+      return () => undefined;
+    }
+    let w = this.watchedPids.get(pid);
+    if (!w || w.start !== start) this.watchedPids.set(pid, (w = { start, onGone: new Set() }));
+    const set = w.onGone;
+    set.add(onGone);
+    return () => void set.delete(onGone);
+  }
+
   private poll(): void {
+    for (const [pid, w] of this.watchedPids) {
+      if (processStart(pid) === w.start) continue;
+      this.watchedPids.delete(pid);
+      for (const f of w.onGone) f();
+    }
     let rows: Map<number, PortRow>;
     try {
       rows = readPorts();

@@ -71,6 +71,24 @@ export function pidOfInode(inode: number): number {
   return 0;
 }
 
+/**
+ * Start time of process `pid` (field 22 of /proc/<pid>/stat), which tells
+ * a live process from a new one that reused its pid; undefined when no
+ * such process runs, or it is a zombie.
+ */
+export function processStart(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // the command may hold spaces and parentheses: fields follow the last ')'
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (f[0] === 'Z' || f[0] === 'X') return undefined;
+  return f[19];
+}
+
 /** Whether process `pid` has CAP_NET_ADMIN in its effective set. */
 export function hasNetAdmin(pid: number): boolean {
   try {

@@ -11,6 +11,12 @@ export interface PeerInfo {
   pid: number;
   /** whether that process has CAP_NET_ADMIN (GENL_ADMIN_PERM) */
   netAdmin: boolean;
+  /**
+   * identity of the socket now holding the port (the kernel compares the
+   * sending socket, never the port id): the socket object in memory, its
+   * inode over netlink
+   */
+  socket: unknown;
 }
 
 export interface SimTransport {
@@ -33,6 +39,14 @@ export interface SimTransport {
    * `port` closes; returns a function that stops watching.
    */
   watchPort(port: number, onGone: () => void): () => void;
+  /**
+   * Calls `onGone` once, as soon as possible after process `pid` has
+   * exited (a handler whose socket outlives its process is dead too);
+   * returns a function that stops watching.
+   */
+  watchPid(pid: number, onGone: () => void): () => void;
+  /** Whether `socket` (a PeerInfo.socket) still holds `port`: false once it is closing. */
+  holds(port: number, socket: unknown): boolean;
   close(): void;
 }
 
@@ -53,4 +67,5 @@ export const ERRNO = {
   ENOBUFS: 105,
   ECONNREFUSED: 111,
   ESHUTDOWN: 108,
+  EWOULDBLOCK: 11,
 } as const;

@@ -10,7 +10,7 @@
 // KOFFLOAD_SIM_TRANSPORT=netlink|inproc chooses.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,8 +179,8 @@ export class ChildHandler {
     readonly portId: number,
   ) {}
 
-  static async start(name: SubsysName, rcvbuf?: number): Promise<ChildHandler> {
-    const args = [join(here, 'fixtures', 'child-handler.js'), 'hang', name];
+  static async start(name: SubsysName, rcvbuf?: number, mode: 'hang' | 'orphan' = 'hang'): Promise<ChildHandler> {
+    const args = [join(here, 'fixtures', 'child-handler.js'), mode, name];
     if (rcvbuf) args.push(String(rcvbuf));
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: target().childEnv });
     const portId = await new Promise<number>((resolve, reject) => {
@@ -203,8 +203,8 @@ export class ChildHandler {
   }
 }
 
-/** Runs an unprivileged child and returns the error code of each command. */
-export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, string> {
+/** Runs an unprivileged child and returns the error code of each command, and what get showed. */
+export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, unknown> {
   const out = execFileSync(process.execPath, [join(here, 'fixtures', 'child-handler.js'), 'unpriv', name], {
     uid,
     gid: uid,
@@ -212,7 +212,7 @@ export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, s
     encoding: 'utf8',
     timeout: 60_000,
   });
-  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, string>;
+  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
 type Counts = Record<OutcomeKey, bigint>;
@@ -290,4 +290,62 @@ export const ms = (ns: bigint): number => Number(ns) / 1e6;
 
 export function payloadOf(text: string): Buffer {
   return Buffer.from(text);
+}
+
+/**
+ * The C netlink probe (fixtures/nl-probe.c): prebuilt into the guest image
+ * by scripts/kernel-test.sh, built here with the system's C compiler on a
+ * host; undefined when neither is possible.
+ */
+export function probeBinary(): string | undefined {
+  const prebuilt = join(here, 'fixtures', 'nl-probe');
+  if (existsSync(prebuilt)) return prebuilt;
+  const src = join(root, 'test', 'conformance', 'fixtures', 'nl-probe.c');
+  const out = join(mkdtempSync(join(tmpdir(), 'koffload-probe-')), 'nl-probe');
+  try {
+    execFileSync('cc', ['-O2', '-Wall', '-I', join(root, 'kernel-shim', 'include'), '-o', out, src], { stdio: 'ignore' });
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The port the koffload family answers on: 0 for the kernel, the simulator's port on netlink. */
+export function familyPort(): number {
+  return target().koffload().peerPort ?? 0;
+}
+
+/** An nlmon device up in the guest (a netlink tap: every send goes through dev_queue_xmit). */
+export function nlmonUp(): { packets(): number; down(): void } {
+  execFileSync('ip', ['link', 'add', 'nlmon0', 'type', 'nlmon']);
+  execFileSync('ip', ['link', 'set', 'nlmon0', 'up']);
+  const stat = (n: string): number => Number(readFileSync(`/sys/class/net/nlmon0/statistics/${n}`, 'utf8'));
+  const base = stat('rx_packets') + stat('tx_packets');
+  return {
+    packets: () => stat('rx_packets') + stat('tx_packets') - base,
+    down: () => execFileSync('ip', ['link', 'del', 'nlmon0']),
+  };
+}
+
+/** The kernel's taint flags: W (512) is set by any WARN. */
+export function taint(): number {
+  return Number(readFileSync('/proc/sys/kernel/tainted', 'utf8'));
+}
+
+/** koffload_test.ko's reregister file: two racing unregisters, then a new registration. */
+export function reregister(name: string): { usersAfterFirst: number; usersAfterSecond: number; oldId: number; newId: number } {
+  const file = '/sys/kernel/debug/koffload_test/reregister';
+  writeFileSync(file, name);
+  const out = readFileSync(file, 'utf8');
+  const num = (k: string): number => Number(new RegExp(`${k}=(-?\\d+)`).exec(out)?.[1] ?? NaN);
+  return { usersAfterFirst: num('users_first'), usersAfterSecond: num('users_second'), oldId: num('old_id'), newId: num('new_id') };
+}
+
+/** Active objects of slab cache `name`, from /proc/slabinfo (root). */
+export function slabObjects(name: string): number {
+  const line = readFileSync('/proc/slabinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.split(/\s+/)[0] === name);
+  if (!line) throw new Error(`no slab cache ${name}`);
+  return Number(line.split(/\s+/)[1]);
 }

@@ -8,7 +8,7 @@
 // A behaviour that differs between the two is a bug in one of them; where
 // a test cannot apply to one target it says why (and has a counterpart).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +22,8 @@ import { openGenlSocket } from '../../src/netlink/socket.js';
 import { NLM_F, align4, decodeNlError, decodeNlMessages, decodeRawAttrs, encodeGenlMsg, putAttr, putString, putU32, putU64 } from '../../src/netlink/codec.js';
 import type { InprocSocket } from '../../src/sim/index.js';
 import {
-  ChildHandler, EchoRequest, EchoResponse, Handler, Ledger, TARGET_KIND, decline, echo, fail, hang, longestWaitNs, ms, nonZero,
-  openTarget, runUnprivileged, sleep, target, totals, waitFor, OUTCOME_KEYS,
+  ChildHandler, EchoRequest, EchoResponse, Handler, Ledger, TARGET_KIND, decline, echo, fail, familyPort, hang, longestWaitNs, ms, nlmonUp,
+  nonZero, openTarget, probeBinary, reregister, runUnprivileged, sleep, slabObjects, taint, target, totals, waitFor, OUTCOME_KEYS,
 } from './env.js';
 
 const OP_ECHO = 1;
@@ -69,9 +69,11 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     for (const h of handlers.splice(0)) h.close();
     // closing the handler sockets released every binding
     for (const name of ['ktest', 'ktest2'] as const) {
-      await waitFor(`${name} unbound`, async () => (await kclient.getSubsys(name)).portid === 0);
+      await waitFor(`${name} unbound`, async () => !(await kclient.getSubsys(name)).bound);
     }
     await ledger.verify();
+    // the mode is the admin's and outlives bindings: every test starts from on
+    for (const name of ['ktest', 'ktest2'] as const) await kclient.setMode((await kclient.getSubsys(name)).subsysId, 'on', 1000);
   });
 
   after(async () => {
@@ -256,19 +258,24 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     assert.equal((await ledger.delta('ktest')).counters.badReplies, 2n);
   });
 
-  it('refuses bind, reply, publish and mode changes from an unprivileged process', async () => {
+  it('refuses bind, reply, publish and mode changes from an unprivileged process, and hides the handler', async () => {
     const h = await handler('ktest', echo);
-    let r: Record<string, string>;
+    let r: Record<string, unknown>;
     if (target().kind === 'kernel') {
       r = runUnprivileged('ktest');
-      assert.deepEqual(r, { get: 'OK', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM' });
+      // bound, but the handler's port and pid are for CAP_NET_ADMIN only
+      assert.deepEqual(r, {
+        get: 'OK', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM', seen: { bound: true, portid: 0, boundPid: 0 },
+      });
     } else if (target().children) {
       // Without CAP_NET_ADMIN the kernel refuses any unicast to a user
       // port (netlink_sendmsg: NL_CFG_F_NONROOT_SEND is not set for
       // NETLINK_GENERIC), so an unprivileged process cannot reach a
       // netlink simulator at all, not even for GET.
       r = runUnprivileged('ktest');
-      assert.deepEqual(r, { get: 'EPERM', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM' });
+      assert.deepEqual(r, {
+        get: 'EPERM', bind: 'EPERM', reply: 'EPERM', publish: 'EPERM', setMode: 'EPERM', unbind: 'EPERM', seen: { bound: false, portid: -1, boundPid: -1 },
+      });
     } else {
       // in memory: a socket that lacks CAP_NET_ADMIN meets the simulator's own check
       const c = await KoffloadClient.open(target().koffload({ privileged: false }));
@@ -281,6 +288,8 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
         }
       };
       try {
+        const info = await c.getSubsys('ktest');
+        assert.deepEqual([info.bound, info.portid, info.boundPid], [true, 0, 0], 'the handler is hidden from a reader without CAP_NET_ADMIN');
         r = {
           get: await code(() => c.getSubsys('ktest')),
           bind: await code(() => c.bind({ name: 'ktest' })),
@@ -394,6 +403,320 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const res = await ledger.finish('ktest', runId);
     assert.deepEqual(nonZero(res.outcomes), { handlerDied: 4n });
     assert.ok(ms(res.maxWaitNs) < 10_000);
+  });
+
+  // ------------------------------------------------------------------
+  // The handler is a socket, not a port id (issue 6)
+
+  it('takes the handler for its socket, never its port id, when another socket takes the port', async function () {
+    if (!target().children) skipBecause(this, 'the race needs a second process taking the port while the handler closes');
+    const bin = probeBinary();
+    if (!bin) skipBecause(this, 'no nl-probe binary and no C compiler to build it');
+    const rounds = 40;
+    const tally = { taken: 0, forgedServed: 0n, replyAccepted: 0, publishAccepted: 0, bindLied: 0, bindTaken: 0, leaked: 0 };
+    for (let round = 0; round < rounds; round++) {
+      const port = 0x6b000000 + ((process.pid * 64 + round) % 0xffff);
+      const sock = openGenlSocket({ localPort: port });
+      const h = await Handler.bind('ktest', hang, {}, { ...target().koffload(), socket: sock });
+      const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 2, threads: 2, timeoutMs: 10_000, context: 'normal', payload: Buffer.from('x'), flags: ECHO });
+      await waitFor('2 requests held', () => h.held.length === 2);
+      const ids = h.held.map((r) => r.reqId.toString());
+      const hij = spawn(bin!, ['hijack', String(familyPort()), String(port), String(h.client.familyId), String(h.subsysId), '5000', ...ids], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const line = new Promise<string>((resolve, reject) => {
+        let out = '';
+        hij.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        hij.once('exit', (code) => reject(new Error(`nl-probe exited (${code}) before it answered`)));
+      });
+      await sleep(15); // the attacker spins on the port
+      h.close();
+      const r = JSON.parse(await line) as { taken: boolean; reply: number[]; publish: number; bind: number; requests: number };
+      const info = await kclient.getSubsys('ktest');
+      const gone = new Promise((resolve) => hij.once('exit', resolve));
+      hij.stdin!.end();
+      await gone;
+      const res = await ledger.finish('ktest', runId);
+      // the handler never answered: whatever was served came from the attacker
+      tally.forgedServed += res.outcomes.served;
+      if (!r.taken) continue;
+      tally.taken++;
+      tally.replyAccepted += r.reply.filter((e) => e === 0).length;
+      if (r.publish === 0) tally.publishAccepted++;
+      if (r.bind === 0) {
+        tally.bindTaken++;
+        // a BIND that succeeded must have bound the attacker's socket
+        if (!(info.bound && info.portid === port)) tally.bindLied++;
+      }
+      tally.leaked += r.requests;
+      await waitFor('ktest released', async () => !(await kclient.getSubsys('ktest')).bound);
+    }
+    console.log(`      port reuse: ${tally.taken}/${rounds} rounds took the port; forged replies accepted ${tally.replyAccepted}, served ${tally.forgedServed}; publishes accepted ${tally.publishAccepted}; binds won ${tally.bindTaken} (${tally.bindLied} left nothing bound); REQUESTs reaching the newcomer ${tally.leaked}`);
+    assert.ok(tally.taken >= rounds / 2, `the attacker took the port in only ${tally.taken} of ${rounds} rounds`);
+    assert.deepEqual(
+      { replyAccepted: tally.replyAccepted, forgedServed: tally.forgedServed, publishAccepted: tally.publishAccepted, bindLied: tally.bindLied },
+      { replyAccepted: 0, forgedServed: 0n, publishAccepted: 0, bindLied: 0 },
+    );
+  });
+
+  it('sees a handler dead when its process exits, though its socket lives on in another', async function () {
+    if (!target().children) skipBecause(this, 'needs a handler process that can exit');
+    const child = await ChildHandler.start('ktest', undefined, 'orphan');
+    children.push(child);
+    const holder = new Promise<number>((resolve) => {
+      let out = '';
+      child.proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /HOLDER (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+    });
+    const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutMs: 20_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
+    await waitFor('4 calls pending', async () => (await kclient.getSubsys('ktest')).pending === 4);
+    const gone = new Promise((resolve) => child.proc.once('exit', resolve));
+    child.proc.kill('SIGUSR1');
+    const holderPid = await holder;
+    await gone;
+    try {
+      const res = await ledger.finish('ktest', runId);
+      assert.deepEqual(nonZero(res.outcomes), { handlerDied: 4n });
+      assert.ok(ms(res.maxWaitNs) < 5000, `waited ${ms(res.maxWaitNs)} ms of a 20 s deadline`);
+      const d = await ledger.delta('ktest');
+      assert.equal(d.now.bound, false, 'binding cleared while the socket lives on');
+      assert.equal(d.counters.releases, 1n);
+      // and a new handler may bind at once
+      const h = await handler('ktest', echo);
+      const served = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 3, threads: 1, timeoutMs: 5000, context: 'normal', payload: Buffer.from('y'), flags: ECHO });
+      assert.deepEqual(nonZero(served.outcomes), { served: 3n });
+      h.close();
+    } finally {
+      process.kill(holderPid, 'SIGKILL');
+    }
+  });
+
+  it('serves the advisory cache only for the bound handler, in mode on', async () => {
+    const lookup = async (key: string, calls = 1): Promise<bigint> =>
+      (await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls, threads: 1, timeoutMs: 1000, context: 'cache', payload: Buffer.alloc(0), flags: 0, cacheKey: Buffer.from(key) })).intact;
+    let h = await handler('ktest', echo);
+    await h.client.publish(h.subsysId, Buffer.from('k'), Buffer.from('v1'), 60_000);
+    assert.equal(await lookup('k'), 1n, 'hit in mode on');
+    // shadow: no hit, and the entry is gone for good
+    await kclient.setMode(h.subsysId, 'shadow');
+    assert.equal(await lookup('k'), 0n, 'no hit in mode shadow');
+    await kclient.setMode(h.subsysId, 'on');
+    assert.equal(await lookup('k'), 0n, 'a rollback to shadow flushed the cache');
+    // off: the same
+    await h.client.publish(h.subsysId, Buffer.from('k'), Buffer.from('v2'), 60_000);
+    await kclient.setMode(h.subsysId, 'off');
+    assert.equal(await lookup('k'), 0n, 'no hit in mode off');
+    await kclient.setMode(h.subsysId, 'on');
+    assert.equal(await lookup('k'), 0n, 'SET-MODE off rolled back');
+    // a new handler never inherits the old one's decisions
+    await h.client.publish(h.subsysId, Buffer.from('k'), Buffer.from('v3'), 60_000);
+    assert.equal(await lookup('k'), 1n);
+    h.close();
+    await waitFor('ktest unbound', async () => !(await kclient.getSubsys('ktest')).bound);
+    assert.equal(await lookup('k'), 0n, 'no hit while nothing is bound');
+    h = await handler('ktest', echo);
+    assert.equal(await lookup('k'), 0n, "the new handler does not see the old one's entry");
+    const d = await ledger.delta('ktest');
+    assert.equal(d.counters.cacheHits, 2n);
+    assert.equal(d.counters.cacheMisses, 6n);
+  });
+
+  // ------------------------------------------------------------------
+  // Deadlines shorter than a jiffy (issue 6)
+
+  it('keeps deadlines under a jiffy: fast answers are served, a hung handler costs the deadline', async () => {
+    await handler('ktest', echo);
+    // warm the path (JIT, page cache) before timing it
+    await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 50, threads: 1, timeoutMs: 1000, context: 'normal', payload: Buffer.from('w'), flags: ECHO });
+    const lines: string[] = [];
+    for (const us of [500, 2000]) {
+      const calls = 200;
+      const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls, threads: 1, timeoutUs: us, context: 'normal', payload: Buffer.from('fast'), flags: ECHO });
+      const d = await ledger.delta('ktest');
+      lines.push(`${us} us: served ${res.outcomes.served}/${calls}, deadline ${res.outcomes.deadline}, circuit-open ${res.outcomes.circuitOpen}`);
+      assert.equal(res.intact, res.outcomes.served);
+      // every late reply belongs to a call that ended at its deadline
+      assert.ok(d.counters.lateReplies <= res.outcomes.deadline, `late replies ${d.counters.lateReplies} > deadlines ${res.outcomes.deadline}`);
+      // HZ=250 rounded these down to no wait at all: none was served
+      assert.ok(res.outcomes.served >= BigInt(calls / 2), `only ${res.outcomes.served} of ${calls} served with a ${us} us deadline`);
+      await ledger.checkpoint();
+    }
+    for (const hh of handlers.splice(0)) hh.close();
+    await waitFor('ktest unbound', async () => !(await kclient.getSubsys('ktest')).bound);
+    await ledger.checkpoint();
+    await handler('ktest', hang);
+    // one call per thread, all admitted before the first deadline opens the circuit
+    const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutUs: 2000, context: 'normal', payload: Buffer.from('h'), flags: 0 });
+    assert.deepEqual(nonZero(res.outcomes), { deadline: 4n });
+    const slackMs = 20; // wake-up of the caller after its hrtimer, under emulation
+    const meanMs = ms(res.totalWaitNs) / 4;
+    lines.push(`hung handler, 2 ms deadline: mean wait ${meanMs.toFixed(3)} ms, longest ${ms(res.maxWaitNs).toFixed(3)} ms`);
+    console.log(`      ${lines.join('\n      ')}`);
+    assert.ok(meanMs >= 2, `calls ended before their 2 ms deadline (mean ${meanMs} ms)`);
+    assert.ok(ms(res.maxWaitNs) <= 2 + slackMs, `longest wait ${ms(res.maxWaitNs)} ms for a 2 ms deadline`);
+  });
+
+  // ------------------------------------------------------------------
+  // Contexts that must never send or wait (issue 6)
+
+  it('never sends with IRQs off or in hardirq, never waits in any atomic or reclaim context, with a netlink tap up', async () => {
+    const tap = target().kind === 'kernel' ? nlmonUp() : undefined;
+    const taint0 = target().kind === 'kernel' ? taint() : 0;
+    try {
+      const h = await handler('ktest', hang);
+      const contexts = ['irqsoff', 'hardirq', 'softirq', 'rcu', 'noio', 'kswapd'] as const;
+      // mode on: every one falls back at once
+      const onWant = { irqsoff: 'atomic', hardirq: 'atomic', softirq: 'atomic', rcu: 'atomic', noio: 'reclaim', kswapd: 'reclaim' } as const;
+      for (const context of contexts) {
+        const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 20, threads: 2, timeoutMs: 5000, context, payload: Buffer.from('c'), flags: 0 });
+        assert.deepEqual(nonZero(res.outcomes), { [onWant[context]]: 20n }, context);
+        assert.ok(ms(res.maxWaitNs) < 50, `${context}: waited ${ms(res.maxWaitNs)} ms`);
+      }
+      assert.equal((await ledger.delta('ktest')).counters.requestsSent, 0n, 'nothing sent in mode on');
+      // mode shadow: a send without waiting, but none with IRQs off or in hardirq, none from reclaim
+      await kclient.setMode(h.subsysId, 'shadow');
+      const shadowWant = { irqsoff: 'atomic', hardirq: 'atomic', softirq: 'shadow', rcu: 'shadow', noio: 'shadow', kswapd: 'reclaim' } as const;
+      let sent = 0n;
+      for (const context of contexts) {
+        const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 20, threads: 2, timeoutMs: 5000, context, payload: Buffer.from('c'), flags: 0 });
+        assert.deepEqual(nonZero(res.outcomes), { [shadowWant[context]]: 20n }, `shadow, ${context}`);
+        if (shadowWant[context] === 'shadow') sent += 20n;
+      }
+      // advice: sent from anywhere but IRQs off and hardirq
+      await kclient.setMode(h.subsysId, 'on');
+      let advised = 0n;
+      for (const context of contexts) {
+        const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 10, threads: 1, timeoutMs: 5000, context, payload: Buffer.from('a'), flags: KOFFLOAD_TEST.runFlag.advise });
+        const want = context === 'irqsoff' || context === 'hardirq' ? 0n : 10n;
+        assert.equal(res.intact, want, `advice from ${context}`);
+        advised += want;
+      }
+      const d = await ledger.delta('ktest');
+      assert.equal(d.counters.requestsSent, sent);
+      assert.equal(d.counters.advisories, advised);
+      assert.equal(d.counters.advisoriesDropped, 20n);
+      await waitFor('every shadow request and advice delivered', () => BigInt(h.requests.length) === sent + advised);
+      if (tap) assert.ok(tap.packets() > 0, 'the nlmon tap saw the sends');
+      if (target().kind === 'kernel') assert.equal(taint() & 512, taint0 & 512, 'the kernel warned (taint W)');
+    } finally {
+      tap?.down();
+    }
+  });
+
+  it('answers a late reply without an echo unless the handler asked for an ack', async () => {
+    const opts = target().koffload();
+    const sock = opts.socket ?? openGenlSocket();
+    const h = await handler('ktest', hang, {}, { ...opts, socket: sock });
+    const familyId = h.client.familyId;
+    const got: Buffer[] = [];
+    sock.on('datagram', (b: Buffer) => got.push(b));
+    const A = KOFFLOAD.attr;
+    // a REPLY nobody waits for, as a handler in a timeout storm sends them: no NLM_F_ACK
+    const m = encodeGenlMsg({ type: familyId, flags: NLM_F.REQUEST, seq: 77, pid: h.client.portId, cmd: KOFFLOAD.cmd.reply, version: 1 }, [
+      putU64(A.reqId, (BigInt(h.subsysId) << 48n) | 0xfffffn),
+      putU32(A.status, KOFFLOAD.status.ok),
+      putAttr(A.payload, Buffer.alloc(2048, 1)),
+    ]);
+    await sock.send([m], { port: opts.peerPort ?? 0 });
+    await sleep(300);
+    const errors = got.flatMap((d) => decodeNlMessages(d)).filter((x) => x.header.type === 2 && x.header.seq === 77);
+    assert.equal(errors.length, 0, 'no error echo for a late reply sent without NLM_F_ACK');
+    await waitFor('counted late', async () => (await ledger.delta('ktest')).counters.lateReplies === 1n);
+    // asked for an ack: the errno comes back
+    await assert.rejects(h.client.replyAck((BigInt(h.subsysId) << 48n) | 0xffffen, KOFFLOAD.status.ok, Buffer.alloc(1)), (e: { errnoCode?: string }) => e.errnoCode === 'ENOENT');
+    assert.equal((await ledger.delta('ktest')).counters.lateReplies, 2n);
+  });
+
+  it('undoes a BIND whose reply cannot reach the binder', async function () {
+    if (target().transport === 'inproc') {
+      // a paused in-memory socket whose buffer another one filled
+      const opts = target().koffload({ recvBufferSize: 4096 });
+      const sock = opts.socket as InprocSocket;
+      sock.pause();
+      const filler = target().koffload().socket!;
+      for (let i = 0; i < 16; i++) await filler.send([Buffer.alloc(1024, 1)], { port: sock.portId }).catch(() => undefined);
+      const c = await KoffloadClient.open(opts).catch(() => undefined);
+      // opening resolves the family through a request of its own: the
+      // simulator takes the family id from the options, so none is sent
+      assert.ok(c, 'the client opened');
+      handlers.push(c!);
+      const bind = c!.bind({ name: 'ktest' }).catch(() => undefined);
+      await sleep(100); // in this process: the BIND and its failed reply are done
+      assert.equal((await kclient.getSubsys('ktest')).bound, false, 'a BIND whose reply failed left a binding behind');
+      sock.resume();
+      await Promise.race([bind, sleep(200)]);
+      filler.close();
+    } else {
+      const bin = probeBinary();
+      if (!bin) skipBecause(this, 'no nl-probe binary and no C compiler to build it');
+      const familyId = kclient.familyId;
+      const p = spawn(bin!, ['bindfull', String(familyPort()), String(familyId)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        p.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        p.once('exit', (code) => reject(new Error(`nl-probe exited (${code}) before it answered`)));
+      });
+      const r = JSON.parse(line) as { port: number; filled: number; bind: number };
+      const info = await kclient.getSubsys('ktest');
+      const gone = new Promise((resolve) => p.once('exit', resolve));
+      p.stdin!.end();
+      await gone;
+      assert.ok(r.filled > 0, 'the probe filled its queue');
+      assert.notEqual(r.bind, 0, 'the BIND reply was delivered after all');
+      assert.equal(info.bound, false, `a BIND whose reply failed left a binding behind (port ${info.portid}, probe ${r.port})`);
+    }
+    assert.equal((await ledger.delta('ktest')).counters.binds, 0n);
+  });
+
+  it('lets context self make its calls outside the RUN command', async function () {
+    if (target().kind !== 'kernel') skipBecause(this, 'koffload.ko only: the simulator holds no genl lock to leave');
+    const h = await handler('ktest', echo);
+    const id = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 5, threads: 1, timeoutMs: 5000, context: 'self', payload: Buffer.from('x'), flags: 0, trigger: false });
+    let res = await ktest.result(id);
+    assert.equal(res.done, false, 'RUN made no call: they wait for the trigger');
+    assert.equal(OUTCOME_KEYS.reduce((n, k) => n + res.outcomes[k], 0n), 0n);
+    ktest.triggerSelf(id);
+    res = await ledger.finish('ktest', id);
+    assert.deepEqual(nonZero(res.outcomes), { recursion: 5n });
+    assert.equal(h.requests.length, 0);
+  });
+
+  it('drains both of two concurrent unregisters, and hands out a new subsystem id', async function () {
+    if (target().kind !== 'kernel') skipBecause(this, 'koffload.ko only; the simulator counterpart is a unit test of SimCore.unregister()');
+    await handler('ktest', hang);
+    const before = await kclient.getSubsys('ktest');
+    const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 64, threads: 64, timeoutMs: 30_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
+    await waitFor('64 pending', async () => (await kclient.getSubsys('ktest')).pending === 64);
+    const r = reregister('ktest');
+    const res = await ktest.waitResult(runId, { pollMs: 20, timeoutMs: 60_000 });
+    assert.deepEqual(nonZero(res.outcomes), { shutdown: 64n });
+    assert.deepEqual([r.usersAfterFirst, r.usersAfterSecond], [0, 0], 'an unregister returned while calls were still inside koffload_call()');
+    const after = await kclient.getSubsys('ktest');
+    assert.notEqual(after.subsysId, before.subsysId, 'a re-registered subsystem got its old id back at once');
+    assert.equal(r.newId, after.subsysId);
+    // the counters started afresh with the registration
+    await ledger.checkpoint();
+  });
+
+  it('charges advisory cache entries to the publisher', async function () {
+    if (target().kind !== 'kernel') skipBecause(this, 'koffload.ko only: memory cgroups are the kernel\'s');
+    let before: number | undefined;
+    try {
+      before = slabObjects('kmalloc-cg-8k');
+    } catch {
+      skipBecause(this, '/proc/slabinfo is not readable');
+    }
+    const h = await handler('ktest', echo);
+    for (let i = 0; i < 200; i++) await h.client.publish(h.subsysId, Buffer.from(`acct-${i}`), Buffer.alloc(4000, i & 0xff), 60_000);
+    const grew = slabObjects('kmalloc-cg-8k') - before!;
+    assert.ok(grew >= 150, `kmalloc-cg-8k grew by ${grew} objects for 200 entries of 4 KB`);
   });
 
   it('leaves no waiting caller when the modules are unloaded with calls pending', async function () {
@@ -537,25 +860,31 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const all = await kclient.dumpSubsys();
     const mine = all.filter((x) => x.name === 'ktest' || x.name === 'ktest2');
     assert.deepEqual(mine.map((x) => x.name), ['ktest', 'ktest2']);
-    // (mode and canary fraction outlive a binding: earlier tests set them)
+    // inflight-max is the kernel's limit a handler may ask for, max-inflight the subsystem's cap
     for (const x of mine) {
       assert.deepEqual(
-        [x.portid, x.boundPid, x.deadlineMs, x.maxInflight, x.pending, x.nrOps, x.payloadMax, x.inflightMax, x.deadlineMaxMs],
-        [0, 0, 200, 64, 0, 2, 4096, 64, 60000],
+        [x.bound, x.portid, x.boundPid, x.mode, x.deadlineMs, x.maxInflight, x.pending, x.nrOps, x.payloadMax, x.inflightMax, x.deadlineMaxMs],
+        [false, 0, 0, 'on', 200, 64, 0, 2, 4096, 4096, 60000],
         x.name,
       );
     }
     const h = await handler('ktest', echo, { mode: 'canary', canaryPermille: 10, deadlineMs: 150, maxInflight: 8 });
     let b = await kclient.getSubsys(h.subsysId);
     assert.deepEqual(
-      [b.portid, b.boundPid, b.mode, b.canaryPermille, b.deadlineMs, b.maxInflight, b.inflightMax, b.circuit],
-      [h.client.portId, process.pid, 'canary', 10, 150, 8, 64, 'closed'],
+      [b.bound, b.portid, b.boundPid, b.mode, b.canaryPermille, b.deadlineMs, b.maxInflight, b.inflightMax, b.circuit],
+      [true, h.client.portId, process.pid, 'canary', 10, 150, 8, 4096, 'closed'],
     );
-    // a rebind from the bound socket resets the policy to its defaults
+    // the admin turns it off; a rebind without a mode keeps that, and
+    // states the handler's caps anew (none given: none)
+    await kclient.setMode(h.subsysId, 'off');
     const again = await h.client.bind({ name: 'ktest' });
     assert.equal(again.subsysId, h.subsysId);
     b = await kclient.getSubsys(h.subsysId);
-    assert.deepEqual([b.portid, b.mode, b.canaryPermille, b.deadlineMs, b.maxInflight], [h.client.portId, 'on', 1000, 200, 64]);
+    assert.deepEqual([b.portid, b.mode, b.canaryPermille, b.deadlineMs, b.maxInflight], [h.client.portId, 'off', 10, 200, 64]);
+    // a rebind that gives a mode sets it
+    await h.client.bind({ name: 'ktest', mode: 'on', canaryPermille: 1000 });
+    b = await kclient.getSubsys(h.subsysId);
+    assert.deepEqual([b.mode, b.canaryPermille], ['on', 1000]);
     assert.equal((await ledger.delta('ktest')).counters.binds, 1n, 'a rebind is not a bind');
   });
 
@@ -610,6 +939,8 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
       ['get of an unknown id', C.getSubsys, [putU32(A.subsysId, 0x7fff)], 'ENOENT', undefined, []],
       ['get of nothing', C.getSubsys, [], 'ENOENT', 'need subsys-id or subsys-name', [1]],
       ['reply to no subsystem', C.reply, [putU64(A.reqId, 0x7fffn << 48n), putU32(A.status, 0)], 'ENOENT', 'no such pending request', [1]],
+      // op ids are 1..63 (KOFFLOAD_OPS_MAX is one past the last)
+      ['op 64', C.getSubsys, [putU32(A.op, 64)], 'ERANGE', 'integer out of range', [1, 2, 4], 20],
     ];
     try {
       for (const [what, cmd, attrs, errno, msg, tlvs, offset, miss] of cases) {

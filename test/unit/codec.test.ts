@@ -159,7 +159,7 @@ describe('codec: typed attributes', () => {
         subsysName: 'ktest',
         subsysId: 7,
         reqId: 0xfedcba9876543210n,
-        op: 64,
+        op: 63,
         payload: Buffer.from('hello'),
         status: KOFFLOAD.status.error,
         canaryPermille: 1000,
@@ -171,7 +171,7 @@ describe('codec: typed attributes', () => {
     assert.equal(values.subsysName, 'ktest');
     assert.equal(values.subsysId, 7);
     assert.equal(values.reqId, 0xfedcba9876543210n);
-    assert.equal(values.op, 64);
+    assert.equal(values.op, 63);
     assert.equal(values.payload?.toString(), 'hello');
     assert.equal(values.status, 2);
     assert.equal(values.canaryPermille, 1000);

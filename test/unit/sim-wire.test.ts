@@ -199,7 +199,7 @@ describe('sim: genl dispatch', () => {
     const m = d[0]![0]!;
     const types = decodeRawAttrs(m.payload.subarray(4)).map((a) => a.type);
     assert.deepEqual(types, [
-      A.subsysId, A.subsysName, A.portid, A.boundPid, A.mode, A.canaryPermille, A.deadlineMs, A.maxInflight, A.pending, A.circuit,
+      A.subsysId, A.subsysName, A.bound, A.portid, A.boundPid, A.mode, A.canaryPermille, A.deadlineMs, A.maxInflight, A.pending, A.circuit,
       A.nrOps, A.payloadMax, A.inflightMax, A.deadlineMaxMs, A.outcomes, A.counters,
     ]);
     assert.deepEqual([m.payload[0], m.payload[1]], [KOFFLOAD.cmd.getSubsys, 1], 'cmd and version');
