@@ -8,14 +8,16 @@
 #
 # Steps: install the Debian packages (scripts/install-kernel-deps.sh), build
 # the modules (scripts/build-modules.sh), pack an initramfs (busybox-static,
-# node and its libraries, the project's dist/, node_modules/, package.json,
-# proto/ and kernel-shim/*.ko, with scripts/guest-init.sh as /init), boot it
-# and stream the guest console here and into a log file. The guest loads
-# koffload.ko then koffload_test.ko, runs mocha in /koffload with
-# KOFFLOAD_TARGET=kernel and KOFFLOAD_KMOD_DIR=/koffload/kernel-shim, checks
-# the kernel did not warn or oops, unloads the modules, and prints
-# KOFFLOAD_GUEST_EXIT=<status>. This script exits with that status; without
-# the line (kernel panic, hang) it fails.
+# node and the libraries it and every *.node addon need, the project's dist/
+# with its own addon dist/native/koffload_nl.node, node_modules/,
+# package.json, proto/ and kernel-shim/*.ko, with scripts/guest-init.sh as
+# /init), boot it and stream the guest console here and into a log file.
+# The guest loads koffload.ko then koffload_test.ko, runs mocha in
+# /koffload with KOFFLOAD_TARGET=kernel and
+# KOFFLOAD_KMOD_DIR=/koffload/kernel-shim, checks the kernel did not warn or
+# oops, unloads the modules, and prints KOFFLOAD_GUEST_EXIT=<status>. This
+# script exits with that status; without the line (kernel panic, hang) it
+# fails.
 #
 # Exit status: the suite's status (mocha: number of failed tests), or
 #   2    a module failed to load (or harness error before boot)
@@ -174,14 +176,17 @@ for ko in "${kos[@]}"; do
 	cp "$ko" "$root/koffload/kernel-shim/"
 done
 
-# node, its native addons, and every shared library they need.
+# node, its native addons (the dependencies' and koffload's own
+# dist/native/koffload_nl.node), and every shared library they need.
 node_bin="$(readlink -f "${KOFFLOAD_NODE:-$(command -v node)}")"
 [ -x "$node_bin" ] || die "node not found"
 cp "$node_bin" "$root/usr/bin/node"
+[ -f "$root/koffload/dist/native/koffload_nl.node" ] ||
+	die "dist/native/koffload_nl.node is missing: run 'npm run build' first"
 elfs=("$node_bin")
 while IFS= read -r -d '' addon; do
 	elfs+=("$addon")
-done < <(find "$root/koffload/node_modules" -name '*.node' -type f -print0)
+done < <(find "$root/koffload/node_modules" "$root/koffload/dist" -name '*.node' -type f -print0)
 libs=()
 for elf in "${elfs[@]}"; do
 	out="$(ldd "$elf" 2>&1)" || {
