@@ -14,8 +14,10 @@ import { main as ctlMain } from '../../src/cli/koffloadctl.js';
 import { EXIT, exitCodeOf } from '../../src/runtime/cli-support.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { EXAMPLE, writePolicy } from './runtime-daemon.test.js';
+import { IS_ROOT, skipBecause } from '../skip.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
+const SIM_NEEDS_ROOT = 'needs root: koffloadd and koffloadctl reach the simulator over netlink, which needs CAP_NET_ADMIN';
 
 describe('runtime: CLI', function () {
   this.timeout(20_000);
@@ -61,7 +63,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadd process: serves, and on SIGTERM unbinds and exits 0', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
@@ -114,7 +116,7 @@ describe('runtime: CLI', function () {
   }
 
   it('koffloadd process: SIGTERM during startup stops once started, exit 0', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
@@ -131,7 +133,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadd process: SIGHUP during startup is ignored with a log line', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
@@ -177,7 +179,7 @@ describe('runtime: CLI', function () {
   }
 
   it('koffloadctl status and mode against a running simulator', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     let statusJson = '';
     await withSimulator(async (state) => {
       assert.equal(await ctlMain(['mode', 'ktest', 'canary', '--permille', '250', '--state-file', state]), EXIT.ok);
@@ -202,7 +204,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadctl calls drives the test callers and reports their outcomes', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const out = await withSimulator(async (state) => {
       // nobody is bound to ktest2: every call falls back at once
       assert.equal(await ctlMain(['calls', 'ktest2', '--count', '12', '--threads', '3', '--json', '--state-file', state]), EXIT.ok);
