@@ -1,8 +1,9 @@
 // koffloadd and koffloadctl: flag parsing, exit codes, and koffloadd as a
 // real process (SIGTERM drains, unbinds and exits 0) against a netlink
-// simulator in this process (root only: unicast between user ports).
+// simulator in this process (root only: unicast between user ports); the
+// `npm start` demo, which any user can run.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,5 +215,13 @@ describe('runtime: CLI', function () {
     assert.equal(res.target, 'sim');
     assert.equal(res.outcomes.noHandler, '12');
     assert.equal(res.outcomes.served, '0');
+  });
+
+  it('npm start: the demo runs to its end and exits 0, in memory unless root', () => {
+    const r = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, IS_ROOT ? /^koffload demo: target simulator in this process \(netlink transport\)$/m : /^koffload demo: target simulator in this process \(inproc transport/m);
+    assert.match(r.stdout, /served by the policy: 200 of 200/);
+    assert.match(r.stdout, /^after the daemon stopped, an ECHO call ends with outcome: no-handler/m);
   });
 });
