@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,6 +19,7 @@ const SO_RCVBUF = 8;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
 const NETLINK_EXT_ACK = 11;
+const { EBADF, ENOPROTOOPT, ENOTSOCK } = osConstants.errno;
 
 describe('native: koffload_nl.node', () => {
   let sock: GenlSocket;
@@ -48,11 +50,11 @@ describe('native: koffload_nl.node', () => {
 
   it('throws the errno of a failed call with code and syscall', () => {
     const nl = koffloadNl();
-    assert.throws(() => nl.getsockopt(0x7fffffff, SOL_NETLINK, NETLINK_NO_ENOBUFS), { errno: 9, code: 'EBADF', syscall: 'getsockopt' });
-    assert.throws(() => nl.setsockopt(fd, SOL_NETLINK, 255, 1), { errno: 92, code: 'ENOPROTOOPT', syscall: 'setsockopt' });
+    assert.throws(() => nl.getsockopt(0x7fffffff, SOL_NETLINK, NETLINK_NO_ENOBUFS), { errno: EBADF, code: 'EBADF', syscall: 'getsockopt' });
+    assert.throws(() => nl.setsockopt(fd, SOL_NETLINK, 255, 1), { errno: ENOPROTOOPT, code: 'ENOPROTOOPT', syscall: 'setsockopt' });
     const file = openSync('/dev/null', 'r');
     try {
-      assert.throws(() => nl.setsockopt(file, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1), { errno: 88, code: 'ENOTSOCK', syscall: 'setsockopt' });
+      assert.throws(() => nl.setsockopt(file, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1), { errno: ENOTSOCK, code: 'ENOTSOCK', syscall: 'setsockopt' });
     } finally {
       closeSync(file);
     }
