@@ -8,14 +8,16 @@
 #
 # Steps: install the Debian packages (scripts/install-kernel-deps.sh), build
 # the modules (scripts/build-modules.sh), pack an initramfs (busybox-static,
-# node and its libraries, the project's dist/, node_modules/, package.json,
-# proto/ and kernel-shim/*.ko, with scripts/guest-init.sh as /init), boot it
-# and stream the guest console here and into a log file. The guest loads
-# koffload.ko then koffload_test.ko, runs mocha in /koffload with
-# KOFFLOAD_TARGET=kernel and KOFFLOAD_KMOD_DIR=/koffload/kernel-shim, checks
-# the kernel did not warn or oops, unloads the modules, and prints
-# KOFFLOAD_GUEST_EXIT=<status>. This script exits with that status; without
-# the line (kernel panic, hang) it fails.
+# node and the libraries it and every *.node addon need, the project's dist/
+# with its own addon dist/native/koffload_nl.node, node_modules/,
+# package.json, proto/ and kernel-shim/*.ko, with scripts/guest-init.sh as
+# /init), boot it and stream the guest console here and into a log file.
+# The guest loads koffload.ko then koffload_test.ko, runs mocha in
+# /koffload with KOFFLOAD_TARGET=kernel and
+# KOFFLOAD_KMOD_DIR=/koffload/kernel-shim, checks the kernel did not warn or
+# oops, unloads the modules, and prints KOFFLOAD_GUEST_EXIT=<status>. This
+# script exits with that status; without the line (kernel panic, hang) it
+# fails.
 #
 # Exit status: the suite's status (mocha: number of failed tests), or
 #   2    a module failed to load (or harness error before boot)
@@ -197,26 +199,29 @@ for m in ${KOFFLOAD_SYS_KMODS-nlmon}; do
 done
 
 # Userspace helpers the suite uses: iproute2's ip (nlmon devices), and the
-# C port-hijack fixture of the socket identity test.
+# C netlink probe of the identity, reply-failure and deadline tests.
 ip_bin="$(command -v ip || true)"
 [ -n "$ip_bin" ] && cp "$(readlink -f "$ip_bin")" "$root/usr/sbin/ip"
-hijack_src="$repo/test/conformance/fixtures/nl-probe.c"
-if [ -f "$hijack_src" ]; then
+probe_src="$repo/test/conformance/fixtures/nl-probe.c"
+if [ -f "$probe_src" ]; then
 	mkdir -p "$root/koffload/dist/test/conformance/fixtures"
-	gcc -O2 -Wall -Werror -I "$repo/kernel-shim/include" -o "$root/koffload/dist/test/conformance/fixtures/nl-probe" "$hijack_src" ||
-		die "cannot build $hijack_src"
+	gcc -O2 -Wall -Werror -I "$repo/kernel-shim/include" -o "$root/koffload/dist/test/conformance/fixtures/nl-probe" "$probe_src" ||
+		die "cannot build $probe_src"
 fi
 
-# node, its native addons, and every shared library they need.
+# node, its native addons (the dependencies' and koffload's own
+# dist/native/koffload_nl.node), and every shared library they need.
 node_bin="$(readlink -f "${KOFFLOAD_NODE:-$(command -v node)}")"
 [ -x "$node_bin" ] || die "node not found"
 cp "$node_bin" "$root/usr/bin/node"
+[ -f "$root/koffload/dist/native/koffload_nl.node" ] ||
+	die "dist/native/koffload_nl.node is missing: run 'npm run build' first"
 elfs=("$node_bin")
 [ -x "$root/usr/sbin/ip" ] && elfs+=("$root/usr/sbin/ip")
 [ -x "$root/koffload/dist/test/conformance/fixtures/nl-probe" ] && elfs+=("$root/koffload/dist/test/conformance/fixtures/nl-probe")
 while IFS= read -r -d '' addon; do
 	elfs+=("$addon")
-done < <(find "$root/koffload/node_modules" -name '*.node' -type f -print0)
+done < <(find "$root/koffload/node_modules" "$root/koffload/dist" -name '*.node' -type f -print0)
 libs=()
 for elf in "${elfs[@]}"; do
 	out="$(ldd "$elf" 2>&1)" || {

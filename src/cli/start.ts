@@ -215,7 +215,13 @@ export async function main(argv: string[]): Promise<number> {
     sim = await simMod.startSimulator({ transport: 'auto', ...(v.serve ? {} : { stateFile: null }) });
     target = { kind: 'sim', koffload: sim.clientOptions(), koffloadTest: sim.testClientOptions() };
   }
-  process.stdout.write(`koffload demo: target ${target.kind === 'kernel' ? 'kernel module koffload.ko' : `simulator in this process (${sim!.transport} transport)`}\n`);
+  const where =
+    target.kind === 'kernel'
+      ? 'kernel module koffload.ko'
+      : sim!.transport === 'netlink'
+        ? 'simulator in this process (netlink transport)'
+        : 'simulator in this process (inproc transport: in memory, as netlink between processes needs root)';
+  process.stdout.write(`koffload demo: target ${where}\n`);
   process.stdout.write(`policy: ${EXAMPLE_POLICY}\n\n`);
   const events = new Map<string, number>();
   const onDecision = (ev: DecisionEvent): void => {

@@ -18,8 +18,8 @@
  *   sk_err = ENOBUFS, and that is the normal backpressure case for a
  *   koffload handler under load.
  *
- * Hence every socket gets, through the `sockopt` package on the fd found via
- * /proc (the package does not expose it):
+ * Hence every socket gets, through koffload's own addon (src/native/) on the
+ * fd found via /proc (the package does not expose it):
  * - NETLINK_NO_ENOBUFS: an overrun drops messages without setting sk_err;
  *   the drops are counted from the socket's Drops column in
  *   /proc/self/net/netlink (sk_drops), see {@link GenlSocket.checkDrops};
@@ -31,8 +31,8 @@ import { EventEmitter } from 'node:events';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import netlink from 'netlink';
-import sockopt from 'sockopt';
 import { KoffloadError } from '../errors.js';
+import { koffloadNl } from '../native/koffload-nl.js';
 
 export const NETLINK_GENERIC = 16;
 const SOL_NETLINK = 270;
@@ -161,16 +161,23 @@ function fdOfInode(inode: number): number | undefined {
   return undefined;
 }
 
-/** Sets NETLINK_NO_ENOBUFS and NETLINK_EXT_ACK; returns the socket inode. */
-function protect(portId: number): number {
+/** The fd and inode of this process's NETLINK_GENERIC socket bound to `portId`, found through /proc. */
+export function findGenlSocketFd(portId: number): { fd: number; inode: number } | undefined {
   const row = procRow(portId);
   const fd = row && fdOfInode(row.inode);
-  if (!row || fd === undefined) throw new Error(`cannot find the fd of netlink port ${portId} in /proc`);
-  const handle = { _handle: { fd } };
-  sockopt.setsockopt(handle, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
-  sockopt.setsockopt(handle, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-  if (sockopt.getsockopt(handle, SOL_NETLINK, NETLINK_NO_ENOBUFS) === 0) throw new Error('NETLINK_NO_ENOBUFS did not stick');
-  return row.inode;
+  return row && fd !== undefined ? { fd, inode: row.inode } : undefined;
+}
+
+/** Sets NETLINK_NO_ENOBUFS and NETLINK_EXT_ACK; returns the socket inode. */
+function protect(portId: number): number {
+  const found = findGenlSocketFd(portId);
+  if (!found) throw new Error(`cannot find the fd of netlink port ${portId} in /proc`);
+  const { fd } = found;
+  const nl = koffloadNl();
+  nl.setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
+  nl.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  if (nl.getsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS) === 0) throw new Error('NETLINK_NO_ENOBUFS did not stick');
+  return found.inode;
 }
 
 class NetlinkGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSocket {
@@ -314,7 +321,8 @@ export function openGenlSocket(options: GenlSocketOptions = {}): GenlSocket {
     inode = protect(raw.address().port);
   } catch (err) {
     raw.close();
-    throw new KoffloadError('KOFFLOAD_ERR_SOCKET', `cannot make the socket survive overruns: ${(err as Error).message}`, { cause: err });
+    const e = err as RawError;
+    throw new KoffloadError('KOFFLOAD_ERR_SOCKET', `cannot make the socket survive overruns: ${e.message}`, { cause: err, errno: e.errno });
   }
   return new NetlinkGenlSocket(raw, inode, dropCheckMs);
 }

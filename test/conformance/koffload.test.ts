@@ -25,14 +25,9 @@ import {
   ChildHandler, EchoRequest, EchoResponse, Handler, Ledger, TARGET_KIND, decline, echo, fail, familyPort, hang, longestWaitNs, ms, nlmonUp,
   nonZero, openTarget, probeBinary, reregister, runUnprivileged, sleep, slabObjects, taint, target, totals, waitFor, OUTCOME_KEYS,
 } from './env.js';
+import { skipBecause } from '../skip.js';
 
 const OP_ECHO = 1;
-
-/** Skips the running test and says why in its title. */
-function skipBecause(ctx: Mocha.Context, why: string): never {
-  if (ctx.test) ctx.test.title += ` (skipped: ${why})`;
-  ctx.skip();
-}
 
 const ECHO = KOFFLOAD_TEST.runFlag.checkEcho;
 

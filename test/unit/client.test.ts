@@ -1,7 +1,8 @@
 // KoffloadClient and KtestClient: against this host (no module: NO_FAMILY)
 // and against a fake kernel on another netlink port, for the behaviour that
 // needs no module: typed REQUEST events, dropping malformed ones, reply
-// batching, error accounting, and the request/answer commands.
+// batching, error accounting, and the request/answer commands. The fake
+// kernel is another userspace port: those tests need root.
 import assert from 'node:assert/strict';
 import { KoffloadError, NetlinkError } from '../../src/errors.js';
 import { KOFFLOAD, KOFFLOAD_TEST } from '../../src/generated/wire.js';
@@ -10,6 +11,7 @@ import { KtestClient } from '../../src/kernel/test-client.js';
 import { decodeAttrs, decodeGenl, encodeAttrs, encodeGenlMsg, encodeU64Nest } from '../../src/netlink/codec.js';
 import { openGenlSocket } from '../../src/netlink/socket.js';
 import { FAMILY_ID, FakePeer } from './fake-peer.js';
+import { IS_ROOT, UNICAST_NEEDS_ROOT, skipBecause } from '../skip.js';
 
 const SPEC = KOFFLOAD.attrSpec;
 const ENOENT = 2;
@@ -65,7 +67,8 @@ describe('KoffloadClient against a fake kernel', () => {
 
   const nextRequest = (): Promise<KernelRequest> => new Promise((resolve) => client.once('request', resolve));
 
-  it('emits typed REQUESTs', async () => {
+  it('emits typed REQUESTs', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const got = nextRequest();
     await peer.send(client.portId, [requestMsg(0x1_0000_0001n, { flags: KOFFLOAD.reqFlag.hasDefault, default: Buffer.from('dflt') })]);
     const r = await got;
@@ -78,7 +81,8 @@ describe('KoffloadClient against a fake kernel', () => {
     assert.equal(client.stats.requests, 1);
   });
 
-  it('counts and drops malformed REQUESTs and keeps serving', async () => {
+  it('counts and drops malformed REQUESTs and keeps serving', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const decodeErrors: Error[] = [];
     client.on('decodeError', (e) => decodeErrors.push(e));
     const got = nextRequest();
@@ -99,7 +103,8 @@ describe('KoffloadClient against a fake kernel', () => {
     assert.equal(client.stats.requests, 1);
   });
 
-  it('ignores datagrams from ports other than the kernel peer', async () => {
+  it('ignores datagrams from ports other than the kernel peer', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const intruder = openGenlSocket();
     try {
       const got = nextRequest();
@@ -113,7 +118,8 @@ describe('KoffloadClient against a fake kernel', () => {
     }
   });
 
-  it('sends all replies of one event-loop turn in one datagram', async () => {
+  it('sends all replies of one event-loop turn in one datagram', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     peer.responder = (req) => (req.header.flags & 0x4 ? { errno: ENOENT } : { replies: [] });
     assert.equal(client.reply(1n, KOFFLOAD.status.ok, Buffer.from('a')), true);
     client.reply(2n, 'decline');
@@ -140,7 +146,8 @@ describe('KoffloadClient against a fake kernel', () => {
     assert.equal(client.stats.replies, 3);
   });
 
-  it('counts replies the kernel rejects, late ones (ENOENT) apart', async () => {
+  it('counts replies the kernel rejects, late ones (ENOENT) apart', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     peer.responder = (req) => {
       const reqId = decodeAttrs(req.attrs, SPEC).values.reqId;
       return reqId === 10n ? { errno: ENOENT, extack: 'no such pending request' } : { errno: 1 };
@@ -172,7 +179,8 @@ describe('KoffloadClient against a fake kernel', () => {
     assert.equal(client.stats.repliesDropped, 1);
   });
 
-  it('binds with the protocol version and returns the kernel limits', async () => {
+  it('binds with the protocol version and returns the kernel limits', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     let sent: ReturnType<typeof decodeAttrs<typeof SPEC>>['values'] | undefined;
     peer.responder = (req) => {
       sent = decodeAttrs(req.attrs, SPEC).values;
@@ -187,14 +195,16 @@ describe('KoffloadClient against a fake kernel', () => {
     assert.deepEqual([b.subsysId, b.payloadMax, b.inflightMax, b.deadlineMaxMs], [5, 4096, 64, 60000]);
   });
 
-  it('maps a version refusal to KOFFLOAD_ERR_VERSION and validates bind options', async () => {
+  it('maps a version refusal to KOFFLOAD_ERR_VERSION and validates bind options', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     peer.responder = () => ({ errno: 71 });
     await assert.rejects(client.bind({ name: 'ktest' }), { code: 'KOFFLOAD_ERR_VERSION' });
     await assert.rejects(client.bind({ name: 'x'.repeat(KOFFLOAD.limits.nameMax) }), { code: 'KOFFLOAD_ERR_INVALID_ARG' });
     await assert.rejects(client.bind({ name: 'ktest', canaryPermille: 1001 }), { code: 'KOFFLOAD_ERR_INVALID_ARG' });
   });
 
-  it('reads one subsystem and dumps all', async () => {
+  it('reads one subsystem and dumps all', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     peer.responder = (req) => {
       const v = decodeAttrs(req.attrs, SPEC).values;
       if (v.subsysName === 'nope') return { errno: ENOENT };
@@ -216,7 +226,8 @@ describe('KoffloadClient against a fake kernel', () => {
     await assert.rejects(client.getSubsys('nope'), { code: 'ENOENT' });
   });
 
-  it('publishes, sets modes and unbinds with ACKs', async () => {
+  it('publishes, sets modes and unbinds with ACKs', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const cmds: number[] = [];
     peer.responder = (req) => {
       cmds.push(req.cmd);
@@ -243,7 +254,8 @@ describe('KtestClient against a fake kernel', () => {
     peer.close();
   });
 
-  it('starts a run and polls its result until done', async () => {
+  it('starts a run and polls its result until done', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     let runAttrs: ReturnType<typeof decodeAttrs<typeof TSPEC>>['values'] | undefined;
     let polls = 0;
     peer.responder = (req) => {

@@ -1,8 +1,9 @@
 // koffloadd and koffloadctl: flag parsing, exit codes, and koffloadd as a
 // real process (SIGTERM drains, unbinds and exits 0) against a netlink
-// simulator in this process (root only: unicast between user ports).
+// simulator in this process (root only: unicast between user ports); the
+// `npm start` demo, which any user can run.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +15,10 @@ import { main as ctlMain } from '../../src/cli/koffloadctl.js';
 import { EXIT, exitCodeOf } from '../../src/runtime/cli-support.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { EXAMPLE, writePolicy } from './runtime-daemon.test.js';
+import { IS_ROOT, skipBecause } from '../skip.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
+const SIM_NEEDS_ROOT = 'needs root: koffloadd and koffloadctl reach the simulator over netlink, which needs CAP_NET_ADMIN';
 
 describe('runtime: CLI', function () {
   this.timeout(20_000);
@@ -61,7 +64,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadd process: serves, and on SIGTERM unbinds and exits 0', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
@@ -114,7 +117,7 @@ describe('runtime: CLI', function () {
   }
 
   it('koffloadd process: SIGTERM during startup stops once started, exit 0', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
@@ -131,7 +134,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadd process: SIGHUP during startup is ignored with a log line', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
@@ -177,7 +180,7 @@ describe('runtime: CLI', function () {
   }
 
   it('koffloadctl status and mode against a running simulator', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     let statusJson = '';
     await withSimulator(async (state) => {
       assert.equal(await ctlMain(['mode', 'ktest', 'canary', '--permille', '250', '--state-file', state]), EXIT.ok);
@@ -202,7 +205,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadctl calls drives the test callers and reports their outcomes', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, SIM_NEEDS_ROOT);
     const out = await withSimulator(async (state) => {
       // nobody is bound to ktest2: every call falls back at once
       assert.equal(await ctlMain(['calls', 'ktest2', '--count', '12', '--threads', '3', '--json', '--state-file', state]), EXIT.ok);
@@ -212,5 +215,13 @@ describe('runtime: CLI', function () {
     assert.equal(res.target, 'sim');
     assert.equal(res.outcomes.noHandler, '12');
     assert.equal(res.outcomes.served, '0');
+  });
+
+  it('npm start: the demo runs to its end and exits 0, in memory unless root', () => {
+    const r = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, IS_ROOT ? /^koffload demo: target simulator in this process \(netlink transport\)$/m : /^koffload demo: target simulator in this process \(inproc transport/m);
+    assert.match(r.stdout, /served by the policy: 200 of 200/);
+    assert.match(r.stdout, /^after the daemon stopped, an ECHO call ends with outcome: no-handler/m);
   });
 });

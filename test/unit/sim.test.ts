@@ -11,15 +11,7 @@ import { KoffloadClient, type KernelRequest } from '../../src/kernel/client.js';
 import { KtestClient } from '../../src/kernel/test-client.js';
 import { InprocHub, readStateFile, resolveTarget, startSimulator, stateIsLive, writeStateFile } from '../../src/sim/index.js';
 import { parseSimArgs, parseSubsys } from '../../src/cli/koffload-sim.js';
-
-const isRoot = process.geteuid?.() === 0;
-
-/** Skips the running test and says why in its title. */
-function skipBecause(ctx: Mocha.Context, why: string): never {
-  if (ctx.test) ctx.test.title += ` (skipped: ${why})`;
-  ctx.skip();
-}
-
+import { IS_ROOT, skipBecause } from '../skip.js';
 
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '0']);
@@ -62,7 +54,7 @@ describe('sim: state file', () => {
   });
 
   it('is written by a netlink simulator and removed when it closes', async function () {
-    if (!isRoot) skipBecause(this, 'the netlink transport needs root');
+    if (!IS_ROOT) skipBecause(this, 'the netlink transport needs root');
     const path = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: path });
     try {
@@ -109,7 +101,7 @@ describe('sim: resolveTarget', () => {
   });
 
   it('finds a running netlink simulator through its state file, and clients work with what it returns', async function () {
-    if (!isRoot) skipBecause(this, 'the netlink transport needs root');
+    if (!IS_ROOT) skipBecause(this, 'the netlink transport needs root');
     const path = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: path });
     try {
