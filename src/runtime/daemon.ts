@@ -136,9 +136,9 @@ export function codedKernelError(err: unknown, subsystem: string): unknown {
   return err;
 }
 
-async function loadAll(paths: readonly string[], baseDir: string, fresh: boolean): Promise<PolicyRegistry> {
+async function loadAll(paths: readonly string[], baseDir: string): Promise<PolicyRegistry> {
   const reg = new PolicyRegistry();
-  for (const p of paths) for (const pol of await loadPolicyModule(p, baseDir, { fresh })) reg.add(pol);
+  for (const p of paths) for (const pol of await loadPolicyModule(p, baseDir)) reg.add(pol);
   return reg;
 }
 
@@ -205,8 +205,8 @@ export class Daemon {
     const config = opts.config;
     const baseDir = config.baseDir ?? process.cwd();
     // load before connecting: a broken policy never touches the kernel
-    const live = await loadAll(config.policies, baseDir, false);
-    const shadow = await loadAll(config.shadow ?? [], baseDir, false);
+    const live = await loadAll(config.policies, baseDir);
+    const shadow = await loadAll(config.shadow ?? [], baseDir);
     for (const s of shadow.subsystems()) {
       if (!live.get(s.subsystem)) throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `shadow policy for ${s.subsystem} without a live policy for it`);
     }
@@ -383,9 +383,9 @@ export class Daemon {
     const baseDir = this.config.baseDir ?? process.cwd();
     try {
       this.abortIfStopping();
-      const live = await loadAll(this.config.policies, baseDir, true);
+      const live = await loadAll(this.config.policies, baseDir);
       this.abortIfStopping();
-      const shadow = await loadAll(this.config.shadow ?? [], baseDir, true);
+      const shadow = await loadAll(this.config.shadow ?? [], baseDir);
       this.abortIfStopping();
       await this.apply(live, shadow);
     } catch (err) {
