@@ -92,8 +92,10 @@ export async function replayRecording(file: string, registry: PolicyRegistry, op
   };
   const servers = new Map<string, SubsystemServer>();
   for (const p of registry.subsystems()) {
-    // unlimited queue: replay is sequential, and shedding would be noise
-    servers.set(p.subsystem, new SubsystemServer({ policy: p, subsysId: 0, transport, role: 'shadow', logger: opts.logger ?? silentLogger }));
+    // replay is sequential: shedding (or refusing after abandoned handlers) would be noise, not the policy's decision
+    const unlimited = Number.MAX_SAFE_INTEGER;
+    const policy = { ...p, limits: { ...p.limits, queueMax: unlimited, advisoryQueueMax: unlimited, abandonedMax: unlimited } };
+    servers.set(p.subsystem, new SubsystemServer({ policy, subsysId: 0, transport, role: 'shadow', logger: opts.logger ?? silentLogger }));
   }
   let reqId = 1n;
   for await (const { line, rec } of readRecords(file)) {

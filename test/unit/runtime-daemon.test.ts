@@ -362,6 +362,16 @@ describe('runtime: replay', () => {
     assert.deepEqual(r.outcomes, { expired: 1 });
   });
 
+  it('replays a policy with queueMax 0 (its queue is not replay\'s: nothing is shed)', async () => {
+    const rec = join(dir, 'rec.jsonl');
+    writeFileSync(rec, [line('ok', 100_000, 'ok'), line('ok', 100_000, 'ok')].join('\n') + '\n');
+    const reg = new PolicyRegistry();
+    const p = writePolicy(dir, 'q0.mjs', `export default definePolicy({ subsystem: 'ktest', schema: ktest, limits: { queueMax: 0, concurrency: 1 }, ops: { echo: { handler: (r) => ({ seq: r.seq }) } } });`);
+    for (const pol of await loadPolicyModule(p, dir)) reg.add(pol);
+    const r = await replayRecording(rec, reg);
+    assert.deepEqual(r.outcomes, { ok: 2 });
+  });
+
   it('--deadline-ms must be at least 1: KOFFLOAD_ERR_INVALID_ARG', async () => {
     const rec = join(dir, 'rec.jsonl');
     writeFileSync(rec, line('declined', 100_000, 'decline') + '\n');
