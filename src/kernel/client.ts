@@ -8,8 +8,13 @@
  * replies queued before them. The kernel
  * answers a failed REPLY with an NLMSG_ERROR even without NLM_F_ACK; those
  * are counted by errno (ENOENT = the call already ended: a late reply) and
- * emitted as 'replyError'. Malformed REQUESTs are counted and dropped,
- * never thrown.
+ * emitted as 'replyError'; when one sendmsg() of a batch split in several
+ * fails, only its replies are counted failed.
+ *
+ * Malformed REQUESTs are counted and never thrown; one whose req-id still
+ * decodes is DECLINEd at once, so its caller does not wait out its
+ * deadline for an answer that cannot come. REQUEST flag bits this build
+ * does not know (a newer module's) are ignored, like unknown attributes.
  */
 import { EventEmitter } from 'node:events';
 import { KoffloadError, WireError } from '../errors.js';
@@ -35,6 +40,11 @@ import { type FamilyClientOptions, openFamily } from './family.js';
 type Spec = typeof KOFFLOAD.attrSpec;
 const SPEC: Spec = KOFFLOAD.attrSpec;
 const CMD = KOFFLOAD.cmd;
+/** REQUEST flags known to this build; others are dropped, not rejected */
+const REQ_FLAGS_KNOWN = SPEC.flags.mask;
+/** the spec a REQUEST is decoded with: flags without the mask check */
+const REQUEST_SPEC = { ...SPEC, flags: { id: SPEC.flags.id, type: SPEC.flags.type } } as const;
+const REQ_ID_ONLY = { reqId: SPEC.reqId } as const;
 
 export type KoffloadClientOptions = FamilyClientOptions;
 
@@ -113,6 +123,8 @@ export interface KoffloadClientStats {
   decodeErrors: number;
   /** REQUESTs dropped as malformed */
   malformedRequests: number;
+  /** malformed REQUESTs whose req-id decoded, DECLINEd at once */
+  malformedDeclined: number;
   /** requests received */
   requests: number;
   /**
@@ -199,13 +211,13 @@ export function parseSubsys(msg: GenlMessage): SubsysInfo {
 
 /** Decodes one REQUEST; throws WireError when it breaks the contract. */
 export function parseRequest(msg: GenlMessage): KernelRequest {
-  const { values: v } = decodeAttrs(msg.attrs, SPEC);
+  const { values: v } = decodeAttrs(msg.attrs, REQUEST_SPEC);
   const req: KernelRequest = {
     reqId: need(v.reqId, 'req-id'),
     subsysId: need(v.subsysId, 'subsys-id'),
     op: need(v.op, 'op'),
     deadlineNs: need(v.deadlineNs, 'deadline-ns'),
-    flags: need(v.flags, 'flags'),
+    flags: need(v.flags, 'flags') & REQ_FLAGS_KNOWN,
     payload: need(v.payload, 'payload'),
   };
   if (v.default !== undefined) req.default = v.default;
@@ -219,6 +231,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   readonly stats: KoffloadClientStats = {
     decodeErrors: 0,
     malformedRequests: 0,
+    malformedDeclined: 0,
     requests: 0,
     enobufs: 0,
     replies: 0,
@@ -353,13 +366,15 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
       this.stats.repliesDropped += queue.length;
       return;
     }
-    const { sent } = this.genl.sendBatch(queue.map((attrs) => ({ familyId: this.familyId, cmd: CMD.reply, version: KOFFLOAD.version, attrs })));
-    this.stats.replyBatches++;
-    sent.catch((err: unknown) => {
-      const code = (err as { code?: unknown }).code;
-      const key = typeof code === 'string' ? code : 'ESEND';
-      this.stats.replyErrors[key] = (this.stats.replyErrors[key] ?? 0) + queue.length;
-    });
+    const { chunks } = this.genl.sendBatch(queue.map((attrs) => ({ familyId: this.familyId, cmd: CMD.reply, version: KOFFLOAD.version, attrs })));
+    this.stats.replyBatches += chunks.length;
+    for (const c of chunks) {
+      c.sent.catch((err: unknown) => {
+        const code = (err as { code?: unknown }).code;
+        const key = typeof code === 'string' ? code : 'ESEND';
+        this.stats.replyErrors[key] = (this.stats.replyErrors[key] ?? 0) + c.items;
+      });
+    }
   }
 
   /** A reply with NLM_F_ACK that resolves or rejects (NetlinkError) on the kernel's answer. */
@@ -405,6 +420,9 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
       this.stats.decodeErrors++;
       this.stats.malformedRequests++;
       this.emit('decodeError', err instanceof Error ? err : new Error(String(err)));
+      const reqId = reqIdOf(m);
+      // a shadow or advisory request (id 0) takes no reply
+      if (reqId !== undefined && reqId !== 0n && this.reply(reqId, 'decline')) this.stats.malformedDeclined++;
       return;
     }
     this.stats.requests++;
@@ -424,6 +442,15 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   /** Closes the socket; queued replies are dropped, pending requests reject. */
   close(): void {
     this.genl.close();
+  }
+}
+
+/** The req-id of a message whose other attributes may be broken, when it decodes. */
+function reqIdOf(m: GenlMessage): bigint | undefined {
+  try {
+    return decodeAttrs(m.attrs, REQ_ID_ONLY).values.reqId;
+  } catch {
+    return undefined;
   }
 }
 
