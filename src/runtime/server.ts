@@ -110,6 +110,8 @@ export interface SubsystemServerOptions {
   /** @default process.hrtime.bigint */
   clock?: Clock;
   onDecision?: (ev: DecisionEvent) => void;
+  /** every failed ctx.publish(), after it is logged and counted in publishErrors */
+  onPublishError?: (err: unknown) => void;
 }
 
 export interface LaneStats {
@@ -149,6 +151,7 @@ export class SubsystemServer {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly onDecision: ((ev: DecisionEvent) => void) | undefined;
+  private readonly onPublishError: ((err: unknown) => void) | undefined;
   private readonly lanes: Record<Lane, { queue: PQueue; concurrency: number; max: number; waiting: Set<Queued> }>;
   private readonly budgetNs: bigint;
   private closing = false;
@@ -167,6 +170,7 @@ export class SubsystemServer {
     this.logger = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? monotonicNs;
     this.onDecision = opts.onDecision;
+    this.onPublishError = opts.onPublishError;
     const l = this.policy.limits;
     this.lanes = {
       blocking: { queue: new PQueue({ concurrency: l.concurrency }), concurrency: l.concurrency, max: l.queueMax, waiting: new Set() },
@@ -280,6 +284,7 @@ export class SubsystemServer {
         p.catch((err: unknown) => {
           this.publishErrors++;
           this.logger.warn('ctx.publish() failed', { subsystem: this.subsystem, op: bop.name, err: String(err) });
+          this.onPublishError?.(err);
         });
         return p;
       },

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { KoffloadClient } from '../../src/kernel/client.js';
 import { EchoRequest, PickRequest, PickResponse } from '../../src/generated/proto/ktest.js';
 import { Daemon, type DaemonConfig, validateConfig } from '../../src/runtime/daemon.js';
 import { silentLogger } from '../../src/runtime/policy.js';
@@ -241,6 +243,67 @@ describe('runtime: daemon against the in-process simulator', function () {
     assert.match(body, /^koffload_queue_depth\{subsystem="ktest",role="live",lane="blocking"\} 0$/m);
     assert.match(body, /^koffload_socket_drops_total 0$/m);
     assert.equal((await fetch(`http://127.0.0.1:${d.metricsPort}/other`)).status, 404);
+  });
+
+  it('/metrics: scrapes within kernelStatsCacheMs share one kernel dump', async () => {
+    const d = await start({ metricsPort: 0 });
+    const url = `http://127.0.0.1:${d.metricsPort}/metrics`;
+    const before = d.metrics.kernelDumps;
+    await Promise.all(Array.from({ length: 10 }, () => fetch(url).then((r) => r.text())));
+    for (let i = 0; i < 10; i++) assert.match(await (await fetch(url)).text(), /koffload_kernel_bound\{subsystem="ktest"\} 1/);
+    assert.equal(d.metrics.kernelDumps - before, 1);
+  });
+
+  it('/metrics: a second server error does not end the process', async () => {
+    const d = await start({ metricsPort: 0 });
+    assert.doesNotThrow(() => {
+      d.metricsServer!.emit('error', new Error('first'));
+      d.metricsServer!.emit('error', new Error('second'));
+    });
+    assert.equal((await fetch(`http://127.0.0.1:${d.metricsPort}/metrics`)).status, 200);
+  });
+
+  it('/metrics: connections past metricsMaxConnections are closed at once', async () => {
+    daemon = await Daemon.start({
+      config: { policies: [EXAMPLE], metricsPort: 0 },
+      target: { kind: 'sim', koffload: sim.clientOptions() },
+      logger: silentLogger,
+      metricsMaxConnections: 2,
+    });
+    const port = daemon.metricsPort!;
+    const open = (): Promise<{ sock: Socket; closed: Promise<boolean> }> =>
+      new Promise((resolve) => {
+        const sock = connect(port, '127.0.0.1', () => resolve({ sock, closed }));
+        const closed = new Promise<boolean>((r) => {
+          sock.on('close', () => r(true));
+          setTimeout(() => r(false), 300);
+        });
+        sock.on('error', () => {});
+      });
+    const conns = [];
+    for (let i = 0; i < 3; i++) conns.push(await open());
+    assert.deepEqual(await Promise.all(conns.map((c) => c.closed)), [false, false, true]);
+    for (const c of conns) c.sock.destroy();
+  });
+
+  it('reload() whose rebind fails part-way restores the caps and mode of subsystems already rebound', async () => {
+    const pol = (sub: string, dl: number, mi: number) => `definePolicy({ subsystem: '${sub}', schema: ktest, limits: { deadlineMs: ${dl}, maxInflight: ${mi} }, ops: { echo: { handler: (r) => r } } })`;
+    const p = writePolicy(dir, 'v.mjs', `export default ${pol('ktest', 50, 8)};`);
+    const d = await start({ policies: [p], subsystems: { ktest: { mode: 'on' } } });
+    const id = d.subsystems()[0]!.subsysId;
+    await d.client.setMode(id, 'canary', 500);
+    // another process serves ktest2: the reload binds ktest anew, then fails on ktest2
+    const other = await KoffloadClient.open(sim.clientOptions());
+    try {
+      await other.bind({ name: 'ktest2' });
+      writePolicy(dir, 'v.mjs', `export default [${pol('ktest', 20, 2)}, ${pol('ktest2', 20, 2)}];`);
+      await assert.rejects(d.reload(), { code: 'KOFFLOAD_ERR_BUSY' });
+      const info = await d.client.getSubsys(id);
+      assert.deepEqual([info.deadlineMs, info.maxInflight, info.mode, info.canaryPermille], [50, 8, 'canary', 500]);
+      assert.deepEqual(d.subsystems().map((x) => x.name), ['ktest']);
+    } finally {
+      other.close();
+    }
   });
 
   it('ctx.publish() reaches the advisory cache', async () => {
