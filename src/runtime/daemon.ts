@@ -481,6 +481,16 @@ export class Daemon {
     await this.recorder?.close();
   }
 
+  /** Opens the record file anew, after the write in flight (SIGHUP: rename-then-HUP rotation). */
+  reopenRecord(): void {
+    this.recorder?.reopen();
+  }
+
+  /** Writes the record lines still queued, synchronously: for exit paths (a second signal, process 'exit'). */
+  flushRecordSync(): void {
+    this.recorder?.flushSync();
+  }
+
   /** Drains, unbinds, closes, after a reload under way gave up. Idempotent. */
   stop(): Promise<void> {
     this.stopRequested = true;

@@ -2,7 +2,7 @@
 // coded errors for bad config, reload, record/replay, shadow policies,
 // metrics, clean stop (calls fall back once the daemon is gone).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
@@ -371,6 +371,109 @@ describe('runtime: Recorder', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('runtime: record files across crashes, errors and rotation', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'koffload-rec2-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const ev = (seq: bigint): DecisionEvent => ({
+    subsystem: 'ktest',
+    subsysId: 7,
+    role: 'live',
+    lane: 'blocking',
+    req: { reqId: seq, subsysId: 7, op: 1, deadlineNs: 2_000_000n, flags: 0, payload: EchoRequest.encode({ seq }) },
+    opName: 'echo',
+    outcome: 'declined',
+    status: 'decline',
+    replied: true,
+    payload: undefined,
+    request: { seq },
+    default: undefined,
+    response: undefined,
+    handlerNs: 0n,
+    totalNs: 1000n,
+    arrivedNs: 1_000_000n,
+    error: undefined,
+  });
+  const ids = async (path: string, stats?: { torn: number }): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const l of readRecords(path, stats)) out.push(l.rec.reqId);
+    return out;
+  };
+  const until = async (cond: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('reads past a torn line, also one a restarted writer appended to, and counts it', async () => {
+    const path = join(dir, 'r.jsonl');
+    const r1 = new Recorder(path);
+    r1.write(ev(1n));
+    r1.write(ev(2n));
+    await r1.close();
+    const full = readFileSync(path, 'utf8');
+    // the second line cut short, then an old writer appends straight after it (no newline), then one more line
+    const [l1, l2] = full.trimEnd().split('\n');
+    writeFileSync(path, `${l1}\n${l2!.slice(0, 30)}${l2}\n${l1}\n${l2!.slice(0, 17)}`);
+    const stats = { torn: 0 };
+    assert.deepEqual(await ids(path, stats), ['1', '2', '1']);
+    assert.equal(stats.torn, 2);
+    // a line that does not even start like a record is still an error
+    writeFileSync(path, `${l1}\nhello\n`);
+    await assert.rejects(ids(path), { code: 'KOFFLOAD_ERR_BAD_RECORD' });
+  });
+
+  it('starts its first line on a line of its own after a torn last line', async () => {
+    const path = join(dir, 'r.jsonl');
+    writeFileSync(path, '{"v":1,"time":"20');
+    const r = new Recorder(path);
+    r.write(ev(5n));
+    await r.close();
+    const stats = { torn: 0 };
+    assert.deepEqual(await ids(path, stats), ['5']);
+    assert.equal(stats.torn, 1);
+  });
+
+  it('reopens the file after a write error (ENOSPC) and goes on writing', async function () {
+    if (!existsSync('/dev/full')) this.skip();
+    const path = join(dir, 'r.jsonl');
+    symlinkSync('/dev/full', path);
+    const r = new Recorder(path, { reopenDelayMs: 20 });
+    r.write(ev(1n));
+    await until(() => r.errors > 0);
+    assert.equal(r.errors, 1);
+    // space again: the path is a file that can be written
+    unlinkSync(path);
+    writeFileSync(path, '');
+    await until(() => r.reopens > 0);
+    r.write(ev(2n));
+    await r.close();
+    assert.deepEqual(await ids(path), ['2']);
+  });
+
+  it('reopen() (SIGHUP) moves writing to a new file at the path: rename-then-HUP rotation', async () => {
+    const path = join(dir, 'r.jsonl');
+    const r = new Recorder(path);
+    r.write(ev(1n));
+    renameSync(path, `${path}.1`);
+    r.reopen();
+    r.write(ev(2n));
+    await r.close();
+    assert.deepEqual(await ids(`${path}.1`), ['1']);
+    assert.deepEqual(await ids(path), ['2']);
+  });
+
+  it('flushSync() writes every queued line at once (exit paths)', async () => {
+    const path = join(dir, 'r.jsonl');
+    const r = new Recorder(path);
+    for (let i = 1; i <= 100; i++) r.write(ev(BigInt(i)));
+    r.flushSync();
+    // read before the event loop runs again: what an exiting process leaves behind
+    const n = readFileSync(path, 'utf8').trimEnd().split('\n').length;
+    await r.close();
+    assert.equal(n, 100);
+    assert.equal((await ids(path)).length, 100);
   });
 });
 
