@@ -42,9 +42,9 @@ function problem(st: Stats, path: string, isTarget: boolean, uid: number): strin
   return undefined;
 }
 
-function checkChain(file: string, what: string, uid: number, lstat: (p: string) => Stats): void {
+function checkChain(file: string, what: string, uid: number, lstat: (p: string) => Stats, targetIsFile: boolean): void {
   let p = file;
-  let isTarget = true;
+  let isTarget = targetIsFile;
   for (;;) {
     let st: Stats;
     try {
@@ -71,12 +71,22 @@ export function assertTrustedFile(path: string, what: string, opts: TrustOptions
   const uid = opts.uid ?? process.geteuid?.() ?? 0;
   const lstat = opts.lstat ?? lstatSync;
   const abs = resolve(path);
-  checkChain(abs, what, uid, lstat);
+  checkChain(abs, what, uid, lstat, true);
   let real: string;
   try {
     real = realpathSync(abs);
   } catch (err) {
     throw new KoffloadError('KOFFLOAD_ERR_UNSAFE_FILE', `${what}: cannot resolve ${abs}: ${(err as Error).message}`, { cause: err });
   }
-  if (real !== abs) checkChain(real, what, uid, lstat);
+  if (real !== abs) checkChain(real, what, uid, lstat, true);
+}
+
+/** Like assertTrustedFile() for a directory (where a trusted file is about to be written). */
+export function assertTrustedDir(path: string, what: string, opts: TrustOptions = {}): void {
+  const uid = opts.uid ?? process.geteuid?.() ?? 0;
+  const lstat = opts.lstat ?? lstatSync;
+  const abs = resolve(path);
+  checkChain(abs, what, uid, lstat, false);
+  const real = realpathSync(abs);
+  if (real !== abs) checkChain(real, what, uid, lstat, false);
 }

@@ -452,7 +452,9 @@ export class SimCore {
     const port = ks.portid;
     const deadlineNs = now() + BigInt(ks.effectiveTimeoutMs(0)) * 1_000_000n;
     const kc: KCall = { op, timeoutMs: 0, req, respSize: 0 };
-    let sent = await this.up().sendRequest(ks, port, 0n, kc, deadlineNs, KOFFLOAD.reqFlag.advisory);
+    // mode shadow: the advice is only recorded, as koffload_advise() flags it
+    const flags = KOFFLOAD.reqFlag.advisory | (ks.mode === 'shadow' ? KOFFLOAD.reqFlag.shadow : 0);
+    let sent = await this.up().sendRequest(ks, port, 0n, kc, deadlineNs, flags);
     if (sent === ERRNO.EAGAIN || sent === ERRNO.ENOBUFS) sent = ERRNO.EBUSY;
     else if (sent === ERRNO.ECONNREFUSED) sent = ERRNO.ESRCH;
     ks.count(sent ? 'advisoriesDropped' : 'advisories');

@@ -60,6 +60,11 @@ function holds(pid: string, want: string): boolean {
   return false;
 }
 
+/** Whether process `pid` holds socket `inode` among its file descriptors (false when /proc/<pid>/fd cannot be read). */
+export function pidHoldsInode(pid: number, inode: number): boolean {
+  return holds(pid === process.pid ? 'self' : String(pid), `socket:[${inode}]`);
+}
+
 /** The tgid of a process holding socket `inode` (this process first), or 0. */
 export function pidOfInode(inode: number): number {
   const want = `socket:[${inode}]`;
