@@ -35,6 +35,7 @@ import {
   encodeAttrs,
 } from '../netlink/codec.js';
 import type { GenlClient, NlErrorEvent } from '../netlink/genl.js';
+import { monotonicOffsetNs } from '../runtime/timens.js';
 import { type FamilyClientOptions, openFamily } from './family.js';
 
 type Spec = typeof KOFFLOAD.attrSpec;
@@ -46,7 +47,14 @@ const REQ_FLAGS_KNOWN = SPEC.flags.mask;
 const REQUEST_SPEC = { ...SPEC, flags: { id: SPEC.flags.id, type: SPEC.flags.type } } as const;
 const REQ_ID_ONLY = { reqId: SPEC.reqId } as const;
 
-export type KoffloadClientOptions = FamilyClientOptions;
+export interface KoffloadClientOptions extends FamilyClientOptions {
+  /**
+   * This process's CLOCK_MONOTONIC minus the kernel's (a time namespace's
+   * offset), added to every REQUEST deadline, ns.
+   * @default read from /proc/self/timens_offsets (0n outside a time namespace)
+   */
+  monotonicOffsetNs?: bigint;
+}
 
 export interface BindOptions {
   /** subsystem name, at most KOFFLOAD.limits.nameMax - 1 bytes */
@@ -79,7 +87,11 @@ export interface KernelRequest {
   reqId: bigint;
   subsysId: number;
   op: number;
-  /** absolute CLOCK_MONOTONIC deadline, comparable with process.hrtime.bigint() */
+  /**
+   * absolute CLOCK_MONOTONIC deadline on this process's clock, comparable
+   * with process.hrtime.bigint() (the kernel's deadline-ns plus the time
+   * namespace offset, see KoffloadClientOptions.monotonicOffsetNs)
+   */
   deadlineNs: bigint;
   /** KOFFLOAD.reqFlag bits */
   flags: number;
@@ -209,14 +221,14 @@ export function parseSubsys(msg: GenlMessage): SubsysInfo {
   };
 }
 
-/** Decodes one REQUEST; throws WireError when it breaks the contract. */
-export function parseRequest(msg: GenlMessage): KernelRequest {
+/** Decodes one REQUEST, its deadline moved to this process's clock by `offsetNs`; throws WireError when it breaks the contract. */
+export function parseRequest(msg: GenlMessage, offsetNs = 0n): KernelRequest {
   const { values: v } = decodeAttrs(msg.attrs, REQUEST_SPEC);
   const req: KernelRequest = {
     reqId: need(v.reqId, 'req-id'),
     subsysId: need(v.subsysId, 'subsys-id'),
     op: need(v.op, 'op'),
-    deadlineNs: need(v.deadlineNs, 'deadline-ns'),
+    deadlineNs: need(v.deadlineNs, 'deadline-ns') + offsetNs,
     flags: need(v.flags, 'flags') & REQ_FLAGS_KNOWN,
     payload: need(v.payload, 'payload'),
   };
@@ -247,6 +259,8 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   private constructor(
     private readonly genl: GenlClient,
     readonly familyId: number,
+    /** added to every REQUEST deadline (KoffloadClientOptions.monotonicOffsetNs) */
+    readonly monotonicOffsetNs: bigint,
   ) {
     super();
     genl.on('message', (m) => this.onMessage(m));
@@ -264,11 +278,13 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
 
   /**
    * Opens a socket and resolves the family. Rejects with
-   * KOFFLOAD_ERR_NO_FAMILY when koffload.ko is not loaded.
+   * KOFFLOAD_ERR_NO_FAMILY when koffload.ko is not loaded, and with
+   * KOFFLOAD_ERR_CLOCK when the time-namespace offset cannot be read.
    */
   static async open(options: KoffloadClientOptions = {}): Promise<KoffloadClient> {
+    const offset = options.monotonicOffsetNs ?? monotonicOffsetNs();
     const { genl, familyId } = await openFamily(KOFFLOAD.familyName, options);
-    return new KoffloadClient(genl, familyId);
+    return new KoffloadClient(genl, familyId, offset);
   }
 
   /** This socket's netlink port id. */
@@ -415,7 +431,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     }
     let req: KernelRequest;
     try {
-      req = parseRequest(m);
+      req = parseRequest(m, this.monotonicOffsetNs);
     } catch (err) {
       this.stats.decodeErrors++;
       this.stats.malformedRequests++;

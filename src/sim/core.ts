@@ -12,6 +12,7 @@
  * owns its completion. A caller that loses the claim awaits the completion
  * the winner resolves, exactly like koffload_lost_claim().
  */
+import { monotonicOffsetNs } from '../runtime/timens.js';
 import { KOFFLOAD } from '../generated/wire.js';
 import { ERRNO } from './transport.js';
 
@@ -106,7 +107,8 @@ interface CacheEntry {
   data: Buffer;
 }
 
-const now = (): bigint => process.hrtime.bigint();
+/** the kernel's CLOCK_MONOTONIC: the host's, also when this process runs in a time namespace */
+const now = (): bigint => process.hrtime.bigint() - monotonicOffsetNs();
 const zeros = <K extends string>(keys: readonly K[]): Record<K, bigint> => Object.fromEntries(keys.map((k) => [k, 0n])) as Record<K, bigint>;
 
 /** struct koffload_subsys: configuration and private state. */

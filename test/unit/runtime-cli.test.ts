@@ -2,7 +2,7 @@
 // real process (SIGTERM drains, unbinds and exits 0) against a netlink
 // simulator in this process (root only: unicast between user ports).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,11 +150,12 @@ describe('runtime: CLI', function () {
   });
 
   /** Starts koffloadd on `args` against a fresh netlink simulator; resolves once it serves. */
-  async function serving(args: string[]) {
+  async function serving(args: string[], prefix: string[] = []) {
     const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
     const state = join(dir, 'sim.json');
     const sim = await startSimulator({ transport: 'netlink', stateFile: state });
-    const child = spawn(process.execPath, [join(DIST, 'src/cli/koffloadd.js'), '--state-file', state, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [process.execPath, join(DIST, 'src/cli/koffloadd.js'), '--state-file', state, ...args];
+    const child = spawn(prefix[0] ?? argv[0]!, [...prefix.slice(1), ...(prefix.length > 0 ? argv : argv.slice(1))], { stdio: ['ignore', 'ignore', 'pipe'] });
     const log = { text: '' };
     child.stderr.on('data', (b: Buffer) => (log.text += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -181,6 +182,22 @@ describe('runtime: CLI', function () {
     };
     return { dir, sim, child, exited, log, waitLog, cleanup };
   }
+
+  it('koffloadd process in a time namespace (monotonic +10 s) meets the kernel deadlines', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const unshare = ['unshare', '--time', '--monotonic', '10'];
+    if (spawnSync(unshare[0]!, [...unshare.slice(1), 'true']).status !== 0) this.skip();
+    const k = await serving(['--policy', EXAMPLE], unshare);
+    try {
+      const outcomes: string[] = [];
+      for (let i = 0; i < 20; i++) outcomes.push((await k.sim.call('ktest', 1, EchoRequest.encode({ seq: BigInt(i) }))).outcome);
+      assert.deepEqual([...new Set(outcomes)], ['served']);
+      k.child.kill('SIGTERM');
+      assert.equal(await k.exited, 0, k.log.text);
+    } finally {
+      await k.cleanup();
+    }
+  });
 
   it('koffloadd process: SIGHUP reopens the record file (rename-then-HUP rotation)', async function () {
     if (process.geteuid?.() !== 0) this.skip();
