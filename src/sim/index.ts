@@ -156,16 +156,21 @@ function alive(pid: number): boolean {
  * Whether the simulator a state file names is running and listening: its
  * pid is alive and holds the socket bound to its port (a pid reused by
  * another process, or a port now held by someone else, does not count).
+ * A process that may not read the simulator's /proc/<pid>/fd (not root,
+ * another user's simulator) can check only that both exist: it cannot
+ * bind or answer anything there either.
  */
 export function stateIsLive(
   s: SimState,
   ports: () => Map<number, PortRow> = readPorts,
-  holdsInode: (pid: number, inode: number) => boolean = pidHoldsInode,
+  holdsInode: (pid: number, inode: number) => boolean | undefined = pidHoldsInode,
 ): boolean {
   if (!alive(s.pid)) return false;
   try {
     const row = ports().get(s.portId);
-    return row !== undefined && holdsInode(s.pid, row.inode);
+    if (row === undefined) return false;
+    const held = holdsInode(s.pid, row.inode);
+    return held ?? process.geteuid?.() !== 0;
   } catch {
     return false;
   }
