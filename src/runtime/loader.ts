@@ -35,7 +35,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import * as esbuild from 'esbuild';
+import type * as Esbuild from 'esbuild';
 import { KoffloadError } from '../errors.js';
 import { type Policy, isPolicy } from './policy.js';
 import { assertTrustedFile } from './trust.js';
@@ -86,9 +86,11 @@ interface Bundle {
 }
 
 async function bundle(abs: string): Promise<Bundle> {
+  // imported here: code that never loads a policy (the kernel test guest) needs no esbuild
+  const esbuild = await import('esbuild');
   const externals: unknown[] = [];
   let refused: KoffloadError | undefined;
-  const plugin: esbuild.Plugin = {
+  const plugin: Esbuild.Plugin = {
     name: 'koffload-policy',
     setup(build) {
       build.onResolve({ filter: /.*/ }, async (args) => {

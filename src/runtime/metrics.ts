@@ -140,6 +140,7 @@ export class DaemonMetrics {
     clientCounter('late_replies_total', 'Replies the kernel rejected because the call had already ended (ENOENT)', (s) => s.lateReplies);
     clientCounter('decode_errors_total', 'Messages from the kernel that failed to decode (malformed REQUESTs included), dropped', (s) => s.decodeErrors);
     clientCounter('malformed_requests_total', 'REQUESTs dropped as malformed', (s) => s.malformedRequests);
+    clientCounter('malformed_declined_total', 'Malformed REQUESTs whose req-id decoded, DECLINEd at once so their callers do not wait', (s) => s.malformedDeclined);
     clientCounter('socket_drops_total', 'REQUESTs lost to a full socket receive buffer (ENOBUFS); their callers fell back', (s) => s.enobufs);
     clientCounter('replies_total', 'Replies queued to the kernel', (s) => s.replies);
     clientCounter('reply_batches_total', 'sendmsg() calls that carried replies', (s) => s.replyBatches);
