@@ -119,7 +119,7 @@ async function scrapeFlood(calls: number, connections: number): Promise<void> {
 setInterval(() => {}, 1000);
 const which = process.argv.slice(2);
 const want = (k: string): boolean => which.length === 0 || which.includes(k);
-if (want('reload')) await reloads(50);
+if (want('reload')) await reloads(Number(process.env.RELOADS ?? 50));
 if (want('abandoned')) await abandoned(2000);
 if (want('scrape')) await scrapeFlood(2000, 32);
 process.exit(0);
