@@ -95,6 +95,16 @@ export const ERRORS = {
     message: 'declined',
     solution: 'Not a failure: thrown by `throw decline()`, it makes the kernel use its default.',
   },
+  KOFFLOAD_ERR_UNSAFE_FILE: {
+    message: 'refusing a file that a user other than root or the daemon\'s own could change',
+    solution:
+      'Make the file and every directory above it owned by root (or the user koffloadd runs as) and not writable by group or others (chown root, chmod go-w); in a sticky directory such as /tmp only entries owned by root or that user are accepted.',
+  },
+  KOFFLOAD_ERR_CLOCK: {
+    message: "cannot relate this process's CLOCK_MONOTONIC to the kernel's",
+    solution:
+      'koffloadd reads the time-namespace offset from /proc/self/timens_offsets to convert the kernel\'s deadlines; run it where /proc is mounted and that file is readable, or outside a time namespace.',
+  },
   KOFFLOAD_ERR_BAD_RECORD: {
     message: 'invalid record file',
     solution: 'Pass a file written by `koffloadd --record` (JSON lines, format in docs/policy-guide.md).',

@@ -24,7 +24,9 @@ answers requests, and shuts down cleanly on SIGTERM/SIGINT.
 options:
   -c, --config FILE        JSON config file (docs/policy-guide.md); paths in it
                            are relative to the file
-  -p, --policy PATH        a policy module (.js, or .ts through tsx); repeatable
+  -p, --policy PATH        a policy module (.ts or .js, compiled in memory; it
+                           and its directories must be writable only by root
+                           or koffloadd's user); repeatable
       --shadow PATH        a candidate policy run beside the live one: computed
                            and recorded, never sent; repeatable
       --mode SUBSYS=MODE   bind SUBSYS in mode off|shadow|canary|on;
@@ -38,8 +40,10 @@ options:
 
 signals: SIGTERM, SIGINT  decline queued work, finish running handlers,
                           unbind, exit 0 (during startup: once started)
-         SIGHUP           reload the policy modules and rebind (ignored
-                          during startup); on failure the old ones serve
+         SIGHUP           reopen the record file, reload the policy
+                          modules (and the local files they import) and
+                          rebind (ignored during startup); on failure the
+                          old ones serve, in the kernel too
 
 exit codes: 0 stopped cleanly; 1 failure; 2 bad usage, config or policy;
             3 no kernel module and no simulator; 4 needs CAP_NET_ADMIN (root);
@@ -141,9 +145,12 @@ export async function main(argv: string[]): Promise<number> {
     const finish = (code: number): void => {
       if (done) return;
       done = true;
+      // whatever the exit path (a second signal, a lost socket), no recorded line stays in memory
+      daemon?.flushRecordSync();
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       process.off('SIGHUP', onHup);
+      process.off('unhandledRejection', onRejection);
       resolveExit(code);
     };
     const runStop = (d: Daemon): void => {
@@ -177,11 +184,20 @@ export async function main(argv: string[]): Promise<number> {
         logger.info(stopping ? 'SIGHUP while stopping: ignored' : 'SIGHUP during startup: ignored (nothing to reload yet)');
         return;
       }
-      logger.info('SIGHUP: reloading');
+      logger.info('SIGHUP: reopening the record file and reloading');
+      daemon.reopenRecord();
       daemon.reload().catch(() => {
         // reload() logs every failure itself; the previous policies keep serving
       });
     };
+    // a policy's fire-and-forget promise that rejects would end Node 20: logged, counted, survived
+    const onRejection = (reason: unknown): void => {
+      if (daemon) daemon.unhandledRejection(reason);
+      else logger.error('unhandled promise rejection during startup', { err: String(reason) });
+    };
+    process.on('unhandledRejection', onRejection);
+    // an uncaught exception too: write what is queued for the record file on the way out
+    process.once('exit', () => daemon?.flushRecordSync());
     // installed before start() resolves: a signal while loading or binding must not kill the process half-bound
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);

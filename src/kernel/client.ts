@@ -8,8 +8,13 @@
  * replies queued before them. The kernel
  * answers a failed REPLY with an NLMSG_ERROR even without NLM_F_ACK; those
  * are counted by errno (ENOENT = the call already ended: a late reply) and
- * emitted as 'replyError'. Malformed REQUESTs are counted and dropped,
- * never thrown.
+ * emitted as 'replyError'; when one sendmsg() of a batch split in several
+ * fails, only its replies are counted failed.
+ *
+ * Malformed REQUESTs are counted and never thrown; one whose req-id still
+ * decodes is DECLINEd at once, so its caller does not wait out its
+ * deadline for an answer that cannot come. REQUEST flag bits this build
+ * does not know (a newer module's) are ignored, like unknown attributes.
  */
 import { EventEmitter } from 'node:events';
 import { KoffloadError, WireError } from '../errors.js';
@@ -30,13 +35,26 @@ import {
   encodeAttrs,
 } from '../netlink/codec.js';
 import type { GenlClient, NlErrorEvent } from '../netlink/genl.js';
+import { monotonicOffsetNs } from '../runtime/timens.js';
 import { type FamilyClientOptions, openFamily } from './family.js';
 
 type Spec = typeof KOFFLOAD.attrSpec;
 const SPEC: Spec = KOFFLOAD.attrSpec;
 const CMD = KOFFLOAD.cmd;
+/** REQUEST flags known to this build; others are dropped, not rejected */
+const REQ_FLAGS_KNOWN = SPEC.flags.mask;
+/** the spec a REQUEST is decoded with: flags without the mask check */
+const REQUEST_SPEC = { ...SPEC, flags: { id: SPEC.flags.id, type: SPEC.flags.type } } as const;
+const REQ_ID_ONLY = { reqId: SPEC.reqId } as const;
 
-export type KoffloadClientOptions = FamilyClientOptions;
+export interface KoffloadClientOptions extends FamilyClientOptions {
+  /**
+   * This process's CLOCK_MONOTONIC minus the kernel's (a time namespace's
+   * offset), added to every REQUEST deadline, ns.
+   * @default read from /proc/self/timens_offsets (0n outside a time namespace)
+   */
+  monotonicOffsetNs?: bigint;
+}
 
 export interface BindOptions {
   /** subsystem name, at most KOFFLOAD.limits.nameMax - 1 bytes */
@@ -69,7 +87,11 @@ export interface KernelRequest {
   reqId: bigint;
   subsysId: number;
   op: number;
-  /** absolute CLOCK_MONOTONIC deadline, comparable with process.hrtime.bigint() */
+  /**
+   * absolute CLOCK_MONOTONIC deadline on this process's clock, comparable
+   * with process.hrtime.bigint() (the kernel's deadline-ns plus the time
+   * namespace offset, see KoffloadClientOptions.monotonicOffsetNs)
+   */
   deadlineNs: bigint;
   /** KOFFLOAD.reqFlag bits */
   flags: number;
@@ -118,6 +140,8 @@ export interface KoffloadClientStats {
   decodeErrors: number;
   /** REQUESTs dropped as malformed */
   malformedRequests: number;
+  /** malformed REQUESTs whose req-id decoded, DECLINEd at once */
+  malformedDeclined: number;
   /** requests received */
   requests: number;
   /**
@@ -203,15 +227,15 @@ export function parseSubsys(msg: GenlMessage): SubsysInfo {
   };
 }
 
-/** Decodes one REQUEST; throws WireError when it breaks the contract. */
-export function parseRequest(msg: GenlMessage): KernelRequest {
-  const { values: v } = decodeAttrs(msg.attrs, SPEC);
+/** Decodes one REQUEST, its deadline moved to this process's clock by `offsetNs`; throws WireError when it breaks the contract. */
+export function parseRequest(msg: GenlMessage, offsetNs = 0n): KernelRequest {
+  const { values: v } = decodeAttrs(msg.attrs, REQUEST_SPEC);
   const req: KernelRequest = {
     reqId: need(v.reqId, 'req-id'),
     subsysId: need(v.subsysId, 'subsys-id'),
     op: need(v.op, 'op'),
-    deadlineNs: need(v.deadlineNs, 'deadline-ns'),
-    flags: need(v.flags, 'flags'),
+    deadlineNs: need(v.deadlineNs, 'deadline-ns') + offsetNs,
+    flags: need(v.flags, 'flags') & REQ_FLAGS_KNOWN,
     payload: need(v.payload, 'payload'),
   };
   if (v.default !== undefined) req.default = v.default;
@@ -225,6 +249,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   readonly stats: KoffloadClientStats = {
     decodeErrors: 0,
     malformedRequests: 0,
+    malformedDeclined: 0,
     requests: 0,
     enobufs: 0,
     replies: 0,
@@ -240,6 +265,8 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   private constructor(
     private readonly genl: GenlClient,
     readonly familyId: number,
+    /** added to every REQUEST deadline (KoffloadClientOptions.monotonicOffsetNs) */
+    readonly monotonicOffsetNs: bigint,
   ) {
     super();
     genl.on('message', (m) => this.onMessage(m));
@@ -257,11 +284,13 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
 
   /**
    * Opens a socket and resolves the family. Rejects with
-   * KOFFLOAD_ERR_NO_FAMILY when koffload.ko is not loaded.
+   * KOFFLOAD_ERR_NO_FAMILY when koffload.ko is not loaded, and with
+   * KOFFLOAD_ERR_CLOCK when the time-namespace offset cannot be read.
    */
   static async open(options: KoffloadClientOptions = {}): Promise<KoffloadClient> {
+    const offset = options.monotonicOffsetNs ?? monotonicOffsetNs();
     const { genl, familyId } = await openFamily(KOFFLOAD.familyName, options);
-    return new KoffloadClient(genl, familyId);
+    return new KoffloadClient(genl, familyId, offset);
   }
 
   /** This socket's netlink port id. */
@@ -359,13 +388,15 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
       this.stats.repliesDropped += queue.length;
       return;
     }
-    const { sent } = this.genl.sendBatch(queue.map((attrs) => ({ familyId: this.familyId, cmd: CMD.reply, version: KOFFLOAD.version, attrs })));
-    this.stats.replyBatches++;
-    sent.catch((err: unknown) => {
-      const code = (err as { code?: unknown }).code;
-      const key = typeof code === 'string' ? code : 'ESEND';
-      this.stats.replyErrors[key] = (this.stats.replyErrors[key] ?? 0) + queue.length;
-    });
+    const { chunks } = this.genl.sendBatch(queue.map((attrs) => ({ familyId: this.familyId, cmd: CMD.reply, version: KOFFLOAD.version, attrs })));
+    this.stats.replyBatches += chunks.length;
+    for (const c of chunks) {
+      c.sent.catch((err: unknown) => {
+        const code = (err as { code?: unknown }).code;
+        const key = typeof code === 'string' ? code : 'ESEND';
+        this.stats.replyErrors[key] = (this.stats.replyErrors[key] ?? 0) + c.items;
+      });
+    }
   }
 
   /** A reply with NLM_F_ACK that resolves or rejects (NetlinkError) on the kernel's answer. */
@@ -406,11 +437,14 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     }
     let req: KernelRequest;
     try {
-      req = parseRequest(m);
+      req = parseRequest(m, this.monotonicOffsetNs);
     } catch (err) {
       this.stats.decodeErrors++;
       this.stats.malformedRequests++;
       this.emit('decodeError', err instanceof Error ? err : new Error(String(err)));
+      const reqId = reqIdOf(m);
+      // a shadow or advisory request (id 0) takes no reply
+      if (reqId !== undefined && reqId !== 0n && this.reply(reqId, 'decline')) this.stats.malformedDeclined++;
       return;
     }
     this.stats.requests++;
@@ -430,6 +464,15 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   /** Closes the socket; queued replies are dropped, pending requests reject. */
   close(): void {
     this.genl.close();
+  }
+}
+
+/** The req-id of a message whose other attributes may be broken, when it decodes. */
+function reqIdOf(m: GenlMessage): bigint | undefined {
+  try {
+    return decodeAttrs(m.attrs, REQ_ID_ONLY).values.reqId;
+  } catch {
+    return undefined;
   }
 }
 

@@ -135,22 +135,33 @@ export function encodeNlMsg(init: NlMsgInit, payload: readonly Uint8Array[]): Bu
  * a message.
  */
 export function decodeNlMessages(data: Uint8Array): NlMessage[] {
+  const { messages, error } = decodeNlMessagesPartial(data);
+  if (error) throw error;
+  return messages;
+}
+
+/**
+ * The messages of one datagram up to the first that is malformed (a
+ * truncated header or a length that cannot be right: nothing after it can
+ * be framed), and the error that ended the walk, if any.
+ */
+export function decodeNlMessagesPartial(data: Uint8Array): { messages: NlMessage[]; error?: WireError } {
   const buf = asBuffer(data);
   const out: NlMessage[] = [];
   let off = 0;
   while (off < buf.length) {
     const rem = buf.length - off;
-    if (rem < NLMSG_HDRLEN) throw new WireError(`${rem} trailing bytes at offset ${off}: truncated nlmsghdr`);
+    if (rem < NLMSG_HDRLEN) return { messages: out, error: new WireError(`${rem} trailing bytes at offset ${off}: truncated nlmsghdr`) };
     const len = rd32(buf, off);
-    if (len < NLMSG_HDRLEN) throw new WireError(`nlmsg_len ${len} at offset ${off} is shorter than the header`);
-    if (len > rem) throw new WireError(`nlmsg_len ${len} at offset ${off} exceeds the ${rem} bytes left`);
+    if (len < NLMSG_HDRLEN) return { messages: out, error: new WireError(`nlmsg_len ${len} at offset ${off} is shorter than the header`) };
+    if (len > rem) return { messages: out, error: new WireError(`nlmsg_len ${len} at offset ${off} exceeds the ${rem} bytes left`) };
     out.push({
       header: { len, type: rd16(buf, off + 4), flags: rd16(buf, off + 6), seq: rd32(buf, off + 8), pid: rd32(buf, off + 12) },
       payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
     });
     off += align4(len);
   }
-  return out;
+  return { messages: out };
 }
 
 // ---------------------------------------------------------------------------

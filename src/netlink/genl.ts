@@ -22,7 +22,7 @@ import {
   decodeGenl,
   decodeNlDone,
   decodeNlError,
-  decodeNlMessages,
+  decodeNlMessagesPartial,
   encodeGenlMsg,
   putString,
 } from './codec.js';
@@ -233,11 +233,16 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
    * Fire-and-forget: encodes the items with fresh sequence numbers and sends
    * them back to back in as few datagrams as maxDatagramBytes allows (one,
    * normally: one sendmsg). Returns the sequence numbers at once, so errors
-   * the peer sends back (event 'nlError') can be matched, and a promise of
-   * the sendmsg() results.
+   * the peer sends back (event 'nlError') can be matched, a promise of all
+   * sendmsg() results, and each sendmsg() with the number of items it
+   * carried (so a failure is charged to its own items only).
    */
-  sendBatch(items: readonly SendItem[]): { seqs: number[]; sent: Promise<void> } {
-    if (this.closed) return { seqs: [], sent: Promise.reject(new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED')) };
+  sendBatch(items: readonly SendItem[]): { seqs: number[]; sent: Promise<void>; chunks: { items: number; sent: Promise<void> }[] } {
+    if (this.closed) {
+      const sent = Promise.reject(new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED'));
+      sent.catch(() => {});
+      return { seqs: [], sent, chunks: [{ items: items.length, sent }] };
+    }
     const seqs: number[] = [];
     const chunks: Buffer[][] = [];
     let chunk: Buffer[] = [];
@@ -256,8 +261,11 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       bytes += msg.length;
     }
     if (chunk.length > 0) chunks.push(chunk);
-    const sent = Promise.all(chunks.map((c) => this.socket.send(c, { port: this.peerPort }))).then(() => undefined);
-    return { seqs, sent };
+    const each = chunks.map((c) => ({ items: c.length, sent: this.socket.send(c, { port: this.peerPort }) }));
+    const sent = Promise.all(each.map((c) => c.sent)).then(() => undefined);
+    // callers may watch `chunks` only
+    sent.catch(() => {});
+    return { seqs, sent, chunks: each };
   }
 
   /** The id of a genl family; rejects with NetlinkError ENOENT when it is not registered. */
@@ -287,13 +295,9 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       this.stats.foreignDatagrams++;
       return;
     }
-    let msgs: NlMessage[];
-    try {
-      msgs = decodeNlMessages(buf);
-    } catch (err) {
-      this.decodeFailed(err);
-      return;
-    }
+    // a bad nlmsg_len ends the walk; the messages before it are good
+    const { messages: msgs, error } = decodeNlMessagesPartial(buf);
+    if (error) this.decodeFailed(error);
     for (const m of msgs) {
       try {
         this.onMessage(m);

@@ -185,6 +185,8 @@ class NetlinkGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSo
   readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, sends: 0 };
   private isClosed = false;
   private lastDrops = 0;
+  /** sends the package has queued: it drops them at close() without calling back */
+  private readonly unsent = new Set<(err: Error) => void>();
   private readonly dropTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -236,9 +238,15 @@ class NetlinkGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSo
     const port = options.port ?? 0;
     return new Promise<void>((resolve, reject) => {
       this.stats.sends++;
+      this.unsent.add(reject);
       try {
-        this.raw.send(buffers.map(toBuffer), { port }, (err) => (err ? reject(err) : resolve()));
+        this.raw.send(buffers.map(toBuffer), { port }, (err) => {
+          this.unsent.delete(reject);
+          if (err) reject(err);
+          else resolve();
+        });
       } catch (err) {
+        this.unsent.delete(reject);
         reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
@@ -276,6 +284,8 @@ class NetlinkGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSo
     if (this.isClosed) return;
     this.isClosed = true;
     clearInterval(this.dropTimer);
+    for (const reject of this.unsent) reject(new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED', 'closed before the send was confirmed', err ? { cause: err } : {}));
+    this.unsent.clear();
     this.emit('close', err);
   }
 

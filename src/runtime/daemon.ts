@@ -16,9 +16,17 @@
  * changes and the old policies stay in service. Otherwise each subsystem
  * gets a new server (new requests go to it at once) and is bound again (a
  * second BIND from the same socket updates its mode and caps); if a bind
- * fails the old servers are routed again. Once all are bound the old
- * servers drain, subsystems no longer served are drained and unbound.
- * Every reload failure is logged here and rethrown.
+ * fails the old servers are routed again and every subsystem already
+ * rebound is bound once more with its previous caps and the mode it had,
+ * so the kernel is left as it was too. Once all are bound the old servers
+ * drain, subsystems no longer served are drained and unbound. Every
+ * reload failure is logged here and rethrown. What a reload re-reads: the
+ * policy modules and every local file they import (loader.ts); not the
+ * config file or flags, not npm packages, not koffload itself.
+ *
+ * The /metrics server caps its connections, times out slow clients, and
+ * keeps an 'error' listener for its whole life; scrapes share one kernel
+ * dump per DaemonMetrics kernelStatsCacheMs.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter } from 'prom-client';
@@ -68,6 +76,10 @@ export interface DaemonOptions {
   logger?: Logger;
   /** a hook for every handled request (npm start's summary) */
   onDecision?: (ev: DecisionEvent) => void;
+  /** /metrics connections open at once; more are closed at once. @default 16 */
+  metricsMaxConnections?: number;
+  /** how long one kernel dump serves /metrics scrapes, ms. @default 1000 */
+  kernelStatsCacheMs?: number;
 }
 
 interface Bound {
@@ -136,14 +148,14 @@ export function codedKernelError(err: unknown, subsystem: string): unknown {
   return err;
 }
 
-async function loadAll(paths: readonly string[], baseDir: string, fresh: boolean): Promise<PolicyRegistry> {
+async function loadAll(paths: readonly string[], baseDir: string): Promise<PolicyRegistry> {
   const reg = new PolicyRegistry();
-  for (const p of paths) for (const pol of await loadPolicyModule(p, baseDir, { fresh })) reg.add(pol);
+  for (const p of paths) for (const pol of await loadPolicyModule(p, baseDir)) reg.add(pol);
   return reg;
 }
 
 export class Daemon {
-  readonly metrics = new DaemonMetrics();
+  readonly metrics: DaemonMetrics;
   readonly logger: Logger;
   private readonly bound = new Map<string, Bound>();
   private readonly dispatcher: Dispatcher;
@@ -162,6 +174,7 @@ export class Daemon {
     private readonly opts: DaemonOptions,
   ) {
     this.logger = opts.logger ?? createLogger();
+    this.metrics = new DaemonMetrics(opts.kernelStatsCacheMs !== undefined ? { kernelStatsCacheMs: opts.kernelStatsCacheMs } : {});
     this.dispatcher = new Dispatcher(client);
     client.on('overrun', (n) => this.logger.warn('socket receive buffer overran; requests lost (their callers fell back)', { dropped: n }));
     client.on('decodeError', (err) => this.logger.warn('dropped a malformed message', { err: err.message }));
@@ -205,8 +218,8 @@ export class Daemon {
     const config = opts.config;
     const baseDir = config.baseDir ?? process.cwd();
     // load before connecting: a broken policy never touches the kernel
-    const live = await loadAll(config.policies, baseDir, false);
-    const shadow = await loadAll(config.shadow ?? [], baseDir, false);
+    const live = await loadAll(config.policies, baseDir);
+    const shadow = await loadAll(config.shadow ?? [], baseDir);
     for (const s of shadow.subsystems()) {
       if (!live.get(s.subsystem)) throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `shadow policy for ${s.subsystem} without a live policy for it`);
     }
@@ -253,7 +266,25 @@ export class Daemon {
   }
 
   private makeServer(policy: SubsystemPolicy, subsysId: number, role: 'live' | 'shadow'): SubsystemServer {
-    return new SubsystemServer({ policy, subsysId, transport: this.client, role, logger: this.logger, onDecision: (ev) => this.onDecision(ev) });
+    return new SubsystemServer({
+      policy,
+      subsysId,
+      transport: this.client,
+      role,
+      logger: this.logger,
+      onDecision: (ev) => this.onDecision(ev),
+      onPublishError: () => this.metrics.publishFailed(policy.subsystem, role),
+    });
+  }
+
+  /**
+   * A promise rejection nobody handled (koffloadd's process handler calls
+   * this): logged and counted (koffload_unhandled_rejections_total); the
+   * daemon keeps serving.
+   */
+  unhandledRejection(reason: unknown): void {
+    this.metrics.unhandledRejection();
+    this.logger.error('unhandled promise rejection (a policy did not await or catch a promise); still serving', { err: String(reason) });
   }
 
   /** Throws once stop() was called: a reload must not bind what stop() is about to unbind. */
@@ -322,6 +353,16 @@ export class Daemon {
         this.abortIfStopping();
       }
     } catch (err) {
+      // the kernel first: subsystems already rebound get their previous caps and mode back
+      for (const s of swapped) {
+        if (!s.bound || !s.old) continue;
+        const prev = s.old.policy.limits;
+        try {
+          await this.client.bind({ name: s.name, mode: s.info.mode, canaryPermille: s.info.canaryPermille, deadlineMs: prev.deadlineMs, maxInflight: prev.maxInflight });
+        } catch (e) {
+          this.logger.error('could not restore the previous binding; the kernel keeps the new caps and mode', { subsystem: s.name, err: String(e) });
+        }
+      }
       // put the previous servers back; drain the new ones
       const undo: Promise<unknown>[] = [];
       for (const s of swapped) {
@@ -383,9 +424,9 @@ export class Daemon {
     const baseDir = this.config.baseDir ?? process.cwd();
     try {
       this.abortIfStopping();
-      const live = await loadAll(this.config.policies, baseDir, true);
+      const live = await loadAll(this.config.policies, baseDir);
       this.abortIfStopping();
-      const shadow = await loadAll(this.config.shadow ?? [], baseDir, true);
+      const shadow = await loadAll(this.config.shadow ?? [], baseDir);
       this.abortIfStopping();
       await this.apply(live, shadow);
     } catch (err) {
@@ -396,7 +437,8 @@ export class Daemon {
   }
 
   private listen(port: number, host: string): Promise<void> {
-    this.http = createServer((req, res) => {
+    // slow or idle clients are dropped; a scrape is small and quick
+    this.http = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
         this.metrics
           .metrics()
@@ -414,15 +456,39 @@ export class Daemon {
       res.end('koffloadd: GET /metrics\n');
     });
     const http = this.http;
+    http.maxConnections = this.opts.metricsMaxConnections ?? 16;
     return new Promise((resolve, reject) => {
-      http.once('error', (err) => reject(new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })));
-      http.listen(port, host, () => resolve());
+      let listening = false;
+      // for the server's whole life: an 'error' without a listener would end the process
+      http.on('error', (err) => {
+        if (!listening) reject(new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+        else this.logger.error('metrics server error; still serving', { err: String(err) });
+      });
+      http.listen(port, host, () => {
+        listening = true;
+        resolve();
+      });
     });
+  }
+
+  /** The /metrics HTTP server, once listening (for embedding and tests). */
+  get metricsServer(): Server | undefined {
+    return this.http;
   }
 
   /** Flushes and closes the record file (when the daemon must exit without stop()). */
   async closeRecorder(): Promise<void> {
     await this.recorder?.close();
+  }
+
+  /** Opens the record file anew, after the write in flight (SIGHUP: rename-then-HUP rotation). */
+  reopenRecord(): void {
+    this.recorder?.reopen();
+  }
+
+  /** Writes the record lines still queued, synchronously: for exit paths (a second signal, process 'exit'). */
+  flushRecordSync(): void {
+    this.recorder?.flushSync();
   }
 
   /** Drains, unbinds, closes, after a reload under way gave up. Idempotent. */

@@ -21,6 +21,6 @@ export {
 } from './policy.js';
 export { type Decline, decline, isDecline, statusOfThrown } from './status.js';
 export { type MessageCodec, type Schema, jsonSafe } from './schema.js';
-export { MAX_TIMER_MS, cannotMeet, deadlineIn, deadlineSignal, monotonicNs, remainingNs, timerDelayMs } from './deadline.js';
-export { type DecisionEvent, type RequestOutcome, type Transport, Dispatcher, OUTCOMES, SubsystemServer } from './server.js';
+export { DeadlineExceededError, MAX_TIMER_MS, cannotMeet, deadlineIn, deadlineSignal, monotonicNs, remainingNs, timerDelayMs } from './deadline.js';
+export { type DecisionEvent, type RequestOutcome, type Transport, Dispatcher, OUTCOMES, ServerDrainingError, SubsystemServer } from './server.js';
 export { type Refresher, type RefreshOptions, AdvisoryCache, refreshEvery } from './cache.js';

@@ -2,7 +2,11 @@
  * Prometheus metrics of a daemon, in their own Registry (never the global
  * one). Counters of handled requests are updated as they happen; gauges of
  * queue depth and in-flight work, the client's socket counters and the
- * kernel's per-subsystem counters are read in collect() when scraped.
+ * kernel's per-subsystem counters are read in collect() when scraped. The
+ * kernel's counters come from one GET-SUBSYS dump shared by every scrape
+ * within kernelStatsCacheMs (and by all scrapes while one dump is in
+ * flight), so a flood of scrapes from any local user costs the kernel and
+ * the daemon's event loop at most one dump per interval.
  * Every label set is bounded: subsystem, op, outcome, lane, a fixed enum.
  * docs/metrics.md lists each metric.
  */
@@ -32,15 +36,27 @@ function setCounter(c: Counter<string>, labels: Record<string, string>, value: n
   c.inc(labels, Math.max(0, value));
 }
 
+export interface DaemonMetricsOptions {
+  /** metric name prefix. @default 'koffload_' */
+  prefix?: string;
+  /** how long one kernel dump serves scrapes, ms, >= 0 (0: a dump per scrape, concurrent ones shared). @default 1000 */
+  kernelStatsCacheMs?: number;
+}
+
 export class DaemonMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'subsystem' | 'op' | 'outcome'>;
   private readonly shadowDecisions: Counter<'subsystem' | 'op' | 'outcome'>;
   private readonly latency: Histogram<'subsystem' | 'op' | 'role'>;
+  private readonly publishErrors: Counter<'subsystem' | 'role'>;
+  private readonly unhandled: Counter<string>;
   private sources: MetricsSources | undefined;
+  /** GET-SUBSYS dumps made for scrapes */
+  kernelDumps = 0;
 
-  constructor(opts: { prefix?: string } = {}) {
+  constructor(opts: DaemonMetricsOptions = {}) {
     const p = opts.prefix ?? 'koffload_';
+    const cacheMs = opts.kernelStatsCacheMs ?? 1000;
     const r = [this.registry];
     this.requests = new Counter({
       name: `${p}requests_total`,
@@ -59,6 +75,17 @@ export class DaemonMetrics {
       help: 'Run time of handlers that started, by subsystem, op and role (live or shadow)',
       labelNames: ['subsystem', 'op', 'role'],
       buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.publishErrors = new Counter({
+      name: `${p}publish_errors_total`,
+      help: 'ctx.publish() calls that failed (cache full, bad key, socket closed), awaited by the handler or not',
+      labelNames: ['subsystem', 'role'],
+      registers: r,
+    });
+    this.unhandled = new Counter({
+      name: `${p}unhandled_rejections_total`,
+      help: 'Promise rejections nobody handled (fire-and-forget work in a policy), logged and survived',
       registers: r,
     });
     const self = this;
@@ -113,6 +140,7 @@ export class DaemonMetrics {
     clientCounter('late_replies_total', 'Replies the kernel rejected because the call had already ended (ENOENT)', (s) => s.lateReplies);
     clientCounter('decode_errors_total', 'Messages from the kernel that failed to decode (malformed REQUESTs included), dropped', (s) => s.decodeErrors);
     clientCounter('malformed_requests_total', 'REQUESTs dropped as malformed', (s) => s.malformedRequests);
+    clientCounter('malformed_declined_total', 'Malformed REQUESTs whose req-id decoded, DECLINEd at once so their callers do not wait', (s) => s.malformedDeclined);
     clientCounter('socket_drops_total', 'REQUESTs lost to a full socket receive buffer (ENOBUFS); their callers fell back', (s) => s.enobufs);
     clientCounter('replies_total', 'Replies queued to the kernel', (s) => s.replies);
     clientCounter('reply_batches_total', 'sendmsg() calls that carried replies', (s) => s.replyBatches);
@@ -129,13 +157,31 @@ export class DaemonMetrics {
       },
     });
 
-    // the kernel's own counters, one GET-SUBSYS dump per scrape
+    // the kernel's own counters: one GET-SUBSYS dump in flight at a time, reused for cacheMs after it ends
     let kernelRead: Promise<SubsysInfo[]> | undefined;
+    let inFlight = false;
+    let doneAt = 0;
     const kernel = (): Promise<SubsysInfo[]> => {
-      kernelRead ??= (self.sources?.kernelSubsystems() ?? Promise.resolve([])).catch(() => []).finally(() => {
-        setImmediate(() => (kernelRead = undefined));
-      });
-      return kernelRead;
+      if (kernelRead && (inFlight || performance.now() - doneAt < cacheMs)) return kernelRead;
+      const source = self.sources;
+      if (!source) return Promise.resolve([]);
+      inFlight = true;
+      self.kernelDumps++;
+      const read: Promise<SubsysInfo[]> = source.kernelSubsystems().then(
+        (subs) => {
+          inFlight = false;
+          doneAt = performance.now();
+          return subs;
+        },
+        () => {
+          // a failed dump is not kept: the next scrape asks again
+          inFlight = false;
+          if (kernelRead === read) kernelRead = undefined;
+          return [];
+        },
+      );
+      kernelRead = read;
+      return read;
     };
     new Counter({
       name: `${p}kernel_calls_total`,
@@ -209,6 +255,16 @@ export class DaemonMetrics {
     if (ev.role === 'live') this.requests.inc(labels);
     else this.shadowDecisions.inc(labels);
     if (ev.handlerNs > 0n) this.latency.observe({ subsystem: ev.subsystem, op: labels.op, role: ev.role }, Number(ev.handlerNs) / 1e9);
+  }
+
+  /** Counts a failed ctx.publish() (the SubsystemServer onPublishError hook). */
+  publishFailed(subsystem: string, role: string): void {
+    this.publishErrors.inc({ subsystem, role });
+  }
+
+  /** Counts an unhandled promise rejection the process survived. */
+  unhandledRejection(): void {
+    this.unhandled.inc();
   }
 
   metrics(): Promise<string> {

@@ -31,7 +31,13 @@ export interface HandlerContext<Resp = unknown, RespInit = Resp> {
   readonly reqId: bigint;
   /** absolute deadline, CLOCK_MONOTONIC ns: compare with process.hrtime.bigint() */
   readonly deadlineNs: bigint;
-  /** fires at the deadline; after it the answer is discarded (the kernel has moved on) */
+  /**
+   * fires at the deadline (reason: DeadlineExceededError, code ETIMEDOUT;
+   * after it the answer is discarded, the kernel has moved on), or when the
+   * daemon starts draining this server for a stop or a reload (reason:
+   * ServerDrainingError, code ESHUTDOWN; an answer before the deadline is
+   * still sent)
+   */
   readonly signal: AbortSignal;
   readonly logger: Logger;
   /** the kernel's own choice, decoded as the response type, when the kernel sent one */
@@ -44,7 +50,12 @@ export interface HandlerContext<Resp = unknown, RespInit = Resp> {
   readonly shadow: boolean;
   /** the kernel flagged the op advisory: answer ahead of time with publish() */
   readonly advisory: boolean;
-  /** puts a decision into the subsystem's advisory cache (a no-op for shadow policies) */
+  /**
+   * puts a decision into the subsystem's advisory cache; checked but not
+   * sent when `shadow` is true. Await it: a rejection nobody handles is
+   * logged and counted (koffload_publish_errors_total), never fatal, but
+   * the handler then does not know its advice is missing.
+   */
   publish(key: Uint8Array | string, value: RespInit, ttlMs: number): Promise<void>;
 }
 
@@ -85,6 +96,14 @@ export interface PolicyLimits {
   deadlineMs?: number;
   /** in-flight cap asked of the kernel at BIND, 0..4096 (0: the subsystem's own). @default 0 */
   maxInflight?: number;
+  /**
+   * handlers abandoned at their deadline whose promise has not settled yet
+   * (they still run and hold what they hold), 0..4096: at this many, new
+   * requests are refused with ERROR (outcome `stalled`) until some settle,
+   * so a stuck handler cannot pile up without bound and the kernel's
+   * circuit opens. @default 16
+   */
+  abandonedMax?: number;
 }
 
 export type ResolvedLimits = Required<PolicyLimits>;
@@ -97,6 +116,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   minBudgetUs: 200,
   deadlineMs: 0,
   maxInflight: 0,
+  abandonedMax: 16,
 });
 
 const LIMIT_BOUNDS: Record<keyof PolicyLimits, [number, number]> = {
@@ -107,6 +127,7 @@ const LIMIT_BOUNDS: Record<keyof PolicyLimits, [number, number]> = {
   minBudgetUs: [0, KOFFLOAD.limits.deadlineMaxMs * 1000],
   deadlineMs: [0, KOFFLOAD.limits.deadlineMaxMs],
   maxInflight: [0, KOFFLOAD.limits.inflightMax],
+  abandonedMax: [0, 4096],
 };
 
 type OpsOf<S> = S extends Schema<infer O> ? O : never;

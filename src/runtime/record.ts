@@ -4,7 +4,7 @@
  * shadow. Written by `koffloadd --record FILE`, read by
  * `koffloadctl replay`.
  */
-import { closeSync, createReadStream, createWriteStream, openSync, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { KoffloadError } from '../errors.js';
 import type { Status } from '../generated/wire.js';
@@ -84,26 +84,48 @@ export interface RecorderOptions {
   logger?: Logger;
   /** drop lines while more than this many bytes wait to be written. @default RECORD_BUFFER_MAX */
   maxBuffered?: number;
+  /** after a write error, reopen the file this long later, ms. @default 1000 */
+  reopenDelayMs?: number;
 }
 
 /**
- * Appends record lines to a file. The file is opened synchronously in the
- * constructor, so a path that cannot be written fails at once
- * (KOFFLOAD_ERR_BAD_CONFIG). Later write errors are counted (the first is
- * logged), never thrown into serving; lines are dropped and counted while
- * the stream is backed up past maxBuffered.
+ * Appends record lines to a file through its own small write queue (one
+ * write() in flight), so it can always be flushed synchronously on exit.
+ *
+ * - The file is opened synchronously in the constructor, so a path that
+ *   cannot be written fails at once (KOFFLOAD_ERR_BAD_CONFIG). If it does
+ *   not end in a newline (a torn last line: SIGKILL, a full disk), one is
+ *   written first, so the next line starts on its own.
+ * - A write error (ENOSPC, EIO) is counted per line lost, the first one
+ *   logged, never thrown into serving; the file is closed and reopened
+ *   (appending) reopenDelayMs later, and writing goes on.
+ * - reopen() (SIGHUP) finishes the write in flight and opens the path
+ *   anew: rename-then-HUP rotation works.
+ * - Lines are dropped and counted while more than maxBuffered bytes wait.
+ * - flushSync() writes everything queued before the process exits.
  */
 export class Recorder {
-  private readonly out: WriteStream;
+  private fd: number | undefined;
   private readonly logger: Logger;
   private readonly maxBuffered: number;
+  private readonly reopenDelayMs: number;
   private loggedError = false;
-  /** lines handed to the stream */
+  private queue: string[] = [];
+  /** bytes queued or in flight */
+  private buffered = 0;
+  private writing = false;
+  private wantReopen = false;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private idle: (() => void)[] = [];
+  /** lines handed to the writer */
   lines = 0;
   /** lines that failed to write */
   errors = 0;
   /** lines dropped because too much was waiting to be written */
   dropped = 0;
+  /** times the file was reopened (after an error, or by reopen()) */
+  reopens = 0;
 
   constructor(
     readonly path: string,
@@ -111,55 +133,170 @@ export class Recorder {
   ) {
     this.logger = opts.logger ?? silentLogger;
     this.maxBuffered = opts.maxBuffered ?? RECORD_BUFFER_MAX;
-    let fd: number;
+    this.reopenDelayMs = opts.reopenDelayMs ?? 1000;
     try {
-      fd = openSync(path, 'a');
+      this.fd = Recorder.open(path);
     } catch (err) {
       throw new KoffloadError('KOFFLOAD_ERR_BAD_CONFIG', `cannot open record file ${path}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Opens for appending and ends a torn last line. */
+  private static open(path: string): number {
+    const fd = openSync(path, 'a');
     try {
-      this.out = createWriteStream(path, { fd, flags: 'a' });
+      const st = fstatSync(fd);
+      if (st.isFile() && st.size > 0) {
+        const last = Buffer.alloc(1);
+        const rfd = openSync(path, 'r');
+        try {
+          readSync(rfd, last, 0, 1, st.size - 1);
+        } finally {
+          closeSync(rfd);
+        }
+        if (last[0] !== 0x0a) writeSync(fd, '\n');
+      }
     } catch (err) {
       closeSync(fd);
       throw err;
     }
-    // errors of individual writes are counted in write(); this only keeps one from crashing the process
-    this.out.on('error', (err) => this.logError(err));
+    return fd;
   }
 
   private logError(err: unknown): void {
     if (this.loggedError) return;
     this.loggedError = true;
-    this.logger.error('cannot write the record file; lines are lost (koffload_record_errors_total)', { path: this.path, err: String(err) });
+    this.logger.error('cannot write the record file; lines are lost (koffload_record_errors_total); reopening it', { path: this.path, err: String(err) });
   }
 
   write(ev: DecisionEvent): void {
-    if (this.out.destroyed || this.out.writableEnded) {
+    if (this.closed) {
       this.errors++;
       return;
     }
-    if (this.out.writableLength > this.maxBuffered) {
+    if (this.buffered > this.maxBuffered) {
       this.dropped++;
       return;
     }
-    this.out.write(`${JSON.stringify(toRecordLine(ev))}\n`, (err) => {
-      if (!err) return;
-      this.errors++;
-      this.logError(err);
-    });
+    const line = `${JSON.stringify(toRecordLine(ev))}\n`;
+    this.queue.push(line);
+    this.buffered += Buffer.byteLength(line);
     this.lines++;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.writing) return;
+    if (this.wantReopen) {
+      this.wantReopen = false;
+      this.reopenNow();
+    }
+    if (this.queue.length === 0 || this.fd === undefined) {
+      // close() waits for this; with no file open (an error while closing) nothing more can be written
+      if (this.queue.length === 0 || this.closed) for (const f of this.idle.splice(0)) f();
+      return;
+    }
+    const lines = this.queue;
+    this.queue = [];
+    const buf = Buffer.from(lines.join(''));
+    const fd = this.fd;
+    this.writing = true;
+    const done = (err: Error | null, off: number): void => {
+      if (err) {
+        this.writing = false;
+        this.buffered -= buf.length;
+        this.errors += lines.length;
+        this.logError(err);
+        this.dropFd();
+        this.scheduleReopen();
+        this.pump();
+        return;
+      }
+      if (off < buf.length) {
+        write(fd, buf, off, buf.length - off, null, (e, n) => done(e, off + n));
+        return;
+      }
+      this.writing = false;
+      this.buffered -= buf.length;
+      this.pump();
+    };
+    write(fd, buf, 0, buf.length, null, (e, n) => done(e, n));
+  }
+
+  private dropFd(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already broken
+    }
+    this.fd = undefined;
+  }
+
+  private scheduleReopen(): void {
+    if (this.reopenTimer || this.closed) return;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      this.reopen();
+    }, this.reopenDelayMs);
+    this.reopenTimer.unref();
+  }
+
+  private reopenNow(): void {
+    this.dropFd();
+    try {
+      this.fd = Recorder.open(this.path);
+      this.reopens++;
+    } catch (err) {
+      this.logError(err);
+      this.scheduleReopen();
+    }
+  }
+
+  /** Opens the path anew once the write in flight is done (SIGHUP, rotation). */
+  reopen(): void {
+    if (this.closed) return;
+    this.wantReopen = true;
+    this.pump();
+  }
+
+  /**
+   * Writes everything queued now, synchronously (for exit paths, where the
+   * event loop will not run again); never throws. A write already in
+   * flight is not repeated (it may land after these lines).
+   */
+  flushSync(): void {
+    if (this.fd === undefined || this.queue.length === 0) return;
+    const lines = this.queue;
+    this.queue = [];
+    const buf = Buffer.from(lines.join(''));
+    this.buffered -= buf.length;
+    try {
+      for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
+    } catch (err) {
+      this.errors += lines.length;
+      this.logError(err);
+    }
   }
 
   /** Flushes and closes; never rejects. */
-  close(): Promise<void> {
-    if (this.out.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.out.once('close', () => resolve());
-      if (this.out.destroyed) return;
-      if (this.out.writableEnded) return;
-      this.out.end();
-    });
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = undefined;
+    if (this.writing || (this.queue.length > 0 && this.fd !== undefined)) await new Promise<void>((resolve) => this.idle.push(resolve));
+    this.dropFd();
+    // whatever could not be written (no file open) is lost
+    this.errors += this.queue.length;
+    this.queue = [];
   }
+}
+
+/** Counts of what readRecords() skipped. */
+export interface ReadStats {
+  /** lines cut short (a crash or a full disk while writing), skipped */
+  torn: number;
 }
 
 function validLine(x: unknown): x is RecordLine {
@@ -175,8 +312,23 @@ function validLine(x: unknown): x is RecordLine {
   );
 }
 
-/** Reads a record file; KOFFLOAD_ERR_BAD_RECORD names the first bad line. */
-export async function* readRecords(path: string): AsyncGenerator<{ line: number; rec: RecordLine }> {
+/** The record in a line, or undefined when it is not JSON. */
+function parseLine(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a record file; KOFFLOAD_ERR_BAD_RECORD names the first bad line. A
+ * torn line (a record cut short by a crash or a full disk: it starts like
+ * one and is not JSON) is skipped and counted in `stats.torn`; when a later
+ * writer appended right after it on the same line, the record it appended
+ * is read.
+ */
+export async function* readRecords(path: string, stats: ReadStats = { torn: 0 }): AsyncGenerator<{ line: number; rec: RecordLine }> {
   const input = createReadStream(path);
   const opened = new Promise<void>((resolve, reject) => {
     input.once('open', () => resolve());
@@ -192,11 +344,14 @@ export async function* readRecords(path: string): AsyncGenerator<{ line: number;
   for await (const text of rl) {
     n++;
     if (text.trim() === '') continue;
-    let x: unknown;
-    try {
-      x = JSON.parse(text);
-    } catch (err) {
-      throw new KoffloadError('KOFFLOAD_ERR_BAD_RECORD', `${path}:${n}: not JSON`, { cause: err });
+    let x = parseLine(text);
+    if (x === undefined) {
+      if (!text.startsWith('{"v":')) throw new KoffloadError('KOFFLOAD_ERR_BAD_RECORD', `${path}:${n}: not JSON`);
+      stats.torn++;
+      const next = text.indexOf('{"v":', 1);
+      if (next < 0) continue;
+      x = parseLine(text.slice(next));
+      if (x === undefined) continue;
     }
     if (!validLine(x)) throw new KoffloadError('KOFFLOAD_ERR_BAD_RECORD', `${path}:${n}: not a version ${RECORD_VERSION} record line`);
     yield { line: n, rec: x };

@@ -38,6 +38,8 @@ export interface ReplayDiff {
 export interface ReplayReport {
   /** lines read */
   lines: number;
+  /** torn lines (cut short by a crash or a full disk) skipped */
+  torn: number;
   /** lines replayed and compared */
   compared: number;
   same: number;
@@ -73,6 +75,7 @@ export async function replayRecording(file: string, registry: PolicyRegistry, op
   }
   const report: ReplayReport = {
     lines: 0,
+    torn: 0,
     compared: 0,
     same: 0,
     different: 0,
@@ -92,11 +95,15 @@ export async function replayRecording(file: string, registry: PolicyRegistry, op
   };
   const servers = new Map<string, SubsystemServer>();
   for (const p of registry.subsystems()) {
-    // unlimited queue: replay is sequential, and shedding would be noise
-    servers.set(p.subsystem, new SubsystemServer({ policy: p, subsysId: 0, transport, role: 'shadow', logger: opts.logger ?? silentLogger }));
+    // replay is sequential: shedding (or refusing after abandoned handlers) would be noise, not the policy's decision
+    const unlimited = Number.MAX_SAFE_INTEGER;
+    const policy = { ...p, limits: { ...p.limits, queueMax: unlimited, advisoryQueueMax: unlimited, abandonedMax: unlimited } };
+    servers.set(p.subsystem, new SubsystemServer({ policy, subsysId: 0, transport, role: 'shadow', logger: opts.logger ?? silentLogger }));
   }
   let reqId = 1n;
-  for await (const { line, rec } of readRecords(file)) {
+  const readStats = { torn: 0 };
+  for await (const { line, rec } of readRecords(file, readStats)) {
+    report.torn = readStats.torn;
     report.lines++;
     const server = servers.get(rec.subsys);
     if (!server || !server.policy.ops.has(rec.op) || (rec.role === 'shadow' && !opts.includeShadow)) {
@@ -153,6 +160,7 @@ export async function replayRecording(file: string, registry: PolicyRegistry, op
       }
     }
   }
+  report.torn = readStats.torn;
   return report;
 }
 
@@ -160,6 +168,7 @@ export async function replayRecording(file: string, registry: PolicyRegistry, op
 export function formatReplayReport(r: ReplayReport): string {
   const out: string[] = [];
   out.push(`replayed ${r.compared} of ${r.lines} requests (${r.skipped} skipped)`);
+  if (r.torn > 0) out.push(`torn lines skipped (a crash or a full disk while recording): ${r.torn}`);
   if (r.notComparable > 0) {
     const by = Object.entries(r.notComparableOutcomes)
       .sort()

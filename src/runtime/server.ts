@@ -7,11 +7,17 @@
  * starts only when a task leaves the queue, so load shedding and deadlines
  * are ours:
  *
- * - past the lane's queueMax a request is declined at once (outcome `shed`);
+ * - a request that finds no free handler slot and queueMax requests already
+ *   waiting is declined at once (outcome `shed`; queueMax 0: never queue);
+ * - while limits.abandonedMax abandoned handlers are still running, a new
+ *   request is refused with ERROR (outcome `stalled`): a handler that never
+ *   settles would otherwise pile up copies of itself without bound, and
+ *   ERROR (unlike DECLINE) counts toward the kernel's circuit breaker;
  * - a request is started only while at least minBudgetUs remain before its
  *   deadline; otherwise it is declined unstarted (`expired`), or, when the
  *   deadline has already passed, dropped without a reply;
- * - a running handler gets an AbortSignal that fires at the deadline; a
+ * - a running handler gets an AbortSignal that fires at the deadline, or
+ *   earlier when drain() begins (stop, reload); a
  *   handler still running then is abandoned (`abandoned`): its slot is
  *   freed, its eventual answer discarded, and no reply is sent. The kernel
  *   has already completed the call with outcome `deadline`; a reply now
@@ -20,7 +26,11 @@
  * - a handler that throws gets an ERROR reply (statusOfThrown()), a
  *   response that does not encode as the op's type too (`bad_response`);
  * - requests with the kernel's shadow flag, and every request seen by a
- *   shadow policy, are computed and reported but never answered.
+ *   shadow policy, are computed and reported but never answered, and
+ *   ctx.publish() checks their advice without sending it;
+ * - a ctx.publish() that fails is logged and counted (publishErrors) even
+ *   when the handler does not await it: an unhandled rejection would end
+ *   the process.
  *
  * Replies go through the transport's reply(), which sends every reply of
  * one event-loop turn in one sendmsg().
@@ -53,6 +63,7 @@ export const OUTCOMES = [
   'unimplemented',
   'bad_request',
   'shutdown',
+  'stalled',
 ] as const;
 export type RequestOutcome = (typeof OUTCOMES)[number];
 
@@ -99,6 +110,8 @@ export interface SubsystemServerOptions {
   /** @default process.hrtime.bigint */
   clock?: Clock;
   onDecision?: (ev: DecisionEvent) => void;
+  /** every failed ctx.publish(), after it is logged and counted in publishErrors */
+  onPublishError?: (err: unknown) => void;
 }
 
 export interface LaneStats {
@@ -109,6 +122,15 @@ export interface LaneStats {
 }
 
 const noPublish: Pick<Transport, 'publish'> = { publish: async () => {} };
+
+/** The abort reason of ctx.signal when the server starts draining (stop or reload). */
+export class ServerDrainingError extends Error {
+  readonly code = 'ESHUTDOWN';
+  constructor() {
+    super('the daemon is draining this subsystem (stop or reload)');
+    this.name = 'ServerDrainingError';
+  }
+}
 
 type Base = { lane: Lane; req: KernelRequest; opName: string | undefined; arrived: bigint };
 
@@ -129,11 +151,16 @@ export class SubsystemServer {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly onDecision: ((ev: DecisionEvent) => void) | undefined;
-  private readonly lanes: Record<Lane, { queue: PQueue; max: number; waiting: Set<Queued> }>;
+  private readonly onPublishError: ((err: unknown) => void) | undefined;
+  private readonly lanes: Record<Lane, { queue: PQueue; concurrency: number; max: number; waiting: Set<Queued> }>;
   private readonly budgetNs: bigint;
   private closing = false;
+  /** aborts every running handler's ctx.signal when drain() begins */
+  private readonly draining = new AbortController();
   /** abandoned handlers whose promise has not settled yet */
   abandonedRunning = 0;
+  /** ctx.publish() calls that failed (awaited by the handler or not) */
+  publishErrors = 0;
 
   constructor(opts: SubsystemServerOptions) {
     this.policy = opts.policy;
@@ -143,10 +170,11 @@ export class SubsystemServer {
     this.logger = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? monotonicNs;
     this.onDecision = opts.onDecision;
+    this.onPublishError = opts.onPublishError;
     const l = this.policy.limits;
     this.lanes = {
-      blocking: { queue: new PQueue({ concurrency: l.concurrency }), max: l.queueMax, waiting: new Set() },
-      advisory: { queue: new PQueue({ concurrency: l.advisoryConcurrency }), max: l.advisoryQueueMax, waiting: new Set() },
+      blocking: { queue: new PQueue({ concurrency: l.concurrency }), concurrency: l.concurrency, max: l.queueMax, waiting: new Set() },
+      advisory: { queue: new PQueue({ concurrency: l.advisoryConcurrency }), concurrency: l.advisoryConcurrency, max: l.advisoryQueueMax, waiting: new Set() },
     };
     this.budgetNs = BigInt(l.minBudgetUs) * 1000n;
   }
@@ -184,7 +212,11 @@ export class SubsystemServer {
       }
     }
     const l = this.lanes[lane];
-    if (l.queue.size >= l.max) return Promise.resolve(this.finish(base, 'shed', 'decline', { request, default: dflt }));
+    if (this.abandonedRunning >= this.policy.limits.abandonedMax) {
+      return Promise.resolve(this.finish(base, 'stalled', 'error', { request, default: dflt }));
+    }
+    // a free slot takes the request at once, whatever queueMax says
+    if (l.queue.pending >= l.concurrency && l.queue.size >= l.max) return Promise.resolve(this.finish(base, 'shed', 'decline', { request, default: dflt }));
     return new Promise<DecisionEvent>((resolve) => {
       const entry: Queued = { base, extra: { request, default: dflt }, done: false, resolve };
       l.waiting.add(entry);
@@ -223,21 +255,39 @@ export class SubsystemServer {
       return this.finish(base, 'expired', start >= req.deadlineNs ? undefined : 'decline', extra);
     }
     const ds = deadlineSignal(req.deadlineNs, this.clock);
+    // ctx.signal: the deadline or the start of drain(), whichever comes first
+    const ac = new AbortController();
+    const onDeadline = (): void => ac.abort(ds.signal.reason);
+    const onDrain = (): void => ac.abort(new ServerDrainingError());
+    if (ds.signal.aborted) onDeadline();
+    else ds.signal.addEventListener('abort', onDeadline, { once: true });
+    if (this.draining.signal.aborted) onDrain();
+    else this.draining.signal.addEventListener('abort', onDrain, { once: true });
     const shadow = this.role === 'shadow' || (req.flags & KOFFLOAD.reqFlag.shadow) !== 0;
+    const cache = new AdvisoryCache(shadow ? noPublish : this.transport, this.subsysId, bop.response);
     const ctx: HandlerContext<unknown, unknown> = {
       subsystem: this.subsystem,
       op: bop.op,
       opName: bop.name,
       reqId: req.reqId,
       deadlineNs: req.deadlineNs,
-      signal: ds.signal,
+      signal: ac.signal,
       logger: this.logger,
       default: dflt,
       shadow,
       advisory: base.lane === 'advisory',
       // AdvisoryCache's checks (key 1..keyMax bytes, ttl 1..cacheTtlMaxMs, encodable value);
-      // a shadow policy gets the same checks, and nothing is sent
-      publish: (key, value, ttlMs) => new AdvisoryCache(this.role === 'shadow' ? noPublish : this.transport, this.subsysId, bop.response).publish(key, value, ttlMs),
+      // shadow requests get the same checks, and nothing is sent
+      publish: (key, value, ttlMs) => {
+        const p = cache.publish(key, value, ttlMs);
+        // handled here too, so a handler that does not await it cannot end the process
+        p.catch((err: unknown) => {
+          this.publishErrors++;
+          this.logger.warn('ctx.publish() failed', { subsystem: this.subsystem, op: bop.name, err: String(err) });
+          this.onPublishError?.(err);
+        });
+        return p;
+      },
     };
     type Settled = { kind: 'value'; v: unknown } | { kind: 'throw'; e: unknown } | { kind: 'abandoned' };
     const ran: Promise<Settled> = (async () => bop.handler(request, ctx))().then(
@@ -250,6 +300,8 @@ export class SubsystemServer {
     });
     const settled = await Promise.race([ran, abandonment]);
     ds.dispose();
+    ds.signal.removeEventListener('abort', onDeadline);
+    this.draining.signal.removeEventListener('abort', onDrain);
     const handlerNs = this.clock() - start;
     if (settled.kind === 'abandoned' || this.clock() >= req.deadlineNs) {
       if (settled.kind === 'abandoned') {
@@ -323,11 +375,12 @@ export class SubsystemServer {
    * Stops serving: requests arriving from now on and those still queued are
    * finished at once (outcome `shutdown`: DECLINE while the caller still
    * waits, no reply past the deadline) and the queues cleared; running
-   * handlers finish (or are abandoned at their deadlines). Resolves when
-   * both lanes are idle.
+   * handlers see ctx.signal abort (ServerDrainingError) and finish (or are
+   * abandoned at their deadlines). Resolves when both lanes are idle.
    */
   async drain(): Promise<void> {
     this.closing = true;
+    if (!this.draining.signal.aborted) this.draining.abort(new ServerDrainingError());
     for (const l of Object.values(this.lanes)) {
       const waiting = [...l.waiting];
       l.waiting.clear();

@@ -15,7 +15,7 @@ export interface Decline {
 /**
  * `return decline()` (or `throw decline()`) makes the kernel use its own
  * default for this call. The marker is a registered symbol, so it works
- * across copies of this module (a policy loaded through tsx and a daemon
+ * across copies of this module (a policy bundled with its own copy and a daemon
  * built to dist/).
  */
 export function decline(reason?: string): Decline {

@@ -12,6 +12,7 @@
  * owns its completion. A caller that loses the claim awaits the completion
  * the winner resolves, exactly like koffload_lost_claim().
  */
+import { monotonicOffsetNs } from '../runtime/timens.js';
 import { KOFFLOAD } from '../generated/wire.js';
 import { ERRNO } from './transport.js';
 
@@ -127,7 +128,8 @@ interface CacheEntry {
   data: Buffer;
 }
 
-const now = (): bigint => process.hrtime.bigint();
+/** the kernel's CLOCK_MONOTONIC: the host's, also when this process runs in a time namespace */
+const now = (): bigint => process.hrtime.bigint() - monotonicOffsetNs();
 const zeros = <K extends string>(keys: readonly K[]): Record<K, bigint> => Object.fromEntries(keys.map((k) => [k, 0n])) as Record<K, bigint>;
 
 /** struct koffload_subsys: configuration and private state. */
@@ -519,6 +521,7 @@ export class SimCore {
     const port = ks.portid;
     const deadlineNs = now() + BigInt(ks.effectiveTimeoutMs(0)) * 1_000_000n;
     const kc: KCall = { op, timeoutMs: 0, req, respSize: 0 };
+    // mode shadow: the advice is only recorded, as koffload_advise() flags it
     const flags = KOFFLOAD.reqFlag.advisory | (ks.mode === 'shadow' ? KOFFLOAD.reqFlag.shadow : 0);
     let sent = await this.up().sendRequest(ks, port, 0n, kc, deadlineNs, flags);
     if (sent === ERRNO.EAGAIN || sent === ERRNO.ENOBUFS) sent = ERRNO.EBUSY;

@@ -11,7 +11,7 @@
  *   await sim.call('ktest', 1, payload);     // one in-kernel caller
  *   await sim.close();                         // pending calls end: shutdown
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KoffloadError, NetlinkError } from '../errors.js';
 import { KOFFLOAD, KOFFLOAD_TEST } from '../generated/wire.js';
@@ -22,7 +22,8 @@ import { SimGenl, koffloadFamily } from './genl.js';
 import { InprocHub, InprocTransport } from './inproc.js';
 import { KtestModule } from './ktest.js';
 import { NetlinkTransport } from './nl-transport.js';
-import { readPorts } from './proc.js';
+import { type PortRow, pidHoldsInode, readPorts } from './proc.js';
+import { assertTrustedDir, assertTrustedFile } from '../runtime/trust.js';
 import type { SimTransport } from './transport.js';
 
 export type { OutcomeKey } from './core.js';
@@ -114,10 +115,17 @@ export interface SimState {
 
 const toBuf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
+/**
+ * Publishes `state` at `path`: only in a directory that only root (or this
+ * user) can change (KOFFLOAD_ERR_UNSAFE_FILE otherwise), through a fresh
+ * temporary file (O_EXCL: never through a link someone left there).
+ */
 export function writeStateFile(path: string, state: SimState): void {
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  assertTrustedDir(dirname(path), 'simulator state directory');
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(state)}\n`, { mode: 0o644 });
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, `${JSON.stringify(state)}\n`, { mode: 0o644, flag: 'wx' });
   renameSync(tmp, path);
 }
 
@@ -144,11 +152,25 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Whether the simulator a state file names is running and listening. */
-export function stateIsLive(s: SimState, ports: () => Map<number, unknown> = readPorts): boolean {
+/**
+ * Whether the simulator a state file names is running and listening: its
+ * pid is alive and holds the socket bound to its port (a pid reused by
+ * another process, or a port now held by someone else, does not count).
+ * A process that may not read the simulator's /proc/<pid>/fd (not root,
+ * another user's simulator) can check only that both exist: it cannot
+ * bind or answer anything there either.
+ */
+export function stateIsLive(
+  s: SimState,
+  ports: () => Map<number, PortRow> = readPorts,
+  holdsInode: (pid: number, inode: number) => boolean | undefined = pidHoldsInode,
+): boolean {
   if (!alive(s.pid)) return false;
   try {
-    return ports().has(s.portId);
+    const row = ports().get(s.portId);
+    if (row === undefined) return false;
+    const held = holdsInode(s.pid, row.inode);
+    return held ?? process.geteuid?.() !== 0;
   } catch {
     return false;
   }
@@ -300,8 +322,9 @@ export type TargetKind = 'kernel' | 'sim';
 /**
  * Where koffload lives: the kernel module if family 'koffload' resolves
  * through nlctrl, else a running simulator's state file (opts.stateFile,
- * else $KOFFLOAD_SIM_STATE, else /run/koffload/sim.json), else
- * KoffloadError KOFFLOAD_ERR_NO_FAMILY.
+ * else $KOFFLOAD_SIM_STATE, else /run/koffload/sim.json) if only root or
+ * this user can change it (KOFFLOAD_ERR_UNSAFE_FILE otherwise) and its
+ * pid holds its port, else KoffloadError KOFFLOAD_ERR_NO_FAMILY.
  */
 export async function resolveTarget(
   opts: { stateFile?: string } = {},
@@ -325,6 +348,8 @@ export async function resolveTarget(
     kernelErr = err;
   }
   const path = opts.stateFile ?? process.env.KOFFLOAD_SIM_STATE ?? DEFAULT_STATE_FILE;
+  // a state file another user could write would send the daemon to their "kernel"
+  if (existsSync(path)) assertTrustedFile(path, 'simulator state file');
   const s = readStateFile(path);
   if (s && stateIsLive(s)) {
     return {

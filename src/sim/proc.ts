@@ -60,6 +60,21 @@ function holds(pid: string, want: string): boolean {
   return false;
 }
 
+/**
+ * Whether process `pid` holds socket `inode` among its file descriptors;
+ * undefined when /proc/<pid>/fd cannot be read (another user's process,
+ * and this one not root).
+ */
+export function pidHoldsInode(pid: number, inode: number): boolean | undefined {
+  const name = pid === process.pid ? 'self' : String(pid);
+  try {
+    readdirSync(`/proc/${name}/fd`);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EACCES' ? undefined : false;
+  }
+  return holds(name, `socket:[${inode}]`);
+}
+
 /** The tgid of a process holding socket `inode` (this process first), or 0. */
 export function pidOfInode(inode: number): number {
   const want = `socket:[${inode}]`;

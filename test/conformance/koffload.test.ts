@@ -872,6 +872,15 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     assert.equal(d.counters.requestsSent, 0n);
   });
 
+  it('flags advice sent in shadow mode as shadow too, so a live policy only records it', async () => {
+    const h = await handler('ktest', hang, { mode: 'shadow' });
+    const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 5, threads: 1, timeoutMs: 1000, context: 'advise', payload: Buffer.from('a'), flags: 0 });
+    assert.equal(res.intact, 5n);
+    await waitFor('5 advisories', () => h.requests.length === 5);
+    const both = KOFFLOAD.reqFlag.advisory | KOFFLOAD.reqFlag.shadow;
+    assert.ok(h.requests.every((r) => r.reqId === 0n && (r.flags & both) === both), JSON.stringify(h.requests.map((r) => r.flags)));
+  });
+
   it('describes the test subsystems the same way', async () => {
     const all = await kclient.dumpSubsys();
     const mine = all.filter((x) => x.name === 'ktest' || x.name === 'ktest2');

@@ -8,10 +8,11 @@ import { KoffloadError, NetlinkError } from '../../src/errors.js';
 import { KOFFLOAD, KOFFLOAD_TEST } from '../../src/generated/wire.js';
 import { type KernelRequest, KoffloadClient } from '../../src/kernel/client.js';
 import { KtestClient } from '../../src/kernel/test-client.js';
-import { decodeAttrs, decodeGenl, encodeAttrs, encodeGenlMsg, encodeU64Nest } from '../../src/netlink/codec.js';
+import { decodeAttrs, decodeGenl, decodeNlMessages, encodeAttrs, encodeGenlMsg, encodeU64Nest, putU32 } from '../../src/netlink/codec.js';
 import { openGenlSocket } from '../../src/netlink/socket.js';
 import { FAMILY_ID, FakePeer } from './fake-peer.js';
 import { IS_ROOT, UNICAST_NEEDS_ROOT, skipBecause } from '../skip.js';
+import { StubSocket } from './stub-socket.js';
 
 const SPEC = KOFFLOAD.attrSpec;
 const ENOENT = 2;
@@ -292,5 +293,83 @@ describe('KtestClient against a fake kernel', () => {
   it('validates run options before sending', async () => {
     await assert.rejects(ktest.run({ subsys: 'ktest', op: 1, calls: 1, threads: KOFFLOAD_TEST.limits.threadsMax + 1 }), { code: 'KOFFLOAD_ERR_INVALID_ARG' });
     assert.equal(peer.datagrams.length, 0);
+  });
+});
+
+describe('KoffloadClient over an in-memory socket', () => {
+  let sock: StubSocket;
+  let client: KoffloadClient;
+  beforeEach(async () => {
+    sock = new StubSocket();
+    client = await KoffloadClient.open({ socket: sock, familyId: FAMILY_ID, maxDatagramBytes: 1024 });
+  });
+  afterEach(() => client.close());
+
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  /** The REPLYs the client sent: [reqId, status]. */
+  const replies = (): [bigint, number][] =>
+    sock.sent.flatMap((d) => decodeNlMessages(d).map((m) => decodeAttrs(decodeGenl(m).attrs, SPEC).values)).map((v) => [v.reqId!, v.status!]);
+
+  it('DECLINEs at once a malformed REQUEST whose req-id decodes; drops one without', async () => {
+    const noPayload = encodeGenlMsg(
+      { type: FAMILY_ID, flags: 0, seq: 0, cmd: KOFFLOAD.cmd.request, version: 1 },
+      encodeAttrs(SPEC, { reqId: 7n, subsysId: 1, op: 1, deadlineNs: 1n, flags: 0 }),
+    );
+    const noId = encodeGenlMsg(
+      { type: FAMILY_ID, flags: 0, seq: 0, cmd: KOFFLOAD.cmd.request, version: 1 },
+      encodeAttrs(SPEC, { subsysId: 1, op: 1, deadlineNs: 1n, flags: 0, payload: Buffer.from('x') }),
+    );
+    sock.deliver(Buffer.concat([noPayload, noId]));
+    await turn();
+    assert.deepEqual(replies(), [[7n, KOFFLOAD.status.decline]]);
+    assert.equal(client.stats.malformedRequests, 2);
+    assert.equal(client.stats.malformedDeclined, 1);
+  });
+
+  it('ignores REQUEST flag bits it does not know (a newer module)', async () => {
+    const got = new Promise<KernelRequest>((resolve) => client.once('request', resolve));
+    const unknownBit = 0x100;
+    const msg = encodeGenlMsg(
+      { type: FAMILY_ID, flags: 0, seq: 0, cmd: KOFFLOAD.cmd.request, version: 1 },
+      [...encodeAttrs(SPEC, { reqId: 9n, subsysId: 1, op: 1, deadlineNs: 1n, payload: Buffer.from('x') }), putU32(KOFFLOAD.attr.flags, KOFFLOAD.reqFlag.advisory | unknownBit)],
+    );
+    sock.deliver(msg);
+    const r = await got;
+    assert.equal(r.flags, KOFFLOAD.reqFlag.advisory);
+    assert.equal(client.stats.malformedRequests, 0);
+  });
+
+  it('keeps the good messages of a datagram before a bad nlmsg_len, and counts the bad one', async () => {
+    const seen: bigint[] = [];
+    client.on('request', (r) => seen.push(r.reqId));
+    const bad = requestMsg(3n);
+    bad.writeUInt32LE(bad.length + 1000, 0);
+    sock.deliver(Buffer.concat([requestMsg(1n), requestMsg(2n), bad]));
+    await turn();
+    assert.deepEqual(seen, [1n, 2n]);
+    assert.equal(client.stats.decodeErrors, 1);
+  });
+
+  it('counts as failed only the replies of the sendmsg() that failed, when a batch is split', async () => {
+    sock.failSend = (n) => (n === 1 ? Object.assign(new Error('EAGAIN'), { code: 'EAGAIN' }) : undefined);
+    const payload = Buffer.alloc(300, 1);
+    for (let i = 1; i <= 6; i++) client.reply(BigInt(i), 'ok', payload);
+    await turn();
+    await turn();
+    assert.ok(client.stats.replyBatches >= 3, `${client.stats.replyBatches} batches`);
+    const delivered = replies().length;
+    assert.equal(client.stats.replyErrors['EAGAIN'], 6 - delivered);
+    assert.ok(delivered > 0 && delivered < 6);
+  });
+});
+
+describe('GenlSocket', () => {
+  it('rejects a send still unconfirmed when the socket closes (the package drops its callback)', async () => {
+    const s = openGenlSocket({ dropCheckMs: 0 });
+    const msg = encodeGenlMsg({ type: 16, flags: 1, seq: 1, cmd: 3, version: 1 }, []);
+    const sent = s.send([msg], { port: 0 });
+    s.close();
+    const settled = await Promise.race([sent.then(() => 'resolved', (e: unknown) => (e as { code?: string }).code), new Promise((r) => setTimeout(() => r('never settled'), 1000))]);
+    assert.equal(settled, 'KOFFLOAD_ERR_SOCKET_CLOSED');
   });
 });

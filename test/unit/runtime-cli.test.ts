@@ -4,7 +4,7 @@
 // `npm start` demo, which any user can run.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +149,103 @@ describe('runtime: CLI', function () {
     } finally {
       await sim.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** Starts koffloadd on `args` against a fresh netlink simulator; resolves once it serves. */
+  async function serving(args: string[], prefix: string[] = []) {
+    const dir = mkdtempSync(join(tmpdir(), 'koffloadd-'));
+    const state = join(dir, 'sim.json');
+    const sim = await startSimulator({ transport: 'netlink', stateFile: state });
+    const argv = [process.execPath, join(DIST, 'src/cli/koffloadd.js'), '--state-file', state, ...args];
+    const child = spawn(prefix[0] ?? argv[0]!, [...prefix.slice(1), ...(prefix.length > 0 ? argv : argv.slice(1))], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const log = { text: '' };
+    child.stderr.on('data', (b: Buffer) => (log.text += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const waitLog = (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => {
+          if (re.test(log.text)) {
+            clearInterval(t);
+            resolve();
+          } else if (child.exitCode !== null) {
+            clearInterval(t);
+            reject(new Error(`koffloadd exited: ${log.text}`));
+          }
+        }, 10);
+      });
+    await waitLog(/ serving /);
+    const cleanup = async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { dir, sim, child, exited, log, waitLog, cleanup };
+  }
+
+  it('koffloadd process in a time namespace (monotonic +10 s) meets the kernel deadlines', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const unshare = ['unshare', '--time', '--monotonic', '10'];
+    if (spawnSync(unshare[0]!, [...unshare.slice(1), 'true']).status !== 0) this.skip();
+    const k = await serving(['--policy', EXAMPLE], unshare);
+    try {
+      const outcomes: string[] = [];
+      for (let i = 0; i < 20; i++) outcomes.push((await k.sim.call('ktest', 1, EchoRequest.encode({ seq: BigInt(i) }))).outcome);
+      assert.deepEqual([...new Set(outcomes)], ['served']);
+      k.child.kill('SIGTERM');
+      assert.equal(await k.exited, 0, k.log.text);
+    } finally {
+      await k.cleanup();
+    }
+  });
+
+  it('koffloadd process: SIGHUP reopens the record file (rename-then-HUP rotation)', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const recDir = mkdtempSync(join(tmpdir(), 'koffloadd-rec-'));
+    const rec = join(recDir, 'r.jsonl');
+    const k = await serving(['--policy', EXAMPLE, '--record', rec]);
+    try {
+      assert.equal((await k.sim.call('ktest', 1, EchoRequest.encode({ seq: 1n }))).outcome, 'served');
+      renameSync(rec, `${rec}.1`);
+      k.child.kill('SIGHUP');
+      await k.waitLog(/reloaded/);
+      assert.equal((await k.sim.call('ktest', 1, EchoRequest.encode({ seq: 2n }))).outcome, 'served');
+      k.child.kill('SIGTERM');
+      assert.equal(await k.exited, 0, k.log.text);
+      const seqs = (f: string) => readFileSync(f, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { request: { json: { seq: string } } }).request.json.seq);
+      assert.deepEqual(seqs(`${rec}.1`), ['1']);
+      assert.deepEqual(seqs(rec), ['2']);
+    } finally {
+      await k.cleanup();
+      rmSync(recDir, { recursive: true, force: true });
+    }
+  });
+
+  it('koffloadd process: a policy promise that rejects unhandled is logged and counted; the daemon serves on', async function () {
+    if (process.geteuid?.() !== 0) this.skip();
+    const pdir = mkdtempSync(join(tmpdir(), 'koffloadd-pol-'));
+    const p = writePolicy(
+      pdir,
+      'fire.mjs',
+      `export default definePolicy({ subsystem: 'ktest', schema: ktest, ops: { echo: { handler: (r) => { Promise.reject(new Error('forgotten')); return { seq: r.seq }; } } } });`,
+    );
+    const k = await serving(['--policy', p, '--metrics-port', '0']);
+    try {
+      assert.equal((await k.sim.call('ktest', 1, EchoRequest.encode({ seq: 1n }))).outcome, 'served');
+      await k.waitLog(/unhandled promise rejection/);
+      assert.equal((await k.sim.call('ktest', 1, EchoRequest.encode({ seq: 2n }))).outcome, 'served');
+      assert.equal(k.child.exitCode, null);
+      const port = / metrics url=http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(k.log.text)?.[1];
+      assert.ok(port, k.log.text);
+      assert.match(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), /^koffload_unhandled_rejections_total 2$/m);
+      k.child.kill('SIGTERM');
+      assert.equal(await k.exited, 0, k.log.text);
+    } finally {
+      await k.cleanup();
+      rmSync(pdir, { recursive: true, force: true });
     }
   });
 

@@ -2,10 +2,12 @@
 // coded errors for bad config, reload, record/replay, shadow policies,
 // metrics, clean stop (calls fall back once the daemon is gone).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { KoffloadClient } from '../../src/kernel/client.js';
 import { EchoRequest, PickRequest, PickResponse } from '../../src/generated/proto/ktest.js';
 import { Daemon, type DaemonConfig, validateConfig } from '../../src/runtime/daemon.js';
 import { silentLogger } from '../../src/runtime/policy.js';
@@ -243,6 +245,67 @@ describe('runtime: daemon against the in-process simulator', function () {
     assert.equal((await fetch(`http://127.0.0.1:${d.metricsPort}/other`)).status, 404);
   });
 
+  it('/metrics: scrapes within kernelStatsCacheMs share one kernel dump', async () => {
+    const d = await start({ metricsPort: 0 });
+    const url = `http://127.0.0.1:${d.metricsPort}/metrics`;
+    const before = d.metrics.kernelDumps;
+    await Promise.all(Array.from({ length: 10 }, () => fetch(url).then((r) => r.text())));
+    for (let i = 0; i < 10; i++) assert.match(await (await fetch(url)).text(), /koffload_kernel_bound\{subsystem="ktest"\} 1/);
+    assert.equal(d.metrics.kernelDumps - before, 1);
+  });
+
+  it('/metrics: a second server error does not end the process', async () => {
+    const d = await start({ metricsPort: 0 });
+    assert.doesNotThrow(() => {
+      d.metricsServer!.emit('error', new Error('first'));
+      d.metricsServer!.emit('error', new Error('second'));
+    });
+    assert.equal((await fetch(`http://127.0.0.1:${d.metricsPort}/metrics`)).status, 200);
+  });
+
+  it('/metrics: connections past metricsMaxConnections are closed at once', async () => {
+    daemon = await Daemon.start({
+      config: { policies: [EXAMPLE], metricsPort: 0 },
+      target: { kind: 'sim', koffload: sim.clientOptions() },
+      logger: silentLogger,
+      metricsMaxConnections: 2,
+    });
+    const port = daemon.metricsPort!;
+    const open = (): Promise<{ sock: Socket; closed: Promise<boolean> }> =>
+      new Promise((resolve) => {
+        const sock = connect(port, '127.0.0.1', () => resolve({ sock, closed }));
+        const closed = new Promise<boolean>((r) => {
+          sock.on('close', () => r(true));
+          setTimeout(() => r(false), 300);
+        });
+        sock.on('error', () => {});
+      });
+    const conns = [];
+    for (let i = 0; i < 3; i++) conns.push(await open());
+    assert.deepEqual(await Promise.all(conns.map((c) => c.closed)), [false, false, true]);
+    for (const c of conns) c.sock.destroy();
+  });
+
+  it('reload() whose rebind fails part-way restores the caps and mode of subsystems already rebound', async () => {
+    const pol = (sub: string, dl: number, mi: number) => `definePolicy({ subsystem: '${sub}', schema: ktest, limits: { deadlineMs: ${dl}, maxInflight: ${mi} }, ops: { echo: { handler: (r) => r } } })`;
+    const p = writePolicy(dir, 'v.mjs', `export default ${pol('ktest', 50, 8)};`);
+    const d = await start({ policies: [p], subsystems: { ktest: { mode: 'on' } } });
+    const id = d.subsystems()[0]!.subsysId;
+    await d.client.setMode(id, 'canary', 500);
+    // another process serves ktest2: the reload binds ktest anew, then fails on ktest2
+    const other = await KoffloadClient.open(sim.clientOptions());
+    try {
+      await other.bind({ name: 'ktest2' });
+      writePolicy(dir, 'v.mjs', `export default [${pol('ktest', 20, 2)}, ${pol('ktest2', 20, 2)}];`);
+      await assert.rejects(d.reload(), { code: 'KOFFLOAD_ERR_BUSY' });
+      const info = await d.client.getSubsys(id);
+      assert.deepEqual([info.deadlineMs, info.maxInflight, info.mode, info.canaryPermille], [50, 8, 'canary', 500]);
+      assert.deepEqual(d.subsystems().map((x) => x.name), ['ktest']);
+    } finally {
+      other.close();
+    }
+  });
+
   it('ctx.publish() reaches the advisory cache', async () => {
     const p = writePolicy(
       dir,
@@ -311,6 +374,109 @@ describe('runtime: Recorder', () => {
   });
 });
 
+describe('runtime: record files across crashes, errors and rotation', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'koffload-rec2-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const ev = (seq: bigint): DecisionEvent => ({
+    subsystem: 'ktest',
+    subsysId: 7,
+    role: 'live',
+    lane: 'blocking',
+    req: { reqId: seq, subsysId: 7, op: 1, deadlineNs: 2_000_000n, flags: 0, payload: EchoRequest.encode({ seq }) },
+    opName: 'echo',
+    outcome: 'declined',
+    status: 'decline',
+    replied: true,
+    payload: undefined,
+    request: { seq },
+    default: undefined,
+    response: undefined,
+    handlerNs: 0n,
+    totalNs: 1000n,
+    arrivedNs: 1_000_000n,
+    error: undefined,
+  });
+  const ids = async (path: string, stats?: { torn: number }): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const l of readRecords(path, stats)) out.push(l.rec.reqId);
+    return out;
+  };
+  const until = async (cond: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('reads past a torn line, also one a restarted writer appended to, and counts it', async () => {
+    const path = join(dir, 'r.jsonl');
+    const r1 = new Recorder(path);
+    r1.write(ev(1n));
+    r1.write(ev(2n));
+    await r1.close();
+    const full = readFileSync(path, 'utf8');
+    // the second line cut short, then an old writer appends straight after it (no newline), then one more line
+    const [l1, l2] = full.trimEnd().split('\n');
+    writeFileSync(path, `${l1}\n${l2!.slice(0, 30)}${l2}\n${l1}\n${l2!.slice(0, 17)}`);
+    const stats = { torn: 0 };
+    assert.deepEqual(await ids(path, stats), ['1', '2', '1']);
+    assert.equal(stats.torn, 2);
+    // a line that does not even start like a record is still an error
+    writeFileSync(path, `${l1}\nhello\n`);
+    await assert.rejects(ids(path), { code: 'KOFFLOAD_ERR_BAD_RECORD' });
+  });
+
+  it('starts its first line on a line of its own after a torn last line', async () => {
+    const path = join(dir, 'r.jsonl');
+    writeFileSync(path, '{"v":1,"time":"20');
+    const r = new Recorder(path);
+    r.write(ev(5n));
+    await r.close();
+    const stats = { torn: 0 };
+    assert.deepEqual(await ids(path, stats), ['5']);
+    assert.equal(stats.torn, 1);
+  });
+
+  it('reopens the file after a write error (ENOSPC) and goes on writing', async function () {
+    if (!existsSync('/dev/full')) this.skip();
+    const path = join(dir, 'r.jsonl');
+    symlinkSync('/dev/full', path);
+    const r = new Recorder(path, { reopenDelayMs: 20 });
+    r.write(ev(1n));
+    await until(() => r.errors > 0);
+    assert.equal(r.errors, 1);
+    // space again: the path is a file that can be written
+    unlinkSync(path);
+    writeFileSync(path, '');
+    await until(() => r.reopens > 0);
+    r.write(ev(2n));
+    await r.close();
+    assert.deepEqual(await ids(path), ['2']);
+  });
+
+  it('reopen() (SIGHUP) moves writing to a new file at the path: rename-then-HUP rotation', async () => {
+    const path = join(dir, 'r.jsonl');
+    const r = new Recorder(path);
+    r.write(ev(1n));
+    renameSync(path, `${path}.1`);
+    r.reopen();
+    r.write(ev(2n));
+    await r.close();
+    assert.deepEqual(await ids(`${path}.1`), ['1']);
+    assert.deepEqual(await ids(path), ['2']);
+  });
+
+  it('flushSync() writes every queued line at once (exit paths)', async () => {
+    const path = join(dir, 'r.jsonl');
+    const r = new Recorder(path);
+    for (let i = 1; i <= 100; i++) r.write(ev(BigInt(i)));
+    r.flushSync();
+    // read before the event loop runs again: what an exiting process leaves behind
+    const n = readFileSync(path, 'utf8').trimEnd().split('\n').length;
+    await r.close();
+    assert.equal(n, 100);
+    assert.equal((await ids(path)).length, 100);
+  });
+});
+
 describe('runtime: replay', () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'koffload-replay-'))));
@@ -360,6 +526,16 @@ describe('runtime: replay', () => {
     const r = await replayRecording(rec, await example());
     assert.equal(r.compared, 1);
     assert.deepEqual(r.outcomes, { expired: 1 });
+  });
+
+  it('replays a policy with queueMax 0 (its queue is not replay\'s: nothing is shed)', async () => {
+    const rec = join(dir, 'rec.jsonl');
+    writeFileSync(rec, [line('ok', 100_000, 'ok'), line('ok', 100_000, 'ok')].join('\n') + '\n');
+    const reg = new PolicyRegistry();
+    const p = writePolicy(dir, 'q0.mjs', `export default definePolicy({ subsystem: 'ktest', schema: ktest, limits: { queueMax: 0, concurrency: 1 }, ops: { echo: { handler: (r) => ({ seq: r.seq }) } } });`);
+    for (const pol of await loadPolicyModule(p, dir)) reg.add(pol);
+    const r = await replayRecording(rec, reg);
+    assert.deepEqual(r.outcomes, { ok: 2 });
   });
 
   it('--deadline-ms must be at least 1: KOFFLOAD_ERR_INVALID_ARG', async () => {

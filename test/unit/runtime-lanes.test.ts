@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { KOFFLOAD } from '../../src/generated/wire.js';
 import { EchoRequest, PickRequest, PickResponse, ktest } from '../../src/generated/proto/ktest.js';
 import type { KernelRequest } from '../../src/kernel/client.js';
-import { type DecisionEvent, Dispatcher, PolicyRegistry, SubsystemServer, decline, definePolicy, type PolicyLimits, type HandlerContext } from '../../src/runtime/index.js';
+import { type DecisionEvent, Dispatcher, PolicyRegistry, ServerDrainingError, SubsystemServer, decline, definePolicy, type PolicyLimits, type HandlerContext, silentLogger } from '../../src/runtime/index.js';
 import { ManualClock, StubTransport, deferred } from './runtime-stub.js';
 
 let nextId = 1n;
@@ -112,6 +112,50 @@ describe('runtime: lanes and answers', () => {
     assert.equal(calls, 2);
   });
 
+  it('queueMax 0 serves requests while a handler slot is free, and sheds only when none is', async () => {
+    const gate = deferred();
+    const { clock, transport, server } = setup(
+      { echo: { handler: async (r) => { await gate.promise; return { data: r.data, seq: r.seq }; } } },
+      { concurrency: 2, queueMax: 0 },
+    );
+    const a = server.handle(req(clock));
+    const b = server.handle(req(clock));
+    assert.equal((await server.handle(req(clock))).outcome, 'shed');
+    gate.resolve();
+    assert.deepEqual([(await a).outcome, (await b).outcome], ['ok', 'ok']);
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await server.handle(req(clock))).outcome, 'ok');
+    assert.deepEqual(transport.replies.map((r) => r.status), ['decline', 'ok', 'ok', 'ok']);
+  });
+
+  it('stops admitting work past abandonedMax abandoned handlers still running: ERROR (stalled) so the circuit opens', async () => {
+    const hung: (() => void)[] = [];
+    const { clock, transport, server } = setup(
+      { echo: { handler: () => new Promise((resolve) => hung.push(() => resolve({ seq: 1n }))) } },
+      { concurrency: 1, abandonedMax: 2 },
+    );
+    for (let i = 0; i < 2; i++) {
+      const p = server.handle(req(clock, { deadlineNs: clock.now + 1_000_000n }));
+      await new Promise((r) => setImmediate(r));
+      clock.advanceMs(2);
+      assert.equal((await p).outcome, 'abandoned');
+    }
+    assert.equal(server.abandonedRunning, 2);
+    const ev = await server.handle(req(clock));
+    assert.equal(ev.outcome, 'stalled');
+    assert.deepEqual(transport.replies.map((r) => r.status), ['error']);
+    assert.equal(hung.length, 2);
+    // one settles: admitted again
+    hung[0]!();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(server.abandonedRunning, 1);
+    const next = server.handle(req(clock, { deadlineNs: clock.now + 1_000_000n }));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(hung.length, 3);
+    clock.advanceMs(2);
+    assert.equal((await next).outcome, 'abandoned');
+  });
+
   it('never starts queued work whose deadline can no longer be met', async () => {
     const gate = deferred();
     let calls = 0;
@@ -209,6 +253,45 @@ describe('runtime: lanes and answers', () => {
     for (const e of errors) assert.equal((e as { code?: string }).code, 'KOFFLOAD_ERR_INVALID_ARG');
   });
 
+  it('ctx.publish() sends nothing for a request with the kernel shadow flag (also advisory ones), served by a live policy', async () => {
+    const seen: boolean[] = [];
+    const { clock, transport, server } = setup({
+      echo: { handler: async (r, ctx) => { seen.push(ctx.shadow); await ctx.publish('k', { seq: r.seq }, 1000); return { data: r.data, seq: r.seq }; } },
+    });
+    assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.shadow }))).outcome, 'ok');
+    assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.shadow | KOFFLOAD.reqFlag.advisory }))).outcome, 'ok');
+    assert.deepEqual(seen, [true, true]);
+    assert.equal(transport.published.length, 0);
+    assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.advisory }))).outcome, 'ok');
+    assert.equal(transport.published.length, 1);
+  });
+
+  it('a ctx.publish() that rejects without being awaited is logged and counted, not an unhandled rejection', async () => {
+    const warned: string[] = [];
+    const clock = new ManualClock();
+    const transport = new StubTransport();
+    transport.publish = () => Promise.reject(Object.assign(new Error('cache full'), { code: 'ENOSPC' }));
+    const policy = new PolicyRegistry()
+      .add(definePolicy({ subsystem: 'ktest', schema: ktest, ops: { echo: { handler: (r, ctx) => { void ctx.publish('k', { seq: r.seq }, 1000); return { data: r.data, seq: r.seq }; } } } }))
+      .get('ktest')!;
+    const server = new SubsystemServer({ policy, subsysId: 7, transport, clock: clock.read, logger: { ...silentLogger, warn: (m: string) => warned.push(m) } });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown): void => void unhandled.push(r);
+    const mochaListeners = process.listeners('unhandledRejection');
+    process.removeAllListeners('unhandledRejection');
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      assert.equal((await server.handle(req(clock))).outcome, 'ok');
+      await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      for (const l of mochaListeners) process.on('unhandledRejection', l);
+    }
+    assert.deepEqual(unhandled, []);
+    assert.equal(server.publishErrors, 1);
+    assert.deepEqual(warned, ['ctx.publish() failed']);
+  });
+
   it('computes shadow requests without replying', async () => {
     let calls = 0;
     const { clock, transport, server, events } = setup({ echo: { handler: (r, ctx) => { calls++; assert.equal(ctx.shadow, true); return { data: r.data, seq: r.seq }; } } });
@@ -251,6 +334,26 @@ describe('runtime: lanes and answers', () => {
     await drained;
     assert.equal((await a).outcome, 'ok');
     assert.deepEqual(transport.replies.map((r) => r.status).sort(), ['decline', 'decline', 'ok']);
+  });
+
+  it('drain aborts the running handlers\' ctx.signal (ServerDrainingError) and still sends their answers', async () => {
+    let reason: unknown;
+    const { clock, transport, server } = setup({
+      echo: {
+        handler: async (r, ctx) => {
+          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+          reason = ctx.signal.reason;
+          return { data: r.data, seq: r.seq };
+        },
+      },
+    });
+    const a = server.handle(req(clock));
+    await new Promise((r) => setImmediate(r));
+    await server.drain();
+    assert.ok(reason instanceof ServerDrainingError);
+    assert.equal((reason as ServerDrainingError).code, 'ESHUTDOWN');
+    assert.equal((await a).outcome, 'ok');
+    assert.deepEqual(transport.replies.map((r) => r.status), ['ok']);
   });
 
   it('drain sends no reply for queued requests whose deadline has passed', async () => {

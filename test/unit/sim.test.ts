@@ -2,16 +2,21 @@
 // state file, resolveTarget() order, the in-memory sockets, the CLI's
 // argument parsing, and the request id layout.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { KoffloadClient, type KernelRequest } from '../../src/kernel/client.js';
 import { KtestClient } from '../../src/kernel/test-client.js';
 import { InprocHub, readStateFile, resolveTarget, startSimulator, stateIsLive, writeStateFile } from '../../src/sim/index.js';
 import { parseSimArgs, parseSubsys } from '../../src/cli/koffload-sim.js';
 import { IS_ROOT, skipBecause } from '../skip.js';
+import type { PortRow } from '../../src/sim/proc.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
 
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '0']);
@@ -45,12 +50,36 @@ describe('sim: state file', () => {
     assert.equal(readStateFile(p), undefined);
   });
 
-  it('counts a simulator as live only when its process and its port exist', () => {
+  it('counts a simulator as live only when its process exists and holds its port', () => {
     const familyIds = { koffload: 1, koffloadTest: 2 };
-    const ports = (): Map<number, unknown> => new Map([[77, {}]]);
-    assert.equal(stateIsLive({ pid: process.pid, portId: 77, familyIds }, ports), true);
-    assert.equal(stateIsLive({ pid: process.pid, portId: 78, familyIds }, ports), false, 'port gone');
-    assert.equal(stateIsLive({ pid: deadPid(), portId: 77, familyIds }, ports), false, 'process gone');
+    const ports = (): Map<number, PortRow> => new Map([[77, { inode: 5, rmem: 0 }]]);
+    const holds = (pid: number, inode: number): boolean => pid === process.pid && inode === 5;
+    assert.equal(stateIsLive({ pid: process.pid, portId: 77, familyIds }, ports, holds), true);
+    assert.equal(stateIsLive({ pid: process.pid, portId: 78, familyIds }, ports, holds), false, 'port gone');
+    assert.equal(stateIsLive({ pid: deadPid(), portId: 77, familyIds }, ports, holds), false, 'process gone');
+    assert.equal(stateIsLive({ pid: process.pid, portId: 77, familyIds }, ports, () => false), false, 'pid reused: the port is someone else\'s');
+  });
+
+  it('does not take a live pid for the simulator when another process holds the port', async () => {
+    // a real netlink port, held by a child process; the state file names this (live) pid
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { openGenlSocket } from ${JSON.stringify(join(here, '../../src/netlink/socket.js'))}; const s = openGenlSocket(); process.stdout.write(String(s.portId) + '\\n'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      const familyIds = { koffload: 1, koffloadTest: 2 };
+      assert.equal(stateIsLive({ pid: child.pid!, portId: port, familyIds }), true);
+      assert.equal(stateIsLive({ pid: process.pid, portId: port, familyIds }), false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses a state file others may write: KOFFLOAD_ERR_UNSAFE_FILE', async () => {
+    const p = join(dir, 'sim.json');
+    writeFileSync(p, JSON.stringify({ pid: process.pid, portId: 1, familyIds: { koffload: 1, koffloadTest: 2 } }));
+    chmodSync(p, 0o666);
+    await assert.rejects(resolveTarget({ stateFile: p }), { code: 'KOFFLOAD_ERR_UNSAFE_FILE' });
+    chmodSync(p, 0o644);
+    await assert.rejects(resolveTarget({ stateFile: p }), { code: 'KOFFLOAD_ERR_NO_FAMILY' });
   });
 
   it('is written by a netlink simulator and removed when it closes', async function () {
