@@ -14,6 +14,7 @@ import { InprocHub, readStateFile, resolveTarget, startSimulator, stateIsLive, w
 import { parseSimArgs, parseSubsys } from '../../src/cli/koffload-sim.js';
 import { IS_ROOT, skipBecause } from '../skip.js';
 import type { PortRow } from '../../src/sim/proc.js';
+import { SimCore, Subsys, contextOf } from '../../src/sim/core.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -319,5 +320,43 @@ describe('sim: koffload-sim arguments', () => {
     assert.throws(() => parseSimArgs(['--state-file', 'x', '--no-state-file']));
     assert.throws(() => parseSimArgs(['--subsys', 'a:1', '--subsys', 'a:2']));
     assert.throws(() => parseSimArgs(['--bogus']));
+  });
+});
+
+describe('sim: the core against koffload_main.c', () => {
+  /** A core whose upcalls go nowhere: every call waits for its deadline unless ended otherwise. */
+  function hangingCore(): SimCore {
+    const core = new SimCore();
+    core.upcaller = { sendRequest: () => Promise.resolve(0) };
+    return core;
+  }
+
+  it('returns from both of two concurrent unregisters only once no call is inside', async () => {
+    const core = hangingCore();
+    const ks = new Subsys({ name: 'twice', nrOps: 1, timeoutMs: 30_000 });
+    assert.equal(core.register(ks), 0);
+    core.bindLocked(ks, 4242, 0, {});
+    const calls = Array.from({ length: 8 }, () => core.call(ks, { op: 1, timeoutMs: 0, req: Buffer.alloc(1), respSize: 64 }, contextOf('normal')));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ks.pending.size, 8);
+    const ended: string[] = [];
+    for (const c of calls) void c.then(() => ended.push('call'));
+    const first = core.unregister(ks).then(() => ended.push('first'));
+    const second = core.unregister(ks).then(() => ended.push('second'));
+    await Promise.all([first, second, ...calls]);
+    // both unregisters returned after every caller had left
+    assert.deepEqual(ended.slice(0, 8), Array(8).fill('call'));
+    assert.deepEqual(ended.slice(8).sort(), ['first', 'second']);
+    for (const c of calls) assert.equal((await c).outcome, 'shutdown');
+  });
+
+  it('hands subsystem ids out cyclically, so a re-registration gets a new one', () => {
+    const core = new SimCore();
+    const a = new Subsys({ name: 'a', nrOps: 1 });
+    assert.equal(core.register(a), 0);
+    const first = a.id;
+    void core.unregister(a);
+    assert.equal(core.register(a), 0);
+    assert.notEqual(a.id, first);
   });
 });
