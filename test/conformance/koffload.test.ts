@@ -441,8 +441,8 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
       if (r.publish === 0) tally.publishAccepted++;
       if (r.bind === 0) {
         tally.bindTaken++;
-        // a BIND that succeeded must have bound the attacker's socket
-        if (!(info.bound && info.portid === port)) tally.bindLied++;
+        // a BIND that succeeded must have bound the attacker's socket (root sees the port)
+        if (info.portid !== port) tally.bindLied++;
       }
       tally.leaked += r.requests;
       await waitFor('ktest released', async () => !(await kclient.getSubsys('ktest')).bound);
