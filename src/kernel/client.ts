@@ -259,7 +259,13 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     lateReplies: 0,
     unexpected: 0,
   };
-  private replyQueue: Buffer[][] = [];
+  private replyQueue: Array<{ reqId: bigint; attrs: Buffer[] }> = [];
+  /**
+   * Request id of each recent fire-and-forget REPLY by its sequence
+   * number: with NETLINK_CAP_ACK an error answer echoes only the header.
+   * Bounded: the oldest go first.
+   */
+  private readonly replySeqs = new Map<number, bigint>();
   private flushScheduled = false;
 
   private constructor(
@@ -289,7 +295,8 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
    */
   static async open(options: KoffloadClientOptions = {}): Promise<KoffloadClient> {
     const offset = options.monotonicOffsetNs ?? monotonicOffsetNs();
-    const { genl, familyId } = await openFamily(KOFFLOAD.familyName, options);
+    // a handler's socket: failed replies come back as headers only
+    const { genl, familyId } = await openFamily(KOFFLOAD.familyName, { capAck: true, ...options });
     return new KoffloadClient(genl, familyId, offset);
   }
 
@@ -368,7 +375,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
       return false;
     }
     this.stats.replies++;
-    this.replyQueue.push(attrs);
+    this.replyQueue.push({ reqId, attrs });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
@@ -388,7 +395,12 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
       this.stats.repliesDropped += queue.length;
       return;
     }
-    const { chunks } = this.genl.sendBatch(queue.map((attrs) => ({ familyId: this.familyId, cmd: CMD.reply, version: KOFFLOAD.version, attrs })));
+    const { seqs, chunks } = this.genl.sendBatch(queue.map((q) => ({ familyId: this.familyId, cmd: CMD.reply, version: KOFFLOAD.version, attrs: q.attrs })));
+    seqs.forEach((seq, i) => this.replySeqs.set(seq, queue[i]!.reqId));
+    for (const seq of this.replySeqs.keys()) {
+      if (this.replySeqs.size <= REPLY_SEQS_KEPT) break;
+      this.replySeqs.delete(seq);
+    }
     this.stats.replyBatches += chunks.length;
     for (const c of chunks) {
       c.sent.catch((err: unknown) => {
@@ -456,7 +468,8 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     if (ev.code === 'ENOENT') this.stats.lateReplies++;
     const out: ReplyErrorEvent = { errno: ev.errno, code: ev.code };
     if (ev.extack !== undefined) out.extack = ev.extack;
-    const reqId = echoedReqId(ev, this.familyId);
+    const reqId = this.replySeqs.get(ev.seq) ?? echoedReqId(ev, this.familyId);
+    this.replySeqs.delete(ev.seq);
     if (reqId !== undefined) out.reqId = reqId;
     this.emit('replyError', out);
   }
@@ -466,6 +479,9 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     this.genl.close();
   }
 }
+
+/** Fire-and-forget replies whose errors can still be told apart by sequence number. */
+const REPLY_SEQS_KEPT = 8192;
 
 /** The req-id of a message whose other attributes may be broken, when it decodes. */
 function reqIdOf(m: GenlMessage): bigint | undefined {

@@ -37,6 +37,7 @@ import { koffloadNl } from '../native/koffload-nl.js';
 export const NETLINK_GENERIC = 16;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
+const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024;
 const ENOBUFS = osConstants.errno.ENOBUFS;
@@ -65,6 +66,14 @@ export interface GenlSocketOptions {
    * @default 1000
    */
   dropCheckMs?: number;
+  /**
+   * NETLINK_CAP_ACK: the kernel's error answers carry the failed
+   * message's header only, not the whole message back. A handler wants it
+   * (in a timeout storm, echoes of its late REPLYs crowd REQUESTs out of
+   * its buffer); a tool that reads the echo does not.
+   * @default false
+   */
+  capAck?: boolean;
 }
 
 export interface SendOptions {
@@ -168,14 +177,15 @@ export function findGenlSocketFd(portId: number): { fd: number; inode: number } 
   return row && fd !== undefined ? { fd, inode: row.inode } : undefined;
 }
 
-/** Sets NETLINK_NO_ENOBUFS and NETLINK_EXT_ACK; returns the socket inode. */
-function protect(portId: number): number {
+/** Sets NETLINK_NO_ENOBUFS and NETLINK_EXT_ACK (and NETLINK_CAP_ACK); returns the socket inode. */
+function protect(portId: number, capAck: boolean): number {
   const found = findGenlSocketFd(portId);
   if (!found) throw new Error(`cannot find the fd of netlink port ${portId} in /proc`);
   const { fd } = found;
   const nl = koffloadNl();
   nl.setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
   nl.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  if (capAck) nl.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
   if (nl.getsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS) === 0) throw new Error('NETLINK_NO_ENOBUFS did not stick');
   return found.inode;
 }
@@ -328,7 +338,7 @@ export function openGenlSocket(options: GenlSocketOptions = {}): GenlSocket {
   }
   let inode: number;
   try {
-    inode = protect(raw.address().port);
+    inode = protect(raw.address().port, options.capAck ?? false);
   } catch (err) {
     raw.close();
     const e = err as RawError;

@@ -288,12 +288,15 @@ export class SimCore {
     this.completeClaimed(claimed, 'shutdown');
     this.subsystems.delete(ks.id);
     ks.registered = false;
-    ks.unregistering = (async (): Promise<void> => {
+    const drain = (async (): Promise<void> => {
       if (ks.users > 0) await new Promise<void>((resolve) => (ks.drained = resolve));
       ks.cache.clear();
-      ks.unregistering = undefined;
     })();
-    return ks.unregistering;
+    ks.unregistering = drain;
+    void drain.then(() => {
+      if (ks.unregistering === drain) ks.unregistering = undefined;
+    });
+    return drain;
   }
 
   // ---------------------------------------------------------------- call path

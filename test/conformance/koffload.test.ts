@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 
-import { KoffloadClient } from '../../src/kernel/client.js';
+import { KoffloadClient, type ReplyErrorEvent } from '../../src/kernel/client.js';
 import { KtestClient } from '../../src/kernel/test-client.js';
 import { KOFFLOAD, KOFFLOAD_TEST } from '../../src/generated/wire.js';
 import { errnoName } from '../../src/errors.js';
@@ -246,11 +246,29 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     assert.equal(d.counters.lateReplies, 2n);
   });
 
-  it('treats a reply too large for the caller buffer as malformed', async () => {
-    await handler('ktest', () => ({ status: KOFFLOAD.status.ok, payload: Buffer.alloc(65, 7) }));
+  it('treats a reply too large for the caller buffer as malformed, and tells the handler which', async () => {
+    // a handler's socket has NETLINK_CAP_ACK: the error answers carry no copy of the reply
+    const opts = target().koffload();
+    const sock = opts.socket ?? openGenlSocket({ capAck: true });
+    const raw: Buffer[] = [];
+    sock.on('datagram', (d: Buffer) => raw.push(d));
+    const h = await handler('ktest', () => ({ status: KOFFLOAD.status.ok, payload: Buffer.alloc(2000, 7) }), {}, { ...opts, socket: sock });
+    const errs: ReplyErrorEvent[] = [];
+    h.client.on('replyError', (e) => errs.push(e));
     const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 2, threads: 1, timeoutMs: 5000, context: 'normal', payload: Buffer.from('x'), flags: 0, respSize: 64 });
     assert.deepEqual(nonZero(res.outcomes), { malformed: 2n });
     assert.equal((await ledger.delta('ktest')).counters.badReplies, 2n);
+    await waitFor('two reply errors', () => errs.length === 2);
+    assert.deepEqual(errs.map((e) => e.code), ['EMSGSIZE', 'EMSGSIZE']);
+    assert.deepEqual(errs.map((e) => e.reqId), h.requests.map((r) => r.reqId), 'each error names its request');
+    if (target().kind === 'kernel') {
+      const acks = raw.flatMap((d) => decodeNlMessages(d)).filter((m) => m.header.type === 2);
+      assert.equal(acks.length, 2);
+      for (const m of acks) {
+        assert.ok(m.header.flags & NLM_F.CAPPED, 'error answer is capped');
+        assert.ok(m.header.len < 256, `error answer of ${m.header.len} bytes echoes the reply`);
+      }
+    }
   });
 
   it('refuses bind, reply, publish and mode changes from an unprivileged process, and hides the handler', async () => {

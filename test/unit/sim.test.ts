@@ -350,12 +350,14 @@ describe('sim: the core against koffload_main.c', () => {
     for (const c of calls) assert.equal((await c).outcome, 'shutdown');
   });
 
-  it('hands subsystem ids out cyclically, so a re-registration gets a new one', () => {
+  it('hands subsystem ids out cyclically, so a re-registration gets a new one', async () => {
     const core = new SimCore();
     const a = new Subsys({ name: 'a', nrOps: 1 });
     assert.equal(core.register(a), 0);
     const first = a.id;
-    void core.unregister(a);
+    const draining = core.unregister(a);
+    assert.equal(core.register(a), -22, 'a draining subsystem cannot be registered (EINVAL)');
+    await draining;
     assert.equal(core.register(a), 0);
     assert.notEqual(a.id, first);
   });
