@@ -489,7 +489,7 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutMs: 20_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
     await waitFor('4 calls pending', async () => (await kclient.getSubsys('ktest')).pending === 4);
     const gone = new Promise((resolve) => child.proc.once('exit', resolve));
-    child.proc.kill('SIGUSR1');
+    child.proc.kill('SIGUSR2');
     const holderPid = await holder;
     await gone;
     try {
