@@ -589,7 +589,9 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     // one call per thread, all admitted before the first deadline opens the circuit
     const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutUs: 2000, context: 'normal', payload: Buffer.from('h'), flags: 0 });
     assert.deepEqual(nonZero(res.outcomes), { deadline: 4n });
-    const slackMs = 5; // the caller waking after its hrtimer, under emulation (seen: 0.5 ms; the simulator's timers: 2.2 ms)
+    // the module: the caller waking after its hrtimer, under emulation (seen
+    // 0.5 ms); the simulator: Node timers on a busy event loop (seen 2-13 ms)
+    const slackMs = target().kind === 'kernel' ? 5 : 50;
     const meanMs = ms(res.totalWaitNs) / 4;
     lines.push(`hung handler, 2 ms deadline: mean wait ${meanMs.toFixed(3)} ms, longest ${ms(res.maxWaitNs).toFixed(3)} ms`);
     console.log(`      ${lines.join('\n      ')}`);
