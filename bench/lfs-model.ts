@@ -2,7 +2,7 @@
 /**
  * Runs GC policies on the LFS model (src/sim/lfs) and prints GC data WAF.
  *
- *   node dist/bench/lfs-model.js --policy kernel-greedy,kernel-cb --seeds 1,2
+ *   node dist/bench/lfs-model.js --policy kernel-greedy --policy bound-life:t=80000 --seeds 1,2
  *   node dist/bench/lfs-model.js --workload hotcold:80/20 --fill 70,80,90
  *   node dist/bench/lfs-model.js --list
  */
@@ -13,7 +13,8 @@ import { POLICIES, policyByName } from '../src/sim/lfs/policies.js';
 import { workloadByName } from '../src/sim/lfs/workload.js';
 
 const HELP = `usage: node dist/bench/lfs-model.js [options]
-  --policy A,B       policies (default kernel-greedy,kernel-cb; --list names them)
+  --policy P         a policy, with parameters as name:k=v,k=v; repeat for more
+                     (default kernel-greedy and kernel-cb; --list names them)
   --workload W,..    hotcold:90/10 (default), hotcold:80/20, zipf, uniform
   --fill P,..        percent of user capacity filled (default 80)
   --seeds S,..       (default 1,2)
@@ -30,7 +31,7 @@ const HELP = `usage: node dist/bench/lfs-model.js [options]
 function main(): number {
   const { values: v } = parseArgs({
     options: {
-      policy: { type: 'string' },
+      policy: { type: 'string', multiple: true },
       workload: { type: 'string' },
       fill: { type: 'string' },
       seeds: { type: 'string' },
@@ -54,7 +55,7 @@ function main(): number {
     return 0;
   }
   const list = (s: string | undefined, d: string): string[] => (s ?? d).split(',').filter(Boolean);
-  const policies = list(v.policy, 'kernel-greedy,kernel-cb').map((n) => {
+  const policies = (v.policy ?? ['kernel-greedy', 'kernel-cb']).map((n) => {
     const p = policyByName(n);
     if (!p) throw new Error(`unknown policy ${n} (--list)`);
     return p;

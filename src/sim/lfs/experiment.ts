@@ -29,7 +29,7 @@ export interface PolicyRun {
   hook?: GcHook;
   /** data logs the patch adds for moved blocks */
   extraLogs?: number;
-  /** printed with the result: fallbacks, decisions served, and the like */
+  /** counters printed with the result (fallbacks, decisions served, ...); the measured phase's share is reported */
   stats?(): Record<string, number>;
 }
 
@@ -78,6 +78,8 @@ export interface ExperimentResult {
   measured: Counters;
   /** moved data blocks per destination log name */
   movedTo: Record<string, number>;
+  /** per log whose victims were cleaned: victims, and data blocks moved out of them */
+  movedFrom: Record<string, { victims: number; moved: number }>;
   stats: Record<string, number>;
   /** wall-clock seconds of the model run (fill + warm-up + measured) */
   runSeconds: number;
@@ -148,14 +150,23 @@ export function runExperiment(spec: ExperimentSpec): ExperimentResult {
   if (spec.check) m.check();
   const a = m.snapshot();
   const movedBefore = Float64Array.from(m.movedTo);
+  const fromBefore = Float64Array.from(m.movedFrom);
+  const victimsBefore = Float64Array.from(m.victimsFrom);
+  const statsBefore = run.stats?.() ?? {};
   m.run(trace.subarray(warmupOps, warmupOps + measureOps), warmupOps);
   if (spec.check) m.check();
   const d = diff(a, m.snapshot());
   const movedTo: Record<string, number> = {};
+  const movedFrom: Record<string, { victims: number; moved: number }> = {};
   for (let l = 0; l < m.nLogs; l++) {
     const n = m.movedTo[l]! - movedBefore[l]!;
     if (n > 0) movedTo[logName(l)] = n;
+    const v = m.victimsFrom[l]! - victimsBefore[l]!;
+    if (v > 0) movedFrom[logName(l)] = { victims: v, moved: m.movedFrom[l]! - fromBefore[l]! };
   }
+  // the policy's counters over the measured phase
+  const stats: Record<string, number> = {};
+  for (const [k, v] of Object.entries(run.stats?.() ?? {})) stats[k] = v - (statsBefore[k] ?? 0);
   return {
     policy: spec.policy.name,
     workload: workloadName(spec.workload),
@@ -165,7 +176,8 @@ export function runExperiment(spec: ExperimentSpec): ExperimentResult {
     deviceWaf: (d.userData + d.gcData + d.node + d.gcNode) / d.userData,
     measured: d,
     movedTo,
-    stats: run.stats?.() ?? {},
+    movedFrom,
+    stats,
     runSeconds: (performance.now() - t0) / 1000,
     modelSeconds: m.nowSec(),
   };

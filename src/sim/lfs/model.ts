@@ -84,6 +84,13 @@ export interface GcHook {
   afterVictim?(m: LfsModel, victim: number, moved: Int32Array, nMoved: number, wasNode: boolean): void;
   /** Once per f2fs_gc() call that cleaned at least one victim, when it returns. */
   afterGcCall?(m: LfsModel): void;
+  /** A logical block was written into segment seg (bounds keep per-segment aggregates). */
+  onPlace?(m: LfsModel, id: number, seg: number): void;
+  /** A logical block's old copy in segment seg became invalid. */
+  onRemove?(m: LfsModel, id: number, seg: number): void;
+  /** onTick() runs after every tickOps user writes (a daemon's polls). */
+  tickOps?: number;
+  onTick?(m: LfsModel): void;
 }
 
 export interface ModelOptions {
@@ -200,11 +207,17 @@ export class LfsModel {
   readonly c: Counters = zero();
   /** per destination log: data blocks GC moved there */
   readonly movedTo: Float64Array;
+  /** per victim log: data blocks GC moved out of victims that log wrote */
+  readonly movedFrom: Float64Array;
+  /** per victim log: data victims cleaned */
+  readonly victimsFrom: Float64Array;
 
   private readonly batchB: Int32Array;
   private batchN = 0;
   private readonly moved = new Int32Array(BPS);
   private inGc = false;
+  private readonly onPlace: GcHook['onPlace'];
+  private readonly onRemove: GcHook['onRemove'];
 
   constructor(opts: ModelOptions) {
     this.geo = opts.geometry;
@@ -215,6 +228,8 @@ export class LfsModel {
     this.blocksPerSec = opts.blocksPerSec ?? 60000;
     this.fsyncEvery = opts.fsyncEvery ?? 64;
     this.hook = opts.hook;
+    this.onPlace = opts.hook?.onPlace?.bind(opts.hook);
+    this.onRemove = opts.hook?.onRemove?.bind(opts.hook);
     this.modelNodes = opts.nodes ?? true;
     this.fsyncNodes = this.modelNodes && (opts.fsyncNodes ?? true);
     const n = this.nSeg;
@@ -252,6 +267,8 @@ export class LfsModel {
     this.pendingOp = new Float64Array(this.nData);
     this.verOp = new Float64Array(this.nData).fill(-1);
     this.movedTo = new Float64Array(this.nLogs);
+    this.movedFrom = new Float64Array(this.nLogs);
+    this.victimsFrom = new Float64Array(this.nLogs);
     this.batchB = new Int32Array(Math.max(this.fsyncEvery, blocksPerFile));
 
     // mkfs opens every persistent log on a segment of its own
@@ -357,7 +374,9 @@ export class LfsModel {
     if (oldSeg >= 0) {
       this.valid[oldSeg]!--;
       this.owner[old] = -1;
+      if (this.onRemove) this.onRemove(this, id, oldSeg);
     }
+    if (this.onPlace) this.onPlace(this, id, s);
     if (++this.cursegOff[l]! === BPS) this.newCurseg(l);
     if (oldSeg >= 0) this.locateDirty(oldSeg);
     this.locateDirty(s);
@@ -450,8 +469,12 @@ export class LfsModel {
     return UINT_MAX - Math.floor((100 * (100 - u) * age) / (100 + u));
   }
 
-  /** get_victim_by_default() for FG_GC and LFS allocation; -1 when none */
-  kernelVictim(mode: KernelGcMode = this.kernelGc): number {
+  /**
+   * get_victim_by_default() for FG_GC and LFS allocation; -1 when none.
+   * skip: segments a patched kernel leaves out of the scan (they still
+   * count as searched, as sec_usage_check()'s skips do).
+   */
+  kernelVictim(mode: KernelGcMode = this.kernelGc, skip?: Uint8Array): number {
     const maxSearch = this.nrDirty;
     if (maxSearch === 0) return -1;
     const n = this.nSeg;
@@ -476,10 +499,12 @@ export class LfsModel {
       }
       offset = s + 1;
       searched++;
-      const cost = mode === GC_GREEDY ? this.valid[s]! : this.cbCost(s);
-      if (minCost > cost) {
-        minCost = cost;
-        minSeg = s;
+      if (!skip || !skip[s]) {
+        const cost = mode === GC_GREEDY ? this.valid[s]! : this.cbCost(s);
+        if (minCost > cost) {
+          minCost = cost;
+          minSeg = s;
+        }
       }
       if (searched >= maxSearch) {
         lv[mode] = (!lv[mode] && s <= last ? last + 1 : s + 1) % n;
@@ -520,7 +545,12 @@ export class LfsModel {
       if (this.modelNodes) this.markNodeDirty(this.nodeOf[id]!);
     }
     if (wasNode) this.c.nodeVictims++;
-    else this.c.dataVictims++;
+    else {
+      this.c.dataVictims++;
+      const l = this.segLog[victim]!;
+      this.victimsFrom[l]!++;
+      this.movedFrom[l]! += n;
+    }
     hook?.afterVictim?.(this, victim, this.moved, n, wasNode);
     return n;
   }
@@ -633,11 +663,13 @@ export class LfsModel {
    */
   run(trace: Int32Array, opBase: number): void {
     const every = this.fsyncEvery;
+    const tick = this.hook?.onTick ? (this.hook.tickOps ?? 0) : 0;
     for (let i = 0; i < trace.length; i++) {
       const op = opBase + i;
       this.opNow = op + 1;
       this.dirty(trace[i]!, op);
       if ((op + 1) % every === 0) this.flush(false);
+      if (tick > 0 && (op + 1) % tick === 0) this.hook!.onTick!(this);
     }
     this.flush(false);
   }
