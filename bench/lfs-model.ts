@@ -21,7 +21,8 @@ const HELP = `usage: node dist/bench/lfs-model.js [options]
   --warmup N         warm-up writes (default 1000000)
   --measure N        measured writes (default 1000000)
   --size S           mkfs geometry: 128M..8G (default 1G), or scaled:SEGS
-  --bps N            main-area block writes per guest second (default 60000)
+  --bps N            main-area block writes per guest second (default 60000
+                     at 1 GiB, in proportion to the main area otherwise)
   --no-nodes         leave node blocks out of the model
   --cp-nodes         node pages written by checkpoints only, not by fsync
   --json             one JSON object per run instead of the table
@@ -76,14 +77,14 @@ function main(): number {
   const seeds = list(v.seeds, '1,2').map(Number);
   const warmupOps = Number(v.warmup ?? 1_000_000);
   const measureOps = Number(v.measure ?? 1_000_000);
-  const blocksPerSec = Number(v.bps ?? 60000);
-  if (!v.json) process.stdout.write(`geometry: ${describeGeometry(geometry, fills[0]!)}\nwarm-up ${warmupOps}, measured ${measureOps} writes; ${blocksPerSec} blocks/s guest clock${v['no-nodes'] ? '; no node blocks' : ''}\n\n`);
+  const blocksPerSec = v.bps === undefined ? undefined : Number(v.bps);
+  if (!v.json) process.stdout.write(`geometry: ${describeGeometry(geometry, fills[0]!)}\nwarm-up ${warmupOps}, measured ${measureOps} writes; ${blocksPerSec ?? Math.round((60000 * geometry.mainSegs) / 502)} blocks/s guest clock${v['no-nodes'] ? '; no node blocks' : ''}\n\n`);
   const rows: ExperimentResult[] = [];
   for (const workload of workloads) {
     for (const fillPct of fills) {
       for (const policy of policies) {
         for (const seed of seeds) {
-          const r = runExperiment({ geometry, fillPct, workload, seed, warmupOps, measureOps, policy, blocksPerSec, nodes: !v['no-nodes'], fsyncNodes: !v['cp-nodes'] });
+          const r = runExperiment({ geometry, fillPct, workload, seed, warmupOps, measureOps, policy, ...(blocksPerSec ? { blocksPerSec } : {}), nodes: !v['no-nodes'], fsyncNodes: !v['cp-nodes'] });
           rows.push(r);
           if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
           else {

@@ -4,13 +4,13 @@
  * (docs/poc-gc-model.md), on the LFS model at the guest's geometry.
  */
 import { KoffloadError } from '../../errors.js';
-import { GEOMETRY_1G, type Geometry } from './geometry.js';
+import { type Geometry, scaledGeometry } from './geometry.js';
 import { type ExperimentResult, describeGeometry, runExperiment } from './experiment.js';
 import { policyByName } from './policies.js';
 import { WORKLOADS, type WorkloadSpec, workloadName } from './workload.js';
 
 export interface ComparisonOptions {
-  /** @default GEOMETRY_1G (the guest's 1 GiB device) */
+  /** @default scaledGeometry(251): half the guest's 1 GiB main area, its proportions of spare space */
   geometry?: Geometry;
   /** @default 80 */
   fillPct?: number;
@@ -18,9 +18,9 @@ export interface ComparisonOptions {
   workload?: WorkloadSpec;
   /** @default 1 */
   seed?: number;
-  /** warm-up writes. @default 600_000 */
+  /** warm-up writes. @default 300_000 */
   warmupOps?: number;
-  /** measured writes. @default 400_000 */
+  /** measured writes. @default 200_000 */
   measureOps?: number;
   /** policies, kernel ones first. @default ['kernel-greedy', 'kernel-cb', 'learned'] */
   policies?: string[];
@@ -33,17 +33,17 @@ export interface Comparison {
 }
 
 /**
- * Runs each policy once and formats the table; about 1 s per policy at
- * the defaults on this machine. Throws KoffloadError
+ * Runs each policy once and formats the table; under a second per policy
+ * at the defaults on this machine (2 cores). Throws KoffloadError
  * KOFFLOAD_ERR_INVALID_ARG for an unknown policy name.
  */
 export function lfsComparison(opts: ComparisonOptions = {}): Comparison {
-  const geometry = opts.geometry ?? GEOMETRY_1G;
+  const geometry = opts.geometry ?? scaledGeometry(251);
   const fillPct = opts.fillPct ?? 80;
   const workload = opts.workload ?? WORKLOADS['hotcold:90/10']!;
   const seed = opts.seed ?? 1;
-  const warmupOps = opts.warmupOps ?? 600_000;
-  const measureOps = opts.measureOps ?? 400_000;
+  const warmupOps = opts.warmupOps ?? 300_000;
+  const measureOps = opts.measureOps ?? 200_000;
   const names = opts.policies ?? ['kernel-greedy', 'kernel-cb', 'learned'];
   const results = names.map((n) => {
     const policy = policyByName(n);

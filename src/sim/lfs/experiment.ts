@@ -56,7 +56,11 @@ export interface ExperimentSpec {
   /** ops past the measured phase an oracle may see. @default measureOps */
   lookaheadOps?: number;
   policy: PolicyDef;
-  /** main-area block writes per second of the guest clock (SIT mtimes). @default 60000 */
+  /**
+   * Main-area block writes per second of the guest clock (SIT mtimes).
+   * @default 60000 at the 1 GiB geometry, in proportion to the main area
+   * otherwise (same seconds per turnover of the device)
+   */
   blocksPerSec?: number;
   /** model node blocks. @default true */
   nodes?: boolean;
@@ -140,7 +144,7 @@ export function runExperiment(spec: ExperimentSpec): ExperimentResult {
     kernelGc: run.kernelGc,
     ...(run.hook ? { hook: run.hook } : {}),
     extraLogs: run.extraLogs ?? 0,
-    blocksPerSec: spec.blocksPerSec ?? 60000,
+    blocksPerSec: spec.blocksPerSec ?? Math.round((60000 * geometry.mainSegs) / GEOMETRY_1G.mainSegs),
     nodes: spec.nodes ?? true,
     fsyncNodes: spec.fsyncNodes ?? true,
   });

@@ -88,6 +88,12 @@ export interface GcHook {
   onPlace?(m: LfsModel, id: number, seg: number): void;
   /** A logical block's old copy in segment seg became invalid. */
   onRemove?(m: LfsModel, id: number, seg: number): void;
+  /**
+   * The data log a user write of block b goes to (default: the warm data
+   * log, as for a regular file without hints); a patch that placed user
+   * data per block, like a per-block write hint, would decide this.
+   */
+  userLog?(m: LfsModel, b: number): number;
   /** onTick() runs after every tickOps user writes (a daemon's polls). */
   tickOps?: number;
   onTick?(m: LfsModel): void;
@@ -218,6 +224,7 @@ export class LfsModel {
   private inGc = false;
   private readonly onPlace: GcHook['onPlace'];
   private readonly onRemove: GcHook['onRemove'];
+  private readonly userLogOf: GcHook['userLog'];
 
   constructor(opts: ModelOptions) {
     this.geo = opts.geometry;
@@ -230,6 +237,7 @@ export class LfsModel {
     this.hook = opts.hook;
     this.onPlace = opts.hook?.onPlace?.bind(opts.hook);
     this.onRemove = opts.hook?.onRemove?.bind(opts.hook);
+    this.userLogOf = opts.hook?.userLog?.bind(opts.hook);
     this.modelNodes = opts.nodes ?? true;
     this.fsyncNodes = this.modelNodes && (opts.fsyncNodes ?? true);
     const n = this.nSeg;
@@ -621,7 +629,7 @@ export class LfsModel {
         this.isPending[b] = 0;
         this.dirtyData--;
         this.verOp[b] = this.pendingOp[b]!;
-        this.append(b, LOG.WARM_DATA);
+        this.append(b, this.userLogOf && !filling ? this.userLogOf(this, b) : LOG.WARM_DATA);
         this.c.userData++;
         if (this.modelNodes) {
           this.markNodeDirty(this.nodeOf[b]!);

@@ -173,6 +173,18 @@ const bounds: PolicyFamily[] = [
     },
   },
   {
+    base: 'bound-user',
+    about: 'bound beyond GC: user writes of the true hot set to the hot data log, the rest to the warm log (a per-block write hint); moved data as bound-hot (moved=1) or to the cold log',
+    oracle: true,
+    defaults: { moved: 1 },
+    make(p, ctx) {
+      const hot = ctx.gen.hotMask();
+      const hook: GcHook = { name: 'bound-user', userLog: (_m, b) => (hot[b] ? LOG.HOT_DATA : LOG.WARM_DATA) };
+      if (p.moved) hook.destination = (_m, _v, b) => (hot[b] ? LOG.HOT_DATA : LOG.COLD_DATA);
+      return { kernelGc: GC_CB, hook };
+    },
+  },
+  {
     base: 'bound-life',
     about: 'bound: kernel victim; moved blocks to `logs` GC logs by true remaining lifetime (thresholds t, t*f, ...)',
     oracle: true,
