@@ -25,7 +25,11 @@ const HELP = `usage: node dist/bench/lfs-model.js [options]
                      at 1 GiB, in proportion to the main area otherwise)
   --no-nodes         leave node blocks out of the model
   --cp-nodes         node pages written by checkpoints only, not by fsync
+  --min-hot-blocks N F2FS's min_hot_blocks (default 16; 0: user data to the warm log)
   --json             one JSON object per run instead of the table
+  --markdown         at the end, a table per workload: mean GC data WAF over
+                     the seeds (each seed), change against kernel-cb and
+                     kernel-greedy (run both for those columns)
   --list             the policies
 `;
 
@@ -42,7 +46,9 @@ function main(): number {
       bps: { type: 'string' },
       'no-nodes': { type: 'boolean' },
       'cp-nodes': { type: 'boolean' },
+      'min-hot-blocks': { type: 'string' },
       json: { type: 'boolean' },
+      markdown: { type: 'boolean' },
       list: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,22 +90,53 @@ function main(): number {
     for (const fillPct of fills) {
       for (const policy of policies) {
         for (const seed of seeds) {
-          const r = runExperiment({ geometry, fillPct, workload, seed, warmupOps, measureOps, policy, ...(blocksPerSec ? { blocksPerSec } : {}), nodes: !v['no-nodes'], fsyncNodes: !v['cp-nodes'] });
+          const r = runExperiment({ geometry, fillPct, workload, seed, warmupOps, measureOps, policy, ...(blocksPerSec ? { blocksPerSec } : {}), nodes: !v['no-nodes'], fsyncNodes: !v['cp-nodes'], minHotBlocks: Number(v['min-hot-blocks'] ?? 16) });
           rows.push(r);
           if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-          else {
+          else if (v.markdown) process.stderr.write('.');
+          if (!v.json && !v.markdown) {
             const moved = Object.entries(r.movedTo).map(([k, n]) => `${k}:${((100 * n) / r.measured.gcData).toFixed(0)}%`).join(' ');
             const stats = Object.entries(r.stats).map(([k, n]) => `${k}=${Number.isInteger(n) ? n : n.toFixed(3)}`).join(' ');
             process.stdout.write(
               `${r.workload.padEnd(14)} fill=${fillPct} ${r.policy.padEnd(26)} seed=${seed} gc_data_waf=${r.gcDataWaf.toFixed(3)} device_waf=${r.deviceWaf.toFixed(3)} ` +
-                `gc_calls=${r.measured.gcCalls} victims=${r.measured.dataVictims}+${r.measured.nodeVictims}n cps=${r.measured.checkpoints} run_s=${r.runSeconds.toFixed(2)} guest_s=${r.modelSeconds} ${moved} ${stats}\n`,
+                `gc_calls=${r.measured.gcCalls} victims=${r.measured.dataVictims}+${r.measured.nodeVictims}n cps=${r.measured.checkpoints} run_s=${r.runSeconds.toFixed(2)} cpu_s=${r.cpuSeconds.toFixed(2)} guest_s=${r.modelSeconds} ${moved} ${stats}\n`,
             );
           }
         }
       }
     }
   }
+  if (v.markdown) process.stdout.write(`\n${markdown(rows)}`);
   return 0;
+}
+
+/** Per workload: policies down, fills across; mean (per seed) and the change against the kernel's two. */
+function markdown(rows: ExperimentResult[]): string {
+  const out: string[] = [];
+  const uniq = <T,>(xs: T[]): T[] => [...new Set(xs)];
+  for (const w of uniq(rows.map((r) => r.workload))) {
+    const wr = rows.filter((r) => r.workload === w);
+    const fills = uniq(wr.map((r) => r.fillPct));
+    const mean = (p: string, f: number): { m: number; each: number[] } | undefined => {
+      const xs = wr.filter((r) => r.policy === p && r.fillPct === f).map((r) => r.gcDataWaf);
+      return xs.length ? { m: xs.reduce((a, b) => a + b, 0) / xs.length, each: xs } : undefined;
+    };
+    out.push(`${w}: GC data WAF, mean of seeds (each seed); change against kernel-cb / kernel-greedy`, '');
+    out.push(`| policy | ${fills.map((f) => `${f}% full`).join(' | ')} |`, `|---|${fills.map(() => '---').join('|')}|`);
+    for (const p of uniq(wr.map((r) => r.policy))) {
+      const cells = fills.map((f) => {
+        const x = mean(p, f);
+        if (!x) return '';
+        const cb = mean('kernel-cb', f);
+        const gr = mean('kernel-greedy', f);
+        const rel = (b: { m: number } | undefined): string => (b ? `${(100 * (x.m / b.m - 1)).toFixed(1)}%` : '-');
+        return `${x.m.toFixed(3)} (${x.each.map((e) => e.toFixed(3)).join('/')}) ${rel(cb)} / ${rel(gr)}`;
+      });
+      out.push(`| ${p} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
 }
 
 process.exitCode = main();

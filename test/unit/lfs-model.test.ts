@@ -44,13 +44,28 @@ describe('lfs: model', () => {
     }
   });
 
-  it('writes user data to the warm log and GC-moved data to the cold log', () => {
+  it("sends the fill to the warm log, fsync'd overwrites to the hot log (min_hot_blocks), GC-moved data to the cold log", () => {
     const { m, gen } = small();
+    const logsHolding = (): Set<number> => {
+      const l = new Set<number>();
+      for (let s = 0; s < m.nSeg; s++) if (m.valid[s]! > 0 && m.isDataLog(m.segLog[s]!)) l.add(m.segLog[s]!);
+      return l;
+    };
     m.fill();
+    // a whole file dirty at once: more than 16 pages, the warm log
+    assert.deepEqual([...logsHolding()], [LOG.WARM_DATA]);
     m.run(gen.trace(0, 30000), 0);
+    // a few pages per file per fsync: FI_HOT_DATA
+    assert.ok(logsHolding().has(LOG.HOT_DATA));
     assert.ok(m.movedTo[LOG.COLD_DATA]! > 0);
     assert.equal(m.movedTo[LOG.COLD_DATA], m.snapshot().gcData);
-    for (let s = 0; s < m.nSeg; s++) if (m.valid[s]! > 0 && m.segLog[s] === LOG.HOT_DATA) assert.fail('hot data log used');
+    // min_hot_blocks 0: every user write to the warm log
+    const geometry = scaledGeometry(64);
+    const layout = layoutFor(userBlockCount(geometry), 80, 4);
+    const m0 = new LfsModel({ geometry, layout, kernelGc: GC_CB, blocksPerSec: 2000, minHotBlocks: 0 });
+    m0.fill();
+    m0.run(gen.trace(0, 30000), 0);
+    for (let s = 0; s < m0.nSeg; s++) if (m0.valid[s]! > 0) assert.notEqual(m0.segLog[s], LOG.HOT_DATA, `segment ${s}`);
   });
 
   it('greedy picks the fewest valid blocks, the first in the circular scan on ties', () => {

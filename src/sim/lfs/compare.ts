@@ -53,7 +53,7 @@ export function lfsComparison(opts: ComparisonOptions = {}): Comparison {
   const greedy = results.find((r) => r.policy === 'kernel-greedy');
   const cb = results.find((r) => r.policy === 'kernel-cb');
   const pct = (r: ExperimentResult, base: ExperimentResult | undefined): string => (base ? `${((100 * (r.gcDataWaf - base.gcDataWaf)) / base.gcDataWaf).toFixed(1)}%` : '-');
-  const head = ['POLICY', 'GC DATA WAF', 'VS CB', 'VS GREEDY', 'GC CALLS', 'MOVED TO', 'RUN S'];
+  const head = ['POLICY', 'GC DATA WAF', 'VS CB', 'VS GREEDY', 'GC CALLS', 'MOVED TO', 'CPU S'];
   const rows = results.map((r) => [
     r.policy,
     r.gcDataWaf.toFixed(3),
@@ -63,7 +63,7 @@ export function lfsComparison(opts: ComparisonOptions = {}): Comparison {
     Object.entries(r.movedTo)
       .map(([k, n]) => `${k} ${Math.round((100 * n) / Math.max(1, r.measured.gcData))}%`)
       .join(', '),
-    r.runSeconds.toFixed(1),
+    r.cpuSeconds.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();

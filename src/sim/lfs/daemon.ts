@@ -10,6 +10,10 @@
  *   fact (foreground GC cannot wait): the segment, its log type, and for
  *   every block moved its (inode, index) (here the block number, one to one
  *   with (file, index)) and the segment it was written to;
+ * - with births=1, each segment allocation (segment, log), which a patch
+ *   could append to its notifications; by default the daemon dates a
+ *   segment's birth from the polls, missing a segment freed and refilled by
+ *   the same log between two polls;
  * - its clock: iostat_info's fs_data (user data writes).
  * It publishes, every `every` GC calls (when f2fs_gc() returns):
  * - a victim ranking (victim rules 1-5): up to `top` (segment, valid,
@@ -25,7 +29,7 @@
  * for the victim's kind (rule 2/3: by the victim alone).
  */
 import { BLOCKS_PER_SEG } from './geometry.js';
-import { GC_CB, type GcHook, LOG } from './model.js';
+import { EXTRA_LOG_BASE, GC_CB, type GcHook, LOG } from './model.js';
 import type { Params, PolicyFamily } from './policies.js';
 
 const BPS = BLOCKS_PER_SEG;
@@ -37,7 +41,10 @@ const BUCKET_START = Float64Array.from({ length: AGE_BUCKETS }, (_, b) => (b ===
 const bucketEnd = (b: number): number => (b === AGE_BUCKETS - 1 ? Infinity : 1024 * 2 ** b);
 const bucketStart = (b: number): number => BUCKET_START[b]!;
 const NO_BLOCKS = new Int32Array(0);
-const isDataType = (ty: number): boolean => ty >= LOG.HOT_DATA && ty <= LOG.COLD_DATA;
+const isDataType = (ty: number): boolean => (ty >= LOG.HOT_DATA && ty <= LOG.COLD_DATA) || ty >= EXTRA_LOG_BASE;
+/** hazard table row of a data log: hot, warm, cold, or a log the patch added */
+const HZ_TYPES = 4;
+const hzRow = (ty: number): number => (ty >= EXTRA_LOG_BASE ? 3 : ty);
 
 export interface DaemonParams {
   /**
@@ -74,6 +81,19 @@ export interface DaemonParams {
   half: number;
   /** rule 7: P(dies before its GC segment is cleaned) above which the block goes hot */
   pHot: number;
+  /**
+   * the log GC's hot class goes to: 0 the hot data log, 1 the warm data
+   * log, 6 a log the patch adds
+   */
+  hotLog: number;
+  /**
+   * min_hot_blocks the daemon writes to sysfs at start (-1: leave F2FS's 16).
+   * 0 sends all user data to the warm log, which leaves the hot data log
+   * to GC: user writes and moved blocks then never share a log
+   */
+  minHot: number;
+  /** segment births: 0 from segment_info polls, 1 from the kernel's allocation events */
+  births: number;
   /** publish every `every` GC calls */
   every: number;
   /** recompute every block's bits every `refresh` publishes (moved blocks at once) */
@@ -98,8 +118,11 @@ export const DAEMON_DEFAULTS: DaemonParams = {
   minTrain: 20000,
   half: 500000,
   pHot: 0.5,
+  hotLog: 0,
+  minHot: 0,
+  births: 0,
   every: 1,
-  refresh: 64,
+  refresh: 16,
   poll: 4096,
   top: 32,
 };
@@ -130,9 +153,10 @@ export class GcDaemon {
   private pollType: Int8Array | undefined;
   private birth: Float64Array | undefined;
   private rate: Float64Array | undefined;
+  private opened: Uint8Array | undefined;
   private lastPollT = 0;
-  private readonly hzDied = new Float64Array(3 * AGE_BUCKETS);
-  private readonly hzExp = new Float64Array(3 * AGE_BUCKETS);
+  private readonly hzDied = new Float64Array(HZ_TYPES * AGE_BUCKETS);
+  private readonly hzExp = new Float64Array(HZ_TYPES * AGE_BUCKETS);
   // per-block history from GC notifications
   private readonly lastWarmMove: Float64Array;
   private readonly lastGcMove: Float64Array;
@@ -177,28 +201,51 @@ export class GcDaemon {
 
   // ---- observations ----
 
+  private ensure(n: number, t: number): void {
+    if (this.pollValid) return;
+    this.pollValid = new Int32Array(n);
+    this.pollType = new Int8Array(n).fill(-1);
+    this.birth = new Float64Array(n).fill(t);
+    this.rate = new Float64Array(n);
+    this.opened = new Uint8Array(n);
+  }
+
+  /**
+   * The kernel reports that a log opened segment seg (of nSeg) at t: its
+   * birth (births=1). Blocks moved into its previous life and never
+   * resolved all died.
+   */
+  onOpen(t: number, seg: number, nSeg: number): void {
+    this.ensure(nSeg, t);
+    if (this.p.place === 7) this.resolve(seg, NO_BLOCKS, 0, t);
+    this.birth![seg] = t;
+    this.opened![seg] = 1;
+  }
+
   /** A segment_info poll at user-write count t. */
   onPoll(t: number, valid: Int32Array, type: Int8Array): void {
     this.stats.polls++;
     const n = valid.length;
-    if (!this.pollValid) {
-      this.pollValid = new Int32Array(n);
-      this.pollType = new Int8Array(n).fill(-1);
-      this.birth = new Float64Array(n).fill(t);
-      this.rate = new Float64Array(n);
-    }
-    const pv = this.pollValid;
+    this.ensure(n, t);
+    const pv = this.pollValid!;
     const pt = this.pollType!;
     const birth = this.birth!;
     const rate = this.rate!;
+    const opened = this.opened!;
     const dt = Math.max(1, t - this.lastPollT);
     const w = this.p.w;
     for (let s = 0; s < n; s++) {
       const v = valid[s]!;
       if (v === 0 && pv[s]! > 0 && this.p.place === 7) this.resolve(s, NO_BLOCKS, 0, Infinity);
-      if (v > 0 && (pv[s] === 0 || pt[s] !== type[s])) {
+      if (opened[s]) {
+        // allocated since the last poll: a new life (onOpen set its birth)
+        opened[s] = 0;
+        rate[s] = 0;
+      } else if (this.p.births === 0 && v > 0 && (pv[s] === 0 || pt[s] !== type[s])) {
         // reborn: empty (or of another log) at the last poll, filling now;
-        // blocks moved into its last life that were never resolved all died
+        // blocks moved into its last life that were never resolved all died.
+        // A segment freed and refilled by the same log between two polls
+        // keeps its old birth.
         if (this.p.place === 7) this.resolve(s, NO_BLOCKS, 0, this.lastPollT);
         birth[s] = (this.lastPollT + t) / 2;
         rate[s] = 0;
@@ -207,7 +254,7 @@ export class GcDaemon {
         rate[s] = rate[s] === 0 ? r : w * r + (1 - w) * rate[s]!;
         const ty = type[s]!;
         if (isDataType(ty)) {
-          const i = ty * AGE_BUCKETS + ageBucket(this.lastPollT - birth[s]!);
+          const i = hzRow(ty) * AGE_BUCKETS + ageBucket(this.lastPollT - birth[s]!);
           this.hzDied[i]! += pv[s]! - v;
           this.hzExp[i]! += pv[s]! * dt;
         }
@@ -232,7 +279,7 @@ export class GcDaemon {
     this.stats.notifications++;
     this.stats.movedSeen += n;
     const p = this.p;
-    const fromWarm = type === LOG.WARM_DATA;
+    const fromWarm = userWritten(type, p);
     if (p.place === 7) this.resolve(seg, blocks, n, Infinity);
     for (let i = 0; i < n; i++) {
       const b = blocks[i]!;
@@ -355,11 +402,11 @@ export class GcDaemon {
   }
 
   /** Cumulative hazard per (log type, bucket start), piecewise linear in age. */
-  private readonly cumH = new Float64Array(3 * (AGE_BUCKETS + 1));
-  private readonly lam = new Float64Array(3 * AGE_BUCKETS);
+  private readonly cumH = new Float64Array(HZ_TYPES * (AGE_BUCKETS + 1));
+  private readonly lam = new Float64Array(HZ_TYPES * AGE_BUCKETS);
 
   private hazardTable(): void {
-    for (let ty = 0; ty < 3; ty++) {
+    for (let ty = 0; ty < HZ_TYPES; ty++) {
       let acc = 0;
       for (let b = 0; b < AGE_BUCKETS; b++) {
         const i = ty * AGE_BUCKETS + b;
@@ -372,18 +419,21 @@ export class GcDaemon {
     }
   }
 
-  private cumHazard(ty: number, a: number): number {
+  private cumHazard(log: number, a: number): number {
+    const ty = hzRow(log);
     const b = ageBucket(Math.max(0, a));
     return this.cumH[ty * (AGE_BUCKETS + 1) + b]! + this.lam[ty * AGE_BUCKETS + b]! * (Math.max(0, a) - bucketStart(b));
   }
 
-  /** Mean life of young warm-log blocks (the hot ones dominate): 1 / hazard at ages 4k-16k. */
+  /** Mean life of young user-log blocks (the hot ones dominate): 1 / hazard at ages 4k-16k. */
   private fastLife(): number {
     let d = 0;
     let e = 0;
     for (let b = ageBucket(4096); b <= ageBucket(16383); b++) {
-      d += this.hzDied[LOG.WARM_DATA * AGE_BUCKETS + b]!;
-      e += this.hzExp[LOG.WARM_DATA * AGE_BUCKETS + b]!;
+      for (const ty of [LOG.HOT_DATA, LOG.WARM_DATA]) {
+        d += this.hzDied[ty * AGE_BUCKETS + b]!;
+        e += this.hzExp[ty * AGE_BUCKETS + b]!;
+      }
     }
     return d > 0 ? e / d : 1e9;
   }
@@ -466,6 +516,20 @@ export class GcDaemon {
   }
 }
 
+/**
+ * Whether a victim of log `ty` holds user-written data (class bit 0) rather
+ * than only GC-moved data (bit 1). User data goes to the hot data log
+ * (files with at most min_hot_blocks dirty pages at writeback) and the warm
+ * one; with min_hot_blocks 0 only to the warm one. GC's own log for the hot
+ * class counts as GC-written; where it shares a log with user data the
+ * daemon cannot tell a rewritten block from a moved one (it counts as user).
+ */
+export function userWritten(ty: number, p: Pick<DaemonParams, 'hotLog' | 'minHot'>): boolean {
+  if (ty === LOG.WARM_DATA) return true;
+  if (ty === LOG.HOT_DATA) return p.minHot !== 0;
+  return false;
+}
+
 /** The patched kernel's side: reads the advice, validates, falls back, notifies. */
 export function advisedHook(d: GcDaemon): { hook: GcHook; stats: () => Record<string, number> } {
   const a = d.advice;
@@ -477,6 +541,9 @@ export function advisedHook(d: GcDaemon): { hook: GcHook; stats: () => Record<st
   const hook: GcHook = {
     name: 'advised',
     tickOps: p.poll,
+    onOpen(m, seg) {
+      if (p.births === 1) d.onOpen(m.c.userData, seg, m.nSeg);
+    },
     onTick(m) {
       pollValid ??= new Int32Array(m.nSeg);
       pollType ??= new Int8Array(m.nSeg);
@@ -509,7 +576,7 @@ export function advisedHook(d: GcDaemon): { hook: GcHook; stats: () => Record<st
       return -1;
     },
     destination(m, victim, b) {
-      const fromWarm = m.segLog[victim] === LOG.WARM_DATA;
+      const fromWarm = userWritten(m.segLog[victim]!, p);
       let hot: boolean;
       switch (p.place) {
         case 1:
@@ -530,7 +597,7 @@ export function advisedHook(d: GcDaemon): { hook: GcHook; stats: () => Record<st
       }
       if (!hot) return LOG.COLD_DATA;
       c.hotPlaced++;
-      return LOG.HOT_DATA;
+      return p.hotLog;
     },
     afterVictim(m, victim, moved, n, wasNode) {
       if (wasNode) return;
@@ -555,7 +622,13 @@ function daemonFamily(base: string, about: string, defaults: Partial<DaemonParam
       const dp = p as unknown as DaemonParams;
       const d = new GcDaemon(dp, ctx.layout.nBlocks, dp.place === 9 ? ctx.gen.hotMask() : undefined);
       const { hook, stats } = advisedHook(d);
-      return { kernelGc: GC_CB, hook, stats };
+      return {
+        kernelGc: GC_CB,
+        hook,
+        stats,
+        extraLogs: dp.hotLog >= EXTRA_LOG_BASE ? dp.hotLog - EXTRA_LOG_BASE + 1 : 0,
+        ...(dp.minHot >= 0 ? { minHotBlocks: dp.minHot } : {}),
+      };
     },
   };
 }

@@ -29,6 +29,8 @@ export interface PolicyRun {
   hook?: GcHook;
   /** data logs the patch adds for moved blocks */
   extraLogs?: number;
+  /** the policy sets F2FS's min_hot_blocks (sysfs) at start, over the experiment's */
+  minHotBlocks?: number;
   /** counters printed with the result (fallbacks, decisions served, ...); the measured phase's share is reported */
   stats?(): Record<string, number>;
 }
@@ -66,6 +68,8 @@ export interface ExperimentSpec {
   nodes?: boolean;
   /** fsync writes node pages (else only checkpoints do). @default true */
   fsyncNodes?: boolean;
+  /** F2FS's min_hot_blocks (sysfs): 0 sends every user write to the warm log. @default 16 */
+  minHotBlocks?: number;
   /** validate the model's invariants after each phase (slow). @default false */
   check?: boolean;
 }
@@ -87,6 +91,8 @@ export interface ExperimentResult {
   stats: Record<string, number>;
   /** wall-clock seconds of the model run (fill + warm-up + measured) */
   runSeconds: number;
+  /** CPU seconds of this process over the run (robust on a loaded machine) */
+  cpuSeconds: number;
   /** the guest clock at the end, seconds */
   modelSeconds: number;
 }
@@ -128,6 +134,7 @@ function traceOf(g: TraceGen, ops: number): Int32Array {
 
 export function runExperiment(spec: ExperimentSpec): ExperimentResult {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const geometry = spec.geometry ?? GEOMETRY_1G;
   const fillPct = spec.fillPct ?? 80;
   const layout = layoutFor(userBlockCount(geometry), fillPct);
@@ -147,6 +154,7 @@ export function runExperiment(spec: ExperimentSpec): ExperimentResult {
     blocksPerSec: spec.blocksPerSec ?? Math.round((60000 * geometry.mainSegs) / GEOMETRY_1G.mainSegs),
     nodes: spec.nodes ?? true,
     fsyncNodes: spec.fsyncNodes ?? true,
+    minHotBlocks: run.minHotBlocks ?? spec.minHotBlocks ?? 16,
   });
   m.fill();
   if (spec.check) m.check();
@@ -183,6 +191,7 @@ export function runExperiment(spec: ExperimentSpec): ExperimentResult {
     movedFrom,
     stats,
     runSeconds: (performance.now() - t0) / 1000,
+    cpuSeconds: ((c1) => (c1.user + c1.system) / 1e6)(process.cpuUsage(c0)),
     modelSeconds: m.nowSec(),
   };
 }

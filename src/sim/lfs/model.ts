@@ -26,8 +26,11 @@
  *   since mkfs), averaged over every write into and invalidation in the
  *   segment, floor division; GC moves are not ATGC so they pass
  *   old_mtime 0 and stamp "now". min_mtime stays 0 on a fresh fs.
- * - placement: regular-file data to CURSEG_WARM_DATA (no hint, no hot
- *   extension), GC-moved data to CURSEG_COLD_DATA (page_private_gcing),
+ * - placement: regular-file data to CURSEG_HOT_DATA when the file has at
+ *   most min_hot_blocks (16) dirty pages as f2fs_write_cache_pages() starts
+ *   (FI_HOT_DATA: every fsync of this workload's overwrites), else to
+ *   CURSEG_WARM_DATA (the fill; no write hint, no hot extension); GC-moved
+ *   data to CURSEG_COLD_DATA (page_private_gcing),
  *   file dnodes and inodes to CURSEG_WARM_NODE, indirect nodes to
  *   CURSEG_COLD_NODE; new_curseg() with NOHEAP (the 6.1 default): hot data
  *   and node logs take the lowest free segment, warm and cold data the
@@ -94,6 +97,8 @@ export interface GcHook {
    * data per block, like a per-block write hint, would decide this.
    */
   userLog?(m: LfsModel, b: number): number;
+  /** A log opened segment seg (new_curseg()). */
+  onOpen?(m: LfsModel, seg: number, log: number): void;
   /** onTick() runs after every tickOps user writes (a daemon's polls). */
   tickOps?: number;
   onTick?(m: LfsModel): void;
@@ -113,6 +118,8 @@ export interface ModelOptions {
   fsyncEvery?: number;
   /** Model node blocks (inodes, dnodes, indirect nodes). @default true */
   nodes?: boolean;
+  /** min_hot_blocks (sysfs): files with at most this many dirty pages at writeback go to the hot data log. @default 16 */
+  minHotBlocks?: number;
   /**
    * fsync writes the file's dirty node pages (f2fs_fsync_node_pages()); with
    * false they wait for the next checkpoint (a sensitivity knob: the node
@@ -193,6 +200,7 @@ export class LfsModel {
   dirtyNodes = 0;
   readonly modelNodes: boolean;
   readonly fsyncNodes: boolean;
+  readonly minHotBlocks: number;
 
   // logs
   readonly cursegSeg: Int32Array;
@@ -240,6 +248,7 @@ export class LfsModel {
     this.userLogOf = opts.hook?.userLog?.bind(opts.hook);
     this.modelNodes = opts.nodes ?? true;
     this.fsyncNodes = this.modelNodes && (opts.fsyncNodes ?? true);
+    this.minHotBlocks = opts.minHotBlocks ?? 16;
     const n = this.nSeg;
     this.valid = new Int32Array(n);
     this.ckptValid = new Int32Array(n);
@@ -356,6 +365,7 @@ export class LfsModel {
     this.openedAtOp[s] = this.opNow;
     this.cursegSeg[l] = s;
     this.cursegOff[l] = 0;
+    this.hook?.onOpen?.(this, s, l);
   }
 
   /** new_curseg(): __get_next_segno() then get_new_segment() */
@@ -621,6 +631,11 @@ export class LfsModel {
     while (i < n) {
       const f = Math.floor(bb[i]! / bpf);
       const end = (f + 1) * bpf;
+      // f2fs_write_cache_pages(): FI_HOT_DATA when the inode has at most
+      // min_hot_blocks dirty pages
+      let dirtyPages = 0;
+      for (let k = i; k < n && bb[k]! < end; k++) if (this.isPending[bb[k]!] && (k === i || bb[k - 1] !== bb[k])) dirtyPages++;
+      const fileLog = dirtyPages <= this.minHotBlocks ? LOG.HOT_DATA : LOG.WARM_DATA;
       // file_write_and_wait_range(): dirty pages in index order
       let j = i;
       for (; j < n && bb[j]! < end; j++) {
@@ -629,7 +644,7 @@ export class LfsModel {
         this.isPending[b] = 0;
         this.dirtyData--;
         this.verOp[b] = this.pendingOp[b]!;
-        this.append(b, this.userLogOf && !filling ? this.userLogOf(this, b) : LOG.WARM_DATA);
+        this.append(b, this.userLogOf && !filling ? this.userLogOf(this, b) : fileLog);
         this.c.userData++;
         if (this.modelNodes) {
           this.markNodeDirty(this.nodeOf[b]!);
@@ -692,6 +707,11 @@ export class LfsModel {
   segmentInfo(valid: Int32Array, type: Int8Array): void {
     valid.set(this.valid);
     type.set(this.segLog);
+  }
+
+  /** A log user data goes to (hot or warm data), as opposed to GC's cold log and added logs. */
+  static isUserLog(l: number): boolean {
+    return l === LOG.HOT_DATA || l === LOG.WARM_DATA;
   }
 
   isDataLog(l: number): boolean {

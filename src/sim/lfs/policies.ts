@@ -77,9 +77,13 @@ function lifePlacement(p: Params, ctx: PolicyContext): { hook: GcHook; extraLogs
   };
 }
 
-/** GC destinations when n logs take moved data: hot data, then added logs, the cold log last. */
+/**
+ * GC destinations when n logs take moved data: the warm data log (idle
+ * after the fill: this workload's user overwrites go to the hot data log),
+ * then added logs, the cold log last.
+ */
 export function gcLogs(n: number): number[] {
-  const d = [LOG.HOT_DATA as number];
+  const d = [LOG.WARM_DATA as number];
   for (let i = 0; i < n - 2; i++) d.push(EXTRA_LOG_BASE + i);
   d.push(LOG.COLD_DATA);
   return d;
@@ -163,18 +167,19 @@ function oracleVictim(p: Params, ctx: PolicyContext): Pick<GcHook, 'victim' | 'o
 const bounds: PolicyFamily[] = [
   {
     base: 'bound-hot',
-    about: 'bound: moved blocks of the true hot set to the hot data log, the rest to the cold log; kernel victim, or victim=1 as bound-victim',
+    about: 'bound: moved blocks of the true hot set to log `log` (0 hot data, 1 warm data, 6 an added log), the rest to the cold log; kernel victim, or victim=1 as bound-victim',
     oracle: true,
-    defaults: { greedy: 0, victim: 0, rule: 1, a: 8, h: 75000 },
+    defaults: { greedy: 0, victim: 0, rule: 1, a: 8, h: 75000, log: LOG.WARM_DATA },
     make(p, ctx) {
       const hot = ctx.gen.hotMask();
-      const hook: GcHook = { name: 'bound-hot', destination: (_m, _v, b) => (hot[b] ? LOG.HOT_DATA : LOG.COLD_DATA) };
-      return { kernelGc: kernelMode(p), hook: p.victim ? { ...hook, ...oracleVictim(p, ctx) } : hook };
+      const to = p.log!;
+      const hook: GcHook = { name: 'bound-hot', destination: (_m, _v, b) => (hot[b] ? to : LOG.COLD_DATA) };
+      return { kernelGc: kernelMode(p), hook: p.victim ? { ...hook, ...oracleVictim(p, ctx) } : hook, extraLogs: to >= EXTRA_LOG_BASE ? 1 : 0 };
     },
   },
   {
     base: 'bound-user',
-    about: 'bound beyond GC: user writes of the true hot set to the hot data log, the rest to the warm log (a per-block write hint); moved data as bound-hot (moved=1) or to the cold log',
+    about: 'bound beyond GC: user writes of the true hot set to the hot data log, the rest to the warm log (a per-block write hint); moved hot blocks to the hot data log (moved=1), or all moved data to the cold log',
     oracle: true,
     defaults: { moved: 1 },
     make(p, ctx) {
