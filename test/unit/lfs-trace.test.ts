@@ -88,5 +88,6 @@ describe('lfs: workload traces (poc/gc/workload.c)', () => {
     assert.deepEqual(layoutFor(222208, 80), { files: 16, blocksPerFile: 11110, nBlocks: 177760 });
     assert.equal(workloadByName('hotcold:70/30')?.kind, 'hotcold');
     assert.equal(workloadByName('hotcold:70/100'), undefined);
+    assert.throws(() => new TraceGen(WORKLOADS.uniform!, { files: 1, blocksPerFile: 2 ** 27, nBlocks: 2 ** 27 }, 1), { code: 'KOFFLOAD_ERR_INVALID_ARG' });
   });
 });

@@ -10,7 +10,6 @@
  */
 
 export const BLOCKS_PER_SEG = 512;
-export const BLOCK_BYTES = 4096;
 
 export interface Geometry {
   /** segment_count_main */

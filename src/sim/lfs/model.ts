@@ -709,11 +709,6 @@ export class LfsModel {
     type.set(this.segLog);
   }
 
-  /** A log user data goes to (hot or warm data), as opposed to GC's cold log and added logs. */
-  static isUserLog(l: number): boolean {
-    return l === LOG.HOT_DATA || l === LOG.WARM_DATA;
-  }
-
   isDataLog(l: number): boolean {
     return l === LOG.HOT_DATA || l === LOG.WARM_DATA || l === LOG.COLD_DATA || l >= EXTRA_LOG_BASE;
   }

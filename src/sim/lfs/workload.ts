@@ -24,7 +24,8 @@
  * - After op k with (k + 1) % 64 == 0, and at the end of a run, every file
  *   written since its last fsync is fsynced, in file order.
  */
-import { type SplitMix64 as Gen, SplitMix64, lastMod, lastUnit, shuffledIdentity } from './rng.js';
+import { KoffloadError } from '../../errors.js';
+import { type SplitMix64 as Gen, MOD_MAX, SplitMix64, lastMod, lastUnit, shuffledIdentity } from './rng.js';
 
 export type WorkloadSpec =
   | { kind: 'hotcold'; hotWritePct: number; hotDataPct: number }
@@ -83,6 +84,8 @@ export class TraceGen {
     readonly seed: number,
   ) {
     const n = layout.nBlocks;
+    // the 64-bit modulo in doubles is exact up to MOD_MAX (256 GiB of 4 KiB blocks)
+    if (!Number.isInteger(n) || n < 2 || n > MOD_MAX) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `a trace needs 2..${MOD_MAX} blocks, got ${n}`);
     this.perm = shuffledIdentity(n, new SplitMix64(2n * BigInt(seed)));
     this.hot = spec.kind === 'hotcold' ? Math.floor((n * spec.hotDataPct) / 100) : 0;
     if (spec.kind === 'hotcold' && (this.hot === 0 || this.hot === n)) throw new RangeError(`${n} blocks are too few for a ${spec.hotDataPct}% hot set`);
