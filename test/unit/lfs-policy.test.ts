@@ -104,6 +104,22 @@ describe('lfs: policies', () => {
     assert.equal(d.stats.trainedDied, 2);
   });
 
+  it('a poll that sees a segment reborn leaves the examples of its new life alone', () => {
+    const d = new GcDaemon({ ...DAEMON_DEFAULTS, place: 7 }, 100);
+    const valid = new Int32Array(50);
+    const type = new Int8Array(50).fill(LOG.COLD_DATA);
+    d.onPoll(1000, valid, type); // segment 40 empty
+    // block 7 moves into segment 40 after that poll
+    d.onVictim(1500, 10, LOG.WARM_DATA, Int32Array.from([7]), Int32Array.from([40]), 1);
+    valid[40] = 3;
+    d.onPoll(2000, valid, type); // segment 40 filling: reborn
+    assert.equal(d.stats.trained, 0);
+    // segment 40 is cleaned with block 7 alive: a survivor, not a death
+    d.onVictim(3000, 40, LOG.COLD_DATA, Int32Array.from([7]), Int32Array.from([41]), 1);
+    assert.equal(d.stats.trained, 1);
+    assert.equal(d.stats.trainedDied, 0);
+  });
+
   it('on a small device the learned policy beats cost-benefit, which beats greedy', () => {
     const g = scaledGeometry(126);
     const w = (name: string): number =>
