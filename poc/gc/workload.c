@@ -5,7 +5,8 @@
  * reproducible from its seed, so that a model (src/sim) can regenerate the
  * identical write trace.
  *
- *   workload [--dist D] [--files F] [--fsync-every K] fill DIR FILL_PCT SEED
+ *   workload [--dist D] [--files F] [--fsync-every K] [--fsync last|written]
+ *            fill DIR FILL_PCT SEED
  *   workload run DIR OPS SEED
  *   workload [--dist D] [--files F] trace NBLOCKS OPS SEED [FIRST_OP]
  *
@@ -18,9 +19,11 @@
  *       sequentially, and is fsynced. Block index b (0 <= b < NBLOCKS) is
  *       block b % (NBLOCKS/F) of file b / (NBLOCKS/F). fill records the
  *       options, SEED and the ops done (0) in DIR/.workload (a few bytes).
- * run   performs OPS 4 KiB pwrite()s at block-aligned offsets, fsyncing every
- *       file written since the last fsync after every K-th write (default 64,
- *       counted over all runs) and at the end, then updates DIR/.workload. It
+ * run   performs OPS 4 KiB pwrite()s at block-aligned offsets. After every
+ *       K-th write (default 64, counted over all runs) it fsyncs the file of
+ *       that write (--fsync last, the default) or every file written since
+ *       the last fsync (--fsync written); at the end of the run, every file
+ *       written since its last fsync. Then it updates DIR/.workload. It
  *       continues the write sequence where the previous run in DIR stopped,
  *       so a warm-up run and a measured run are one sequence. SEED and the
  *       options must be those of fill (a mismatch exits 2).
@@ -98,6 +101,7 @@ struct options {
 	unsigned int hot_pct;	/* hotcold: H */
 	unsigned int files;
 	unsigned int fsync_every;
+	int fsync_all;		/* fsync every file written since the last one */
 };
 
 struct gen {
@@ -172,6 +176,17 @@ static int parse_dist(const char *s, struct options *o)
 		return 0;
 	}
 	return -1;
+}
+
+static int parse_fsync(const char *s, struct options *o)
+{
+	if (!strcmp(s, "last"))
+		o->fsync_all = 0;
+	else if (!strcmp(s, "written"))
+		o->fsync_all = 1;
+	else
+		return -1;
+	return 0;
 }
 
 static uint64_t parse_u64(const char *s, const char *what)
@@ -284,9 +299,10 @@ static void state_write(const char *dir, const struct state *st)
 	state_path(dir, path, sizeof(path));
 	dist_name(&st->o, d, sizeof(d));
 	n = snprintf(buf, sizeof(buf),
-		     "version=1 dist=%s files=%u fsync_every=%u seed=%" PRIu64
+		     "version=1 dist=%s files=%u fsync_every=%u fsync=%s seed=%" PRIu64
 		     " nblocks=%" PRIu64 " ops_done=%" PRIu64 "\n",
-		     d, st->o.files, st->o.fsync_every, st->seed, st->nblocks,
+		     d, st->o.files, st->o.fsync_every,
+		     st->o.fsync_all ? "written" : "last", st->seed, st->nblocks,
 		     st->ops_done);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, buf, n) != n || fsync(fd) || close(fd))
@@ -295,7 +311,7 @@ static void state_write(const char *dir, const struct state *st)
 
 static void state_read(const char *dir, struct state *st)
 {
-	char path[PATH_MAX], d[64];
+	char path[PATH_MAX], d[64], fs[16];
 	unsigned int version;
 	FILE *f;
 
@@ -303,11 +319,12 @@ static void state_read(const char *dir, struct state *st)
 	f = fopen(path, "r");
 	if (!f)
 		die(2, "cannot read %s (run fill first): %s", path, strerror(errno));
-	if (fscanf(f, "version=%u dist=%63s files=%u fsync_every=%u seed=%" SCNu64
+	if (fscanf(f, "version=%u dist=%63s files=%u fsync_every=%u fsync=%15s seed=%" SCNu64
 		   " nblocks=%" SCNu64 " ops_done=%" SCNu64,
-		   &version, d, &st->o.files, &st->o.fsync_every, &st->seed,
-		   &st->nblocks, &st->ops_done) != 7 || version != 1 ||
-	    parse_dist(d, &st->o) || !st->o.files || !st->o.fsync_every)
+		   &version, d, &st->o.files, &st->o.fsync_every, fs, &st->seed,
+		   &st->nblocks, &st->ops_done) != 8 || version != 1 ||
+	    parse_dist(d, &st->o) || !st->o.files || !st->o.fsync_every ||
+	    parse_fsync(fs, &st->o))
 		die(2, "%s is not a version 1 state file", path);
 	fclose(f);
 }
@@ -501,7 +518,12 @@ static int do_run(const struct options *given, int dist_given, const char *dir,
 			die(1, "write f%02u: %s", i, w < 0 ? strerror(errno) : "short write");
 		lat_add(&wl, now_ns() - t1);
 		dirty[i] = 1;
-		if ((op + 1) % st.o.fsync_every == 0 || k + 1 == ops) {
+		if ((op + 1) % st.o.fsync_every == 0 && !st.o.fsync_all) {
+			timed_fsync(fds[i], &fl);
+			dirty[i] = 0;
+		}
+		/* --fsync written, and the end of every run: all written files. */
+		if (((op + 1) % st.o.fsync_every == 0 && st.o.fsync_all) || k + 1 == ops) {
 			for (i = 0; i < st.o.files; i++) {
 				if (!dirty[i])
 					continue;
@@ -537,7 +559,7 @@ static int do_trace(const struct options *o, uint64_t nblocks, uint64_t ops,
 static void usage(void)
 {
 	fputs("usage: workload [--dist hotcold:W/H|zipf|uniform] [--files F] [--fsync-every K]\n"
-	      "                fill DIR FILL_PCT SEED\n"
+	      "                [--fsync last|written] fill DIR FILL_PCT SEED\n"
 	      "       workload run DIR OPS SEED\n"
 	      "       workload [--dist D] trace NBLOCKS OPS SEED [FIRST_OP]\n", stderr);
 	exit(2);
@@ -546,7 +568,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct options o = { .dist = DIST_HOTCOLD, .write_pct = 90, .hot_pct = 10,
-			     .files = 16, .fsync_every = 64 };
+			     .files = 16, .fsync_every = 64, .fsync_all = 0 };
 	int a = 1, dist_given = 0;
 	const char *cmd;
 
@@ -561,6 +583,9 @@ int main(int argc, char **argv)
 			o.files = parse_u64(argv[a + 1], "--files");
 			if (!o.files || o.files > MAX_FILES)
 				die(2, "--files must be 1..%d", MAX_FILES);
+		} else if (!strcmp(argv[a], "--fsync")) {
+			if (parse_fsync(argv[a + 1], &o))
+				die(2, "--fsync must be last or written");
 		} else if (!strcmp(argv[a], "--fsync-every")) {
 			o.fsync_every = parse_u64(argv[a + 1], "--fsync-every");
 			if (!o.fsync_every)

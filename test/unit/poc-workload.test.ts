@@ -139,7 +139,7 @@ describe('poc: GC workload program', function () {
     const r2 = run(['run', fs, '500', '9']);
     assert.equal(r2.status, 0, r2.stderr);
     assert.match(r2.stdout, /first_op=1000 writes=500 /);
-    assert.match(readFileSync(join(fs, '.workload'), 'utf8'), /seed=9 nblocks=\d+ ops_done=1500\n$/);
+    assert.match(readFileSync(join(fs, '.workload'), 'utf8'), /fsync=last seed=9 nblocks=\d+ ops_done=1500\n$/);
 
     // Each written block holds the number of the last op that wrote it.
     const seq = referenceTrace({ kind: 'hotcold', writePct: 80, hotPct: 20 }, nblocks, 1500, 9n);
@@ -151,6 +151,23 @@ describe('poc: GC workload program', function () {
       assert.equal(data.readBigUInt64LE((b % per) * 4096), BigInt(op), `block ${b}`);
     }
     assert.deepEqual(readdirSync(fs).sort(), ['.workload', ...files]);
+  });
+
+  it('--fsync last fsyncs once per K writes, --fsync written every file written since', () => {
+    const fsyncs: Record<string, number> = {};
+    for (const mode of ['last', 'written']) {
+      const fs = join(dir, `fsync-${mode}`);
+      execFileSync('mkdir', ['-p', fs]);
+      assert.equal(run(['--fsync', mode, '--fsync-every', '10', 'fill', fs, '0.01', '1']).status, 0);
+      const r = run(['run', fs, '1000', '1']);
+      assert.equal(r.status, 0, r.stderr);
+      fsyncs[mode] = Number(/ fsyncs=(\d+)/.exec(r.stdout)![1]);
+      assert.match(readFileSync(join(fs, '.workload'), 'utf8'), new RegExp(`fsync_every=10 fsync=${mode} `));
+    }
+    // 100 fsyncs, plus the files still dirty at the end (at most 15).
+    assert.ok(fsyncs.last! >= 100 && fsyncs.last! <= 115, `last: ${fsyncs.last}`);
+    // 10 writes over 16 files touch about 8 of them.
+    assert.ok(fsyncs.written! > 500, `written: ${fsyncs.written}`);
   });
 
   it('refuses a seed or distribution other than the fill\'s, and a second fill (exit 2)', () => {
