@@ -15,10 +15,12 @@
 #
 # --workload PATH runs an external static workload program instead of the
 # built-in ones: `PATH fill DIR FILL_PCT SEED` once, then `PATH run DIR OPS
-# SEED` for the warm-up (twice, half each) and again for the measured phase;
-# it must write only under DIR and exit 0 (poc/gc/workload.c is one).
+# SEED` for the warm-up (in chunks of POCGC_WARM_CHUNK) and again for the
+# measured phase; it must write only under DIR and exit 0 (poc/gc/workload.c
+# is one).
 # Policies: greedy, cb = F2FS's own (gc_idle=2, 1); ioctl = greedy F2FS with
-# poc/gc/cleaner.c cleaning through F2FS_IOC_GARBAGE_COLLECT_RANGE.
+# poc/gc/cleaner.c cleaning through F2FS_IOC_GARBAGE_COLLECT_RANGE from 8
+# to 12 free segments above the GC reserved count; ioctl@S:T from S to T.
 # --jobs N runs N configurations at a time in the guest, each on its own
 # device (default 2, the guest's CPUs): the WAF of a configuration does not
 # depend on it, its latencies do (compare latencies only within one run, or
@@ -29,7 +31,8 @@
 # kernel-test.sh (0 when every configuration ran).
 #
 # Environment: POCGC_DEV_MB (null_blk size, default 1024), POCGC_CLEANER_ARGS
-# (extra cleaner options), KOFFLOAD_QEMU_MEM (default here 2048 + 1280 a
+# (extra cleaner options), POCGC_WARM_CHUNK (warm-up chunk whose WAF is
+# listed, default 500000), KOFFLOAD_QEMU_MEM (default here 2048 + 1280 a
 # job), and the knobs of scripts/kernel-test.sh.
 set -euo pipefail
 
@@ -64,7 +67,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 for p in $policies; do
-	case "$p" in greedy | cb | ioctl) ;; *) die "unknown policy '$p'" ;; esac
+	[[ "$p" =~ ^(greedy|cb|ioctl|ioctl@[0-9]+:[0-9]+)$ ]] || die "unknown policy '$p' (greedy, cb, ioctl, ioctl@S:T)"
 done
 [[ "$warmup" =~ ^[0-9]+$ && "$ops" =~ ^[0-9]+$ && "$ops" -gt 0 ]] || die "--warmup and --ops want counts"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs wants a positive count"
@@ -125,7 +128,7 @@ export KOFFLOAD_QEMU_MEM="${KOFFLOAD_QEMU_MEM:-$(( 2048 + jobs * 1280 ))}"
 export POCGC_JOBS="$jobs"
 export KOFFLOAD_QEMU_TIMEOUT="$limit"
 export KOFFLOAD_KERNEL_LOG="$log"
-export KOFFLOAD_GUEST_PASS="POCGC_DEV_MB POCGC_CLEANER_ARGS POCGC_JOBS"
+export KOFFLOAD_GUEST_PASS="POCGC_DEV_MB POCGC_CLEANER_ARGS POCGC_JOBS POCGC_WARM_CHUNK"
 rc=0
 KOFFLOAD_SKIP_DEPS=1 bash "$here/kernel-test.sh" >"$out/kernel-test.out" 2>&1 || rc=$?
 grep '^POCGC ' "$log" | sed 's/\r//' >"$out/results.txt" || true
@@ -133,21 +136,22 @@ grep -E '^kernel-test: (image|PASS|FAIL)' "$out/kernel-test.out" >&2 || true
 
 # ---------------------------------------------------------------- table
 awk '
+	function lastwarm(l,   n, p) { n = split(l, p, ","); return n ? sprintf("%.3f", p[n]) : "-" }
 	function v(k,   i, kv) {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] }
 		return "-"
 	}
 	BEGIN {
-		printf "%-5s %-7s %-14s %4s %4s %7s %7s %7s %6s %6s %6s %6s %8s %7s %6s\n",
-			"name", "policy", "workload", "util", "seed", "waf_gc", "waf_dev", "warm2",
+		printf "%-5s %-10s %-14s %4s %4s %7s %7s %8s %6s %6s %6s %6s %8s %7s %6s\n",
+			"name", "policy", "workload", "util", "seed", "waf_gc", "waf_dev", "warmlast",
 			"gc", "bg_gc", "dsegs", "nsegs", "user_gc%", "w_p99us", "run_s"
 	}
 	{
 		gc = v("gc_calls"); cv = v("cleaner_victims")
 		share = (cv != "-" && gc > 0) ? sprintf("%.1f", 100 * cv / gc) : "-"
-		printf "%-5s %-7s %-14s %4s %4s %7s %7s %7s %6s %6s %6s %6s %8s %7s %6s\n",
+		printf "%-5s %-10s %-14s %4s %4s %7s %7s %8s %6s %6s %6s %6s %8s %7s %6s\n",
 			v("name"), v("policy"), v("dist"), v("util"), v("seed"),
-			sprintf("%.3f", v("waf_gc")), sprintf("%.3f", v("waf_dev")), sprintf("%.3f", v("warm2_waf_gc")),
+			sprintf("%.3f", v("waf_gc")), sprintf("%.3f", v("waf_dev")), lastwarm(v("warm_waf_gc")),
 			gc, v("bg_gc_calls"), v("gc_data_segs"), v("gc_node_segs"), share,
 			v("write_p99_us"), v("run_s")
 		key = v("policy") " " v("dist") " " v("util")

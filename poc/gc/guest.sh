@@ -3,30 +3,34 @@
 # boots the guest once and runs this with a plan). For each line of the
 # plan it makes a fresh memory-backed null_blk device through configfs, a
 # fresh F2FS on it in lfs mode, selects the kernel's victim policy, fills
-# it, runs the warm-up (in two halves, to see whether it reached steady
-# state) and the measured phase, and prints one line
+# it, runs the warm-up (in chunks, to see whether it reached steady state)
+# and the measured phase, and prints one line
 #     POCGC name=.. policy=.. dist=.. util=.. seed=.. key=value ...
 # with the measured phase's counters, then removes the device.
 #
 #   sh poc/gc/guest.sh PLAN
 #
 # A plan line (key=value words; '#' comments):
-#   name=NAME policy=greedy|cb|ioctl dist=hotcold:90/10|hotcold:80/20|zipf|uniform
+#   name=NAME policy=greedy|cb|ioctl|ioctl@S:T dist=hotcold:90/10|hotcold:80/20|zipf|uniform
 #   util=PCT seed=N warmup=OPS ops=OPS [workload=PROG]
 # policy: greedy/cb = F2FS's own (sysfs gc_idle=2/1, for foreground and
 # background GC alike); ioctl = greedy F2FS plus poc/gc/cleaner.c driving
-# F2FS_IOC_GARBAGE_COLLECT_RANGE from another process during the measured
-# phase (and the warm-up). workload=PROG runs PROG fill DIR UTIL SEED and
+# F2FS_IOC_GARBAGE_COLLECT_RANGE from another process during the warm-up
+# and the measured phase, cleaning from S to T free segments above the GC
+# reserved count (ioctl@S:T; ioctl is ioctl@8:12). workload=PROG runs PROG fill DIR UTIL SEED and
 # PROG run DIR OPS SEED instead of the built-in workload (dist unused).
 #
 # Environment: POCGC_DEV_MB (default 1024), POCGC_CLEANER_ARGS (extra
 # cleaner options; default thresholds from mkfs's GC reserved count),
 # POCGC_JOBS (configurations run at once, each on its own device; default
 # 1). Jobs share the guest's CPUs: WAF does not depend on it, latencies do.
+# POCGC_WARM_CHUNK (default 500000): the warm-up runs in chunks of this many
+# writes and the POCGC line lists each chunk's GC data WAF (warm_waf_gc).
 # Exit status: 0, or 1 when a configuration failed (the others still run).
 
 dev_mb="${POCGC_DEV_MB:-1024}"
 jobs="${POCGC_JOBS:-1}"
+chunk="${POCGC_WARM_CHUNK:-500000}"
 status=0
 
 say() { echo "poc-gc: $*"; }
@@ -97,6 +101,10 @@ setup_device() {
 }
 
 teardown_device() {
+	if [ -n "${cleaner_pid:-}" ] && kill -TERM "$cleaner_pid" 2>/dev/null; then
+		wait "$cleaner_pid"
+	fi
+	cleaner_pid=
 	grep -q " $mnt " /proc/mounts && umount "$mnt"
 	if [ -d "$cfg" ]; then
 		echo 0 >"$cfg/power"
@@ -115,8 +123,10 @@ run_one() {
 	name=$(kv "$line" name); policy=$(kv "$line" policy); dist=$(kv "$line" dist)
 	util=$(kv "$line" util); seed=$(kv "$line" seed); warmup=$(kv "$line" warmup)
 	ops=$(kv "$line" ops); prog=$(kv "$line" workload)
+	band=8:12
 	case "$policy" in
 		greedy | ioctl) gc_idle=2 ;;
+		ioctl@*:*) gc_idle=2; band=${policy#ioctl@} ;;
 		cb) gc_idle=1 ;;
 		*) say "$name: unknown policy '$policy'"; return 1 ;;
 	esac
@@ -160,19 +170,27 @@ run_one() {
 	t_fill=$(now)
 
 	cleaner_pid=
-	if [ "$policy" = ioctl ]; then
-		# Just above the kernel's own foreground trigger (free sections
-		# at about the GC reserved count).
-		cleaner --start-free $((reserved + 8)) --stop-free $((reserved + 12)) \
+	if [ "${policy%%@*}" = ioctl ]; then
+		# By default just above the kernel's own foreground trigger
+		# (free sections at about the GC reserved count).
+		cleaner --start-free $((reserved + ${band%:*})) --stop-free $((reserved + ${band#*:})) \
 			$POCGC_CLEANER_ARGS "$mnt" "$dev" >"/tmp/cleaner-$dev.out" 2>&1 &
 		cleaner_pid=$!
 	fi
-	s0=$(snapshot)
-	half=$((warmup / 2))
-	out=$($wl run "$mnt" "$half" "$seed") || { say "$name: warm-up failed: $out"; return 1; }
-	s1=$(snapshot)
-	out=$($wl run "$mnt" "$((warmup - half))" "$seed") || { say "$name: warm-up failed: $out"; return 1; }
+	# The warm-up in chunks, each chunk's GC data WAF kept: whether the
+	# measured phase is steady state shows in the last ones.
+	done_ops=0
+	warm_wafs=
 	s2=$(snapshot)
+	while [ "$done_ops" -lt "$warmup" ]; do
+		c=$((warmup - done_ops))
+		[ "$c" -le "$chunk" ] || c=$chunk
+		out=$($wl run "$mnt" "$c" "$seed") || { say "$name: warm-up failed: $out"; return 1; }
+		s=$(snapshot)
+		warm_wafs="$warm_wafs${warm_wafs:+,}$(derive "$s2" "$s" | sed 's/ .*//; s/waf_gc=//')"
+		s2=$s
+		done_ops=$((done_ops + c))
+	done
 	# The cleaner's counters at the start of the measured phase.
 	[ -n "$cleaner_pid" ] && kill -USR1 "$cleaner_pid"
 	t_warm=$(now)
@@ -194,14 +212,13 @@ run_one() {
 			}')
 		[ -n "$cl" ] && [ "$(grep -c '^CLEANER ' "/tmp/cleaner-$dev.out")" -eq 2 ] ||
 			{ say "$name: the cleaner said: $(cat "/tmp/cleaner-$dev.out")"; cl=; }
+		cleaner_pid=
 	fi
-	w1=$(derive "$s0" "$s1" | sed 's/ .*//; s/waf_gc=//')
-	w2=$(derive "$s1" "$s2" | sed 's/ .*//; s/waf_gc=//')
 	m=$(derive "$s2" "$s3")
 	lat=$(echo "$out" | tr ' ' '\n' | grep -E '^(write_p50_us|write_p99_us|write_p999_us|fsync_p99_us)=' | tr '\n' ' ')
 	victims=$(kv "$cl" victims)
 	echo "POCGC name=$name policy=$policy dist=$dist util=$util seed=$seed warmup=$warmup ops=$ops" \
-		"$m warm1_waf_gc=$w1 warm2_waf_gc=$w2 $lat" \
+		"$m warm_waf_gc=${warm_wafs:-none} $lat" \
 		"${victims:+cleaner_victims=$victims cleaner_checkpoints=$(kv "$cl" checkpoints) cleaner_skipped=$(kv "$cl" skipped) cleaner_errors=$(kv "$cl" errors) }" \
 		"fill_s=$(awk -v a="$t0" -v b="$t_fill" 'BEGIN { printf "%.1f", b - a }')" \
 		"warmup_s=$(awk -v a="$t_fill" -v b="$t_warm" 'BEGIN { printf "%.1f", b - a }')" \
