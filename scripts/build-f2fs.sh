@@ -24,7 +24,7 @@
 #      kernel-shim/f2fs/Kbuild (the object list and CONFIG_F2FS_* options).
 #
 # The guest must load crc32_generic.ko before f2fs.ko: F2FS asks the crypto
-# API for "crc32" at mount, and the initramfs has no modprobe to fetch it.
+# API for "crc32" at mount, and the initramfs has no /lib/modules to load it from.
 #
 # Usage:
 #   bash scripts/build-f2fs.sh            build; prints KVER=, SRCVER=, NEEDS= and KO=<path>
