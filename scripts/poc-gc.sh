@@ -30,6 +30,10 @@
 # the guest console in build/poc-gc/guest.log. Exit status: that of
 # kernel-test.sh (0 when every configuration ran).
 #
+# KOFFLOAD_KMOD_NAMES (default empty) names the koffload modules to load
+# before f2fs.ko, e.g. "koffload" once the patch calls it; f2fs.ko is built
+# with KBUILD_EXTRA_SYMBOLS=kernel-shim/Module.symvers (or the variable's
+# value).
 # Environment: POCGC_DEV_MB (null_blk size, default 1024), POCGC_CLEANER_ARGS
 # (extra cleaner options), POCGC_WARM_CHUNK (warm-up chunk whose WAF is
 # listed, default 500000), KOFFLOAD_QEMU_MEM (default here 2048 + 1280 a
@@ -80,8 +84,11 @@ t_start=$SECONDS
 if [ "${KOFFLOAD_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$here/install-kernel-deps.sh" --f2fs
 fi
-say "building f2fs.ko"
-f2fs_out="$(KOFFLOAD_SKIP_DEPS=1 bash "$here/build-f2fs.sh")" || die "building f2fs.ko failed"
+# koffload's modules first: a patched F2FS links against their exports.
+say "building the koffload modules, then f2fs.ko"
+KOFFLOAD_SKIP_DEPS=1 bash "$here/build-modules.sh" >/dev/null || die "building the koffload modules failed"
+f2fs_out="$(KBUILD_EXTRA_SYMBOLS="${KBUILD_EXTRA_SYMBOLS:-$repo/kernel-shim/Module.symvers}" \
+	KOFFLOAD_SKIP_DEPS=1 bash "$here/build-f2fs.sh")" || die "building f2fs.ko failed"
 f2fs_ko="$(printf '%s\n' "$f2fs_out" | sed -n 's/^KO=//p')"
 for prog in workload cleaner; do
 	gcc -O2 -Wall -Wextra -Werror -o "$out/$prog" "poc/gc/$prog.c" || die "building poc/gc/$prog.c failed"
