@@ -97,7 +97,8 @@ bins="mkfs.f2fs $out/workload $out/cleaner"
 wl_guest=
 if [ -n "$workload" ]; then
 	[ -x "$workload" ] || die "--workload $workload is not an executable"
-	bins="$bins $(readlink -f "$workload")"
+	workload="$(readlink -f "$workload")"
+	bins="$bins $workload"
 	wl_guest="/usr/local/bin/$(basename "$workload")"
 	dists=external
 fi
