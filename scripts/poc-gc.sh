@@ -8,7 +8,7 @@
 #   npm run poc:gc                       the full matrix (by hand, hours): greedy, cb
 #                                        and ioctl x 4 workloads x 70/80/90% x seeds 1 2
 #   npm run poc:gc -- --quick            hot/cold 90/10 at 80%, greedy and cb, seed 1
-#                                        (the CI row; under 10 minutes)
+#                                        (the CI row; about 8 minutes on an idle host)
 #   npm run poc:gc -- [--policies "greedy cb ioctl"] [--dists "hotcold:90/10 zipf"]
 #                     [--utils "80"] [--seeds "1 2"] [--warmup N] [--ops N]
 #                     [--workload PATH] [--jobs N]
@@ -22,9 +22,10 @@
 # poc/gc/cleaner.c cleaning through F2FS_IOC_GARBAGE_COLLECT_RANGE from 8
 # to 12 free segments above the GC reserved count; ioctl@S:T from S to T.
 # --jobs N runs N configurations at a time in the guest, each on its own
-# device (default 2, the guest's CPUs): the WAF of a configuration does not
-# depend on it, its latencies do (compare latencies only within one run, or
-# use --jobs 1).
+# device (default 2, the guest's CPUs). A configuration's WAF should not
+# depend on it (GC runs in the writers' own context and background GC never
+# runs; not yet compared against --jobs 1), its latencies do: compare them
+# only within one run, or use --jobs 1.
 #
 # Output: the table on stdout; the POCGC lines in build/poc-gc/results.txt;
 # the guest console in build/poc-gc/guest.log. Exit status: that of

@@ -17,13 +17,14 @@
 # background GC alike); ioctl = greedy F2FS plus poc/gc/cleaner.c driving
 # F2FS_IOC_GARBAGE_COLLECT_RANGE from another process during the warm-up
 # and the measured phase, cleaning from S to T free segments above the GC
-# reserved count (ioctl@S:T; ioctl is ioctl@8:12). workload=PROG runs PROG fill DIR UTIL SEED and
-# PROG run DIR OPS SEED instead of the built-in workload (dist unused).
+# reserved count (ioctl@S:T; ioctl is ioctl@8:12). workload=PROG runs
+# PROG fill DIR UTIL SEED and PROG run DIR OPS SEED instead of the built-in
+# workload (dist unused).
 #
 # Environment: POCGC_DEV_MB (default 1024), POCGC_CLEANER_ARGS (extra
 # cleaner options; default thresholds from mkfs's GC reserved count),
 # POCGC_JOBS (configurations run at once, each on its own device; default
-# 1). Jobs share the guest's CPUs: WAF does not depend on it, latencies do.
+# 1). Jobs share the guest's CPUs: latencies depend on it.
 # POCGC_WARM_CHUNK (default 500000): the warm-up runs in chunks of this many
 # writes and the POCGC line lists each chunk's GC data WAF (warm_waf_gc).
 # Exit status: 0, or 1 when a configuration failed (the others still run).
