@@ -117,6 +117,16 @@ export async function waitFor(what: string, cond: () => Promise<boolean> | boole
   }
 }
 
+/** Rejects with the name of what did not happen when a promise takes longer than timeoutMs. */
+export async function within<T>(what: string, p: Promise<T>, timeoutMs = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How a scripted handler answers one request. */
 export type Behaviour = (req: KernelRequest) => { status: number; payload?: Buffer } | 'hang' | Promise<'hang' | { status: number; payload?: Buffer }>;
 

@@ -23,7 +23,7 @@ import { NLM_F, align4, decodeNlError, decodeNlMessages, decodeRawAttrs, encodeG
 import type { InprocSocket } from '../../src/sim/index.js';
 import {
   ChildHandler, EchoRequest, EchoResponse, Handler, Ledger, TARGET_KIND, decline, echo, fail, familyPort, hang, longestWaitNs, ms, nlmonUp,
-  nonZero, openTarget, probeBinary, reregister, runUnprivileged, sleep, slabObjects, taint, target, totals, waitFor, OUTCOME_KEYS,
+  nonZero, openTarget, probeBinary, reregister, runUnprivileged, sleep, slabObjects, taint, target, totals, waitFor, within, OUTCOME_KEYS,
 } from './env.js';
 import { skipBecause } from '../skip.js';
 
@@ -490,10 +490,10 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     await waitFor('4 calls pending', async () => (await kclient.getSubsys('ktest')).pending === 4);
     const gone = new Promise((resolve) => child.proc.once('exit', resolve));
     child.proc.kill('SIGUSR2');
-    const holderPid = await holder;
-    await gone;
+    const holderPid = await within('the child to hand its socket to a holder', holder);
+    await within('the child to exit', gone);
     try {
-      const res = await ledger.finish('ktest', runId);
+      const res = await within('the run to end', ledger.finish('ktest', runId), 30_000);
       assert.deepEqual(nonZero(res.outcomes), { handlerDied: 4n });
       assert.ok(ms(res.maxWaitNs) < 5000, `waited ${ms(res.maxWaitNs)} ms of a 20 s deadline`);
       const d = await ledger.delta('ktest');
