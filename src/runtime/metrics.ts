@@ -68,8 +68,6 @@ function defaultProcessMetrics(): Metric[] {
 export interface DaemonMetricsOptions {
   /** metric name prefix. @default 'koffload_' */
   prefix?: string;
-  /** include the standard process metrics (process_*, nodejs_*). @default true */
-  processMetrics?: boolean;
   /** how long one kernel dump serves scrapes, ms, >= 0 (0: a dump per scrape, concurrent ones shared). @default 1000 */
   kernelStatsCacheMs?: number;
 }
@@ -89,7 +87,7 @@ export class DaemonMetrics {
     const p = opts.prefix ?? 'koffload_';
     const cacheMs = opts.kernelStatsCacheMs ?? 1000;
     const r = [this.registry];
-    if (opts.processMetrics ?? true) for (const m of defaultProcessMetrics()) this.registry.registerMetric(m);
+    for (const m of defaultProcessMetrics()) this.registry.registerMetric(m);
     this.requests = new Counter({
       name: `${p}requests_total`,
       help: 'Requests handled by the live policy, by subsystem, op and outcome',
