@@ -2,21 +2,27 @@
 # Installs the Debian packages the real-kernel suite needs, if missing:
 # QEMU (software emulation), a static busybox for the guest's userland,
 # Debian's cloud kernel and the matching headers to build koffload.ko
-# against, and the toolchain Kbuild uses. Idempotent; needs root.
+# against, and the toolchain Kbuild uses; and what `npm test` needs beyond
+# npm: Debian's prometheus (the server and promtool, for the metrics, rules
+# and end-to-end Prometheus tests). Idempotent; needs root.
 #
-#   bash scripts/install-kernel-deps.sh          the suite's packages
+#   bash scripts/install-kernel-deps.sh          the suite's packages and npm test's
+#   bash scripts/install-kernel-deps.sh --test   only npm test's (prometheus);
+#       `npm test` runs this itself as root (scripts/ensure-deps.mjs --test)
 #   bash scripts/install-kernel-deps.sh --f2fs   also what the F2FS experiment
 #       needs (scripts/build-f2fs.sh, npm run poc:gc): the kernel source
 #       package f2fs.ko is built from, and mkfs.f2fs for the guest
 set -euo pipefail
 
+test_pkgs=(prometheus)
 pkgs=(qemu-system-x86 busybox-static linux-image-cloud-amd64
       linux-headers-cloud-amd64 make gcc libc6-dev cpio zstd xz-utils kmod bc flex bison
-      iproute2)
+      iproute2 "${test_pkgs[@]}")
 case "${1:-}" in
 	'') ;;
 	--f2fs) pkgs+=(linux-source-6.1 patch f2fs-tools) ;;
-	*) echo "install-kernel-deps: unknown argument '$1' (want --f2fs or nothing)" >&2; exit 2 ;;
+	--test) pkgs=("${test_pkgs[@]}") ;;
+	*) echo "install-kernel-deps: unknown argument '$1' (want --f2fs, --test or nothing)" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,4 +38,6 @@ fi
 echo "install-kernel-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# the prometheus package enables its system service; nothing here needs it
+# running, and the tests start their own server on a free loopback port
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

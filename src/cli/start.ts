@@ -8,6 +8,7 @@
  *   npm start -- --serve      keep serving (a light workload keeps running);
  *                             try `koffloadctl status` from another shell
  *   npm start -- --calls 500  more PICK calls
+ *   npm start -- --metrics-port 9464   /metrics on that port (0: any free one)
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,9 @@ options:
   --serve          keep serving after the demo (SIGINT/SIGTERM to stop)
   --calls N        PICK calls in the demo (default 200)
   --seed N         random seed of the workload (default 1)
+  --metrics-port N serve /metrics on 127.0.0.1:N (0: any free port) from the
+                   demo daemon and the --serve one (default: none for the
+                   demo, 9464 if free for --serve)
   --log-level L    daemon log level (default warn)
   -h, --help       this text
 `;
@@ -173,7 +177,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     v = parseArgs({
       args: argv,
-      options: { serve: { type: 'boolean' }, calls: { type: 'string' }, seed: { type: 'string' }, 'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        serve: { type: 'boolean' },
+        calls: { type: 'string' },
+        seed: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }).values;
   } catch (err) {
     process.stderr.write(`start: ${(err as Error).message}\n${HELP}`);
@@ -187,6 +198,11 @@ export async function main(argv: string[]): Promise<number> {
   const seed = Number(v.seed ?? 1);
   if (!Number.isInteger(calls) || calls < 1 || calls > 100_000 || !Number.isInteger(seed)) {
     process.stderr.write('start: --calls must be 1..100000 and --seed an integer\n');
+    return EXIT.usage;
+  }
+  const metricsPort = v['metrics-port'] === undefined ? undefined : Number(v['metrics-port']);
+  if (metricsPort !== undefined && (v['metrics-port'] === '' || !Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
+    process.stderr.write('start: --metrics-port must be 0..65535\n');
     return EXIT.usage;
   }
   // listen from the start: a signal during the demo must still end --serve
@@ -230,12 +246,13 @@ export async function main(argv: string[]): Promise<number> {
   };
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start({ config: { policies: [EXAMPLE_POLICY] }, target, logger, onDecision });
+    daemon = await Daemon.start({ config: { policies: [EXAMPLE_POLICY], ...(metricsPort !== undefined ? { metricsPort } : {}) }, target, logger, onDecision });
   } catch (err) {
     process.stderr.write(`${describeError('start', err)}\n`);
     await sim?.close();
     return exitCodeOf(err);
   }
+  if (daemon.metricsPort !== undefined) process.stdout.write(`metrics: http://127.0.0.1:${daemon.metricsPort}/metrics\n\n`);
   const tally: Tally = { outcomes: new Map(), pick: { compared: 0, served: 0, overridden: 0, victimValid: 0, victimAgeS: 0, greedyValid: 0, greedyAgeS: 0 } };
   try {
     if (sim) await simWorkload(sim, calls, seed, tally);
@@ -258,10 +275,19 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
 
-  // --serve: a fresh daemon and a light workload until a signal
-  daemon = await Daemon.start({ config: { policies: [EXAMPLE_POLICY], metricsPort: 9464 }, target, logger: createLogger({ level: 'info', prefix: 'koffloadd' }), onDecision }).catch(
-    async () => Daemon.start({ config: { policies: [EXAMPLE_POLICY] }, target: target!, logger: createLogger({ level: 'info', prefix: 'koffloadd' }), onDecision }),
-  );
+  // --serve: a fresh daemon and a light workload until a signal; on
+  // --metrics-port N, or on 9464 when that is free
+  const serveLogger = createLogger({ level: 'info', prefix: 'koffloadd' });
+  try {
+    daemon = await Daemon.start({ config: { policies: [EXAMPLE_POLICY], metricsPort: metricsPort ?? 9464 }, target, logger: serveLogger, onDecision }).catch(async (err: unknown) => {
+      if (metricsPort !== undefined) throw err;
+      return Daemon.start({ config: { policies: [EXAMPLE_POLICY] }, target: target!, logger: serveLogger, onDecision });
+    });
+  } catch (err) {
+    process.stderr.write(`${describeError('start', err)}\n`);
+    await sim?.close();
+    return exitCodeOf(err);
+  }
   process.stdout.write(
     `\nserving${daemon.metricsPort ? `; metrics on http://127.0.0.1:${daemon.metricsPort}/metrics` : ''}; ` +
       `${sim?.transport === 'netlink' ? 'run `koffloadctl status` in another shell; ' : ''}Ctrl-C to stop\n`,

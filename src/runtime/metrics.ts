@@ -8,9 +8,11 @@
  * flight), so a flood of scrapes from any local user costs the kernel and
  * the daemon's event loop at most one dump per interval.
  * Every label set is bounded: subsystem, op, outcome, lane, a fixed enum.
- * docs/metrics.md lists each metric.
+ * The registry also holds prom-client's default process metrics
+ * (process_*, nodejs_*), collected once per process and shared by every
+ * DaemonMetrics in it. docs/metrics.md lists each metric.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics } from 'prom-client';
 import { KOFFLOAD } from '../generated/wire.js';
 import type { KoffloadClientStats, SubsysInfo } from '../kernel/client.js';
 import type { DecisionEvent, Lane, LaneStats } from './server.js';
@@ -36,6 +38,33 @@ function setCounter(c: Counter<string>, labels: Record<string, string>, value: n
   c.inc(labels, Math.max(0, value));
 }
 
+/**
+ * prom-client's default metrics that break Prometheus' naming rules:
+ * gauges named *_total, which `promtool check metrics` rejects ("non-counter
+ * metrics should not have _total suffix"). The same counts, by type, stay
+ * in nodejs_active_handles, nodejs_active_requests, nodejs_active_resources.
+ */
+const MISNAMED_DEFAULTS = new Set(['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']);
+
+/**
+ * prom-client's default metrics, made once per process: each
+ * collectDefaultMetrics() call starts its own event-loop delay monitor and
+ * GC observer that are never stopped, so daemons (and tests that start many)
+ * share one set, registered in each daemon's registry.
+ */
+let processMetrics: Metric[] | undefined;
+function defaultProcessMetrics(): Metric[] {
+  if (!processMetrics) {
+    const r = new Registry();
+    collectDefaultMetrics({ register: r });
+    processMetrics = r
+      .getMetricsAsArray()
+      .filter((m) => !MISNAMED_DEFAULTS.has(m.name))
+      .map((m) => r.getSingleMetric(m.name)!);
+  }
+  return processMetrics;
+}
+
 export interface DaemonMetricsOptions {
   /** metric name prefix. @default 'koffload_' */
   prefix?: string;
@@ -58,6 +87,7 @@ export class DaemonMetrics {
     const p = opts.prefix ?? 'koffload_';
     const cacheMs = opts.kernelStatsCacheMs ?? 1000;
     const r = [this.registry];
+    for (const m of defaultProcessMetrics()) this.registry.registerMetric(m);
     this.requests = new Counter({
       name: `${p}requests_total`,
       help: 'Requests handled by the live policy, by subsystem, op and outcome',
@@ -229,6 +259,17 @@ export class DaemonMetrics {
         const subs = await kernel();
         this.reset();
         for (const s of subs) this.set({ subsystem: s.name }, KOFFLOAD.circuit[s.circuit]);
+      },
+    });
+    new Gauge({
+      name: `${p}kernel_deadline_seconds`,
+      help: "The subsystem's default call deadline in the kernel (after the bound handler's cap)",
+      labelNames: ['subsystem'],
+      registers: r,
+      async collect() {
+        const subs = await kernel();
+        this.reset();
+        for (const s of subs) this.set({ subsystem: s.name }, s.deadlineMs / 1000);
       },
     });
     new Gauge({

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -320,5 +321,31 @@ describe('runtime: CLI', function () {
     assert.match(r.stdout, IS_ROOT ? /^koffload demo: target simulator in this process \(netlink transport\)$/m : /^koffload demo: target simulator in this process \(inproc transport/m);
     assert.match(r.stdout, /served by the policy: 200 of 200/);
     assert.match(r.stdout, /^after the daemon stopped, an ECHO call ends with outcome: no-handler/m);
+  });
+
+  it('npm start -- --metrics-port N: the demo daemon serves /metrics on N, and a port in use is a config error', async () => {
+    // a free port: bind one, note it, let it go
+    const free = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const ok = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--metrics-port', String(free), '--calls', '20'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^metrics: http://127\\.0\\.0\\.1:${free}/metrics$`, 'm'));
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const r = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--metrics-port', String(port)], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, EXIT.usage, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+    const bad = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--metrics-port', 'x'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(bad.status, EXIT.usage);
+    assert.match(bad.stderr, /--metrics-port must be 0\.\.65535/);
   });
 });
