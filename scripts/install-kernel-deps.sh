@@ -38,6 +38,10 @@ fi
 echo "install-kernel-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# the prometheus package enables its system service; nothing here needs it
-# running, and the tests start their own server on a free loopback port
+# the prometheus package enables and starts its system service (on :9090);
+# nothing here needs it, the tests start their own server on a free
+# loopback port: on a machine run by systemd it is stopped and disabled
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+	systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi
