@@ -20,6 +20,8 @@ const CFG = `/sys/kernel/config/nullb/${DEV}`;
 const SYS = `/sys/fs/f2fs/${DEV}`;
 const STATS = `/sys/kernel/debug/koffload_f2fs/${DEV}/stats`;
 const NULL_SEGNO = 0xffffffff;
+/** the fill's seed: every run continues its write sequence, so it must be the same */
+const SEED = '1';
 /** CURSEG_* log types */
 const HOT_DATA = 0;
 
@@ -85,11 +87,15 @@ class TestPolicy {
     public behaviour: Behaviour,
   ) {}
 
+  /** policies not yet closed: a failed test must not leave f2fs_gc bound for the next */
+  static readonly live = new Set<TestPolicy>();
+
   static async start(behaviour: Behaviour): Promise<TestPolicy> {
     const client = await KoffloadClient.open();
     const { subsysId } = await client.bind({ name: 'f2fs_gc' });
     const p = new TestPolicy(client, subsysId, behaviour);
     client.on('request', (req: KernelRequest) => void p.onRequest(req));
+    TestPolicy.live.add(p);
     return p;
   }
 
@@ -147,6 +153,7 @@ class TestPolicy {
   }
 
   close(): void {
+    if (!TestPolicy.live.delete(this)) return;
     this.client.close();
   }
 }
@@ -179,10 +186,11 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     sh(`mount -t f2fs -o mode=lfs /dev/${DEV} ${MNT}`);
     writeFileSync(`${SYS}/gc_idle`, '2');
     writeFileSync(`${SYS}/iostat_enable`, '1');
-    await workload('fill', MNT, '80', '1');
+    await workload('fill', MNT, '80', SEED);
   });
 
   afterEach(() => {
+    for (const p of TestPolicy.live) p.close();
     sh(`umount ${MNT}; echo 0 >${CFG}/power; rmdir ${CFG}`);
   });
 
@@ -190,7 +198,7 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     const p = await TestPolicy.start({ rank: true, classBits: 3 });
     try {
       const before = stats();
-      await workload('run', MNT, '60000', '1');
+      await workload('run', MNT, '60000', SEED);
       await sleep(200);
       const d = Object.fromEntries(Object.entries(stats()).map(([k, v]) => [k, v - (before[k] ?? 0)]));
       console.log(`      stats: ${JSON.stringify(d)}; notices seen ${p.notices.length}, victim advisories ${p.victimAdvisories.length}`);
@@ -216,7 +224,7 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     // bound, publishing nothing
     let p = await TestPolicy.start({ rank: false });
     let before = stats();
-    await workload('run', MNT, '20000', '1');
+    await workload('run', MNT, '20000', SEED);
     let s = stats();
     assert.ok(s.victim_fallback_no_advice! - before.victim_fallback_no_advice! > 0, 'no fallback counted without advice');
     assert.equal(s.victim_advised! - before.victim_advised!, 0);
@@ -226,18 +234,18 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     p.behaviour = { rank: false, garbage: Buffer.from([0x12, 0xff, 0xff, 0xff]) };
     await p.client.publish(p.subsysId, Buffer.concat([Buffer.from('r'), u32(devNumber())]), p.behaviour.garbage!, 60_000);
     before = stats();
-    await workload('run', MNT, '20000', '2');
+    await workload('run', MNT, '20000', SEED);
     s = stats();
     assert.ok(s.victim_fallback_malformed! - before.victim_fallback_malformed! > 0, 'a malformed ranking was not counted');
     // the policy dies mid-run: its binding and its cache go, F2FS carries on
     p.close();
     p = await TestPolicy.start({ rank: true });
-    const running = workload('run', MNT, '20000', '3');
+    const running = workload('run', MNT, '20000', SEED);
     await sleep(500);
     p.close();
     await running; // rejects if the workload failed when its policy died
     before = stats();
-    await workload('run', MNT, '20000', '4');
+    await workload('run', MNT, '20000', SEED);
     s = stats();
     assert.equal(s.victim_advised! - before.victim_advised!, 0, 'advice survived its policy');
     assert.ok(s.victim_fallback_no_advice! - before.victim_fallback_no_advice! > 0);
@@ -247,7 +255,7 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
   it('lets the background GC thread ask the policy, with a deadline, when the device is idle', async () => {
     const p = await TestPolicy.start({ rank: true });
     try {
-      await workload('run', MNT, '20000', '5');
+      await workload('run', MNT, '20000', SEED);
       // background GC on an idle device within a second
       for (const [k, v] of Object.entries({ gc_idle: 2, idle_interval: 1, gc_min_sleep_time: 100, gc_max_sleep_time: 200, gc_no_gc_sleep_time: 200 })) {
         writeFileSync(`${SYS}/${k}`, String(v));
