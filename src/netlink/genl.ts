@@ -141,6 +141,11 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/** A message whose attribute area is its own (not a view of the socket's receive buffer). */
+function copyGenl(g: GenlMessage): GenlMessage {
+  return { header: g.header, cmd: g.cmd, version: g.version, attrs: Buffer.from(g.attrs) };
+}
+
 function checkTimeout(ms: number): number {
   if (!Number.isInteger(ms) || ms < 1 || ms > MAX_TIMER_MS) {
     throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `timeoutMs must be an integer in 1..${MAX_TIMER_MS}, got ${ms}`);
@@ -326,7 +331,7 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       this.stats.strayErrors++;
       const ev: NlErrorEvent = { seq, errno: info.errno, code: errnoName(info.errno), request: info.request };
       if (info.message !== undefined) ev.extack = info.message;
-      if (info.requestPayload !== undefined) ev.requestPayload = info.requestPayload;
+      if (info.requestPayload !== undefined) ev.requestPayload = Buffer.from(info.requestPayload);
       this.emit('nlError', ev);
       return;
     }
@@ -336,7 +341,8 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       return;
     }
     if (type < NLMSG_MIN_TYPE) return; // NOOP, OVERRUN: nothing to do
-    const g = decodeGenl(m);
+    // the datagram is the socket's receive buffer: what is kept is copied
+    const g = copyGenl(decodeGenl(m));
     if (p) {
       p.messages.push(g);
       if (!p.dump && !p.ack) this.settle(seq, p);

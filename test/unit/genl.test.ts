@@ -141,7 +141,7 @@ describe('socket: between two userspace ports', () => {
     const got: { buf: Buffer; from: number }[] = [];
     const two = new Promise<void>((resolve) =>
       b.on('datagram', (buf, from) => {
-        got.push({ buf, from });
+        got.push({ buf: Buffer.from(buf), from });
         if (got.length === 2) resolve();
       }),
     );
@@ -158,6 +158,53 @@ describe('socket: between two userspace ports', () => {
       [4],
     );
     assert.equal(got[0]!.from, a.portId);
+  });
+
+  it('reads many datagrams in one crossing, then says the batch is over', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const seqs: number[] = [];
+    const batches: number[] = [];
+    const msg = (seq: number): Buffer => encodeGenlMsg({ type: 0x7f0, flags: 1, seq, cmd: 4, version: 1 }, []);
+    // queued while nobody reads: one poll wake-up finds all 50
+    b.setRef(false);
+    for (let i = 1; i <= 50; i++) await a.send([msg(i)], { port: b.portId });
+    await new Promise<void>((resolve) => {
+      b.on('datagram', (buf) => seqs.push(...decodeNlMessages(buf).map((m) => m.header.seq)));
+      b.on('batch', () => {
+        batches.push(seqs.length);
+        if (seqs.length === 50) resolve();
+      });
+    });
+    assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.equal(b.stats.datagrams, 50);
+    assert.ok(b.stats.batches < 50 && batches.length === b.stats.batches, `50 datagrams in ${b.stats.batches} crossings (${batches.join(',')})`);
+  });
+
+  it('the bytes sent are those of send() time: a buffer changed right after it changes nothing', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const buf = encodeGenlMsg({ type: 0x7f0, flags: 1, seq: 7, cmd: 4, version: 1 }, [putString(1, 'before')]);
+    const got = new Promise<Buffer>((resolve) => b.once('datagram', (d) => resolve(Buffer.from(d))));
+    const sent = a.send([buf], { port: b.portId });
+    buf.fill(0);
+    await sent;
+    assert.equal(decodeNlMessages(await got)[0]!.header.seq, 7);
+  });
+
+  it('counts a datagram longer than its receive slot as truncated and goes on', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const c = openGenlSocket({ recvSlotBytes: 4096, dropCheckMs: 0 });
+    try {
+      const errors: Error[] = [];
+      c.on('socketError', (e) => errors.push(e));
+      const next = new Promise<Buffer>((resolve) => c.on('datagram', (d) => resolve(Buffer.from(d))));
+      await a.send([encodeGenlMsg({ type: 0x7f0, flags: 1, seq: 1, cmd: 4, version: 1 }, [Buffer.alloc(6000)])], { port: c.portId });
+      await a.send([encodeGenlMsg({ type: 0x7f0, flags: 1, seq: 2, cmd: 4, version: 1 }, [])], { port: c.portId });
+      assert.equal(decodeNlMessages(await next)[0]!.header.seq, 2);
+      assert.equal(c.stats.truncated, 1);
+      assert.match(errors[0]?.message ?? '', /truncated/);
+    } finally {
+      c.close();
+    }
   });
 
   it('fails a send to a port nobody holds', async function () {
