@@ -33,6 +33,7 @@ export const POLICY_PATHS: Readonly<Record<string, { path: string; guard: string
   koffload_test: { path: 'kernel-shim/test/koffload_test_nl_gen.h', guard: '_KOFFLOAD_TEST_NL_GEN_H', uapi: '../include/uapi/linux/koffload.h' },
 };
 export const WIRE_TS_PATH = 'src/generated/wire.ts';
+export const WIRE_CODEC_TS_PATH = 'src/generated/wire-codec.ts';
 export const PB_DIR = 'kernel-shim/include/generated';
 export const PROTO_TS_DIR = 'src/generated/proto';
 const PROTO_DIR = 'proto';
@@ -93,6 +94,10 @@ interface OpDef {
   doc?: string;
   admin: boolean;
   dump: boolean;
+  /** the attributes its message carries, in the order they are encoded (generated codec) */
+  attributes?: string[];
+  /** those of them a message must carry */
+  required?: string[];
 }
 
 interface Family {
@@ -250,13 +255,31 @@ function parseFamily(raw: unknown, where: string): Family {
 
   const ops: OpDef[] = expectList(f['operations'], `${fw}.operations`).map((r, i) => {
     const w = `${fw}.operations[${i}]`;
-    const o = expectObj(r, w, ['name', 'doc', 'admin', 'dump']);
-    return {
+    const o = expectObj(r, w, ['name', 'doc', 'admin', 'dump', 'attributes', 'required']);
+    const op: OpDef = {
       name: expectName(o['name'], `${w}.name`),
       doc: optString(o['doc'], `${w}.doc`),
       admin: optBool(o['admin'], `${w}.admin`),
       dump: optBool(o['dump'], `${w}.dump`),
     };
+    const names = (k: 'attributes' | 'required'): string[] | undefined => {
+      if (o[k] === undefined) return undefined;
+      const list = expectList(o[k], `${w}.${k}`).map((a, j) => expectName(a, `${w}.${k}[${j}]`));
+      const set = attrSets[0];
+      for (const a of list) {
+        const def = set?.attributes.find((x) => x.name === a);
+        if (!def) throw new SpecError(`${w}.${k}`, `unknown attribute '${a}'`);
+        if (def.type === 'nest' || def.type === 'pad') throw new SpecError(`${w}.${k}`, `attribute '${a}' is a ${def.type}: not supported in a generated message codec`);
+      }
+      if (new Set(list).size !== list.length) throw new SpecError(`${w}.${k}`, 'an attribute is listed twice');
+      return list;
+    };
+    const attributes = names('attributes');
+    const required = names('required');
+    if (required && (!attributes || required.some((a) => !attributes.includes(a)))) throw new SpecError(`${w}.required`, 'every required attribute must be in attributes');
+    if (attributes) op.attributes = attributes;
+    if (required) op.required = required;
+    return op;
   });
   uniqueNames(ops, `${fw}.operations`);
   if (ops.length > 255) throw new SpecError(fw, 'genl commands are u8');
@@ -702,6 +725,211 @@ function renderWireTs(families: readonly Family[]): string {
 }
 
 // ---------------------------------------------------------------------------
+// Per-message envelope codecs
+
+/**
+ * For each operation that lists its attributes: a decoder that walks one
+ * message's attribute area once with a switch on the type (no spec table,
+ * no object per attribute; binaries come back as offset and length into the
+ * buffer, so nothing is copied that the caller does not keep) and an
+ * encoder that writes the attributes straight into a buffer. Both follow
+ * the validation rules of src/netlink/codec.ts's decodeAttrs/encodeAttrs,
+ * but a flags enum's unknown bits are left to the caller (a newer module's
+ * flags are ignored, not rejected).
+ */
+function renderWireCodecTs(families: readonly Family[]): string {
+  const out: string[] = [];
+  out.push(
+    genHeader(
+      'ts',
+      undefined,
+      SPEC_PATH,
+      "Per-message codecs of the operations whose attributes the spec lists: decode<Op>() walks one message's attribute area once (binaries as offset and length into the buffer) and encode<Op>() writes them into a buffer, with the validation rules of src/netlink/codec.ts. The fast path of src/kernel/client.ts uses them.",
+    ).trimEnd(),
+  );
+  out.push('', "import { WireError, KoffloadError } from '../errors.js';", "import { rd16, rd32, rd64, wr16, wr32, wr64 } from '../netlink/codec.js';");
+  out.push(
+    '',
+    'const bad = (what: string): WireError => new WireError(what);',
+    "const invalid = (name: string, why: string): KoffloadError => new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `${name}: ${why}`);",
+  );
+  const INT_BYTES: Partial<Record<AttrType, number>> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+  for (const f of families) {
+    const set = f.attrSets[0]!;
+    const idOf = (a: AttrDef): number => set.attributes.indexOf(a) + 1;
+    const limitOf = (a: AttrDef): { max?: number; mask?: number } => {
+      const e = a.enumName ? f.enums.find((x) => x.name === a.enumName) : undefined;
+      if (e?.flags) return { mask: 2 ** e.entries.length - 1 };
+      if (e) return { max: e.entries.length - 1 };
+      return a.max ? { max: a.max.value } : {};
+    };
+    const pad = set.attributes.find((a) => a.type === 'pad');
+    for (const op of f.ops) {
+      if (!op.attributes) continue;
+      const P = `${f.name === families[0]!.name ? '' : pascal(f.name)}${pascal(op.name)}`;
+      const attrs = op.attributes.map((n) => set.attributes.find((a) => a.name === n)!);
+      const req = new Set(op.required ?? []);
+      // decoded shape
+      out.push('', `/** The attributes of one ${f.name} ${op.name.toUpperCase()} message (binaries: offset and length into the decoded buffer; -1 when absent). */`);
+      out.push(`export interface ${P}Attrs {`);
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const opt = req.has(a.name) ? '' : ' | undefined';
+        if (a.type === 'binary') out.push(`  ${k}Off: number;`, `  ${k}Len: number;`);
+        else if (a.type === 'string') out.push(`  ${k}: string${opt};`);
+        else out.push(`  ${k}: ${a.type === 'u64' ? 'bigint' : 'number'}${opt};`);
+      }
+      out.push('}');
+      // decoder
+      out.push(
+        '',
+        `/**`,
+        ` * Decodes the attribute area b[off, end) of a ${op.name.toUpperCase()}: strict sizes, ranges and`,
+        ` * lengths; a repeated attribute, type 0 or stray flag bits are malformed${req.size ? ', and so is a missing' : ''}`,
+        ...(req.size ? [` * ${[...req].join(', ')}`] : []),
+        ` * (WireError); unknown types and pads are skipped.`,
+        ` */`,
+        `export function decode${P}(b: Buffer, off: number, end: number): ${P}Attrs {`,
+      );
+      for (const a of attrs) {
+        const k = camel(a.name);
+        if (a.type === 'binary') out.push(`  let ${k}Off = -1;`, `  let ${k}Len = 0;`);
+        else out.push(`  let ${k}: ${a.type === 'u64' ? 'bigint' : a.type === 'string' ? 'string' : 'number'} | undefined;`);
+      }
+      out.push(
+        '  while (off < end) {',
+        "    if (end - off < 4) throw bad(`${end - off} trailing bytes after the attributes at offset ${off}`);",
+        '    const len = rd16(b, off);',
+        '    const raw = rd16(b, off + 2);',
+        '    const type = raw & 0x3fff;',
+        '    if (len < 4) throw bad(`nla_len ${len} of attribute ${type} at offset ${off} is shorter than its header`);',
+        '    if (len > end - off) throw bad(`nla_len ${len} of attribute ${type} at offset ${off} exceeds the ${end - off} bytes left`);',
+        '    const d = off + 4;',
+        '    const n = len - 4;',
+        '    switch (type) {',
+        "      case 0:\n        throw bad('attribute type 0 (UNSPEC)');",
+      );
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const id = idOf(a);
+        const what = `attribute ${k} (${id})`;
+        out.push(`      case ${id}:`);
+        out.push(`        if ((raw & 0xc000) !== 0) throw bad('${what} has NLA_F_NESTED or NLA_F_NET_BYTEORDER');`);
+        if (a.type === 'binary') {
+          out.push(`        if (${k}Off >= 0) throw bad('${what} appears twice');`);
+          if (a.maxLen) out.push(`        if (n > ${a.maxLen.value}) throw bad(\`${what} is \${n} bytes, above ${a.maxLen.value}\`);`);
+          out.push(`        ${k}Off = d;`, `        ${k}Len = n;`);
+        } else if (a.type === 'string') {
+          out.push(`        if (${k} !== undefined) throw bad('${what} appears twice');`);
+          out.push(`        if (n === 0 || b[d + n - 1] !== 0) throw bad('${what} is not NUL-terminated');`);
+          if (a.maxLen) out.push(`        if (n > ${a.maxLen.value}) throw bad(\`${what} is \${n} bytes with its NUL, above ${a.maxLen.value}\`);`);
+          out.push(`        if (b.indexOf(0, d) !== d + n - 1) throw bad('${what} has a NUL inside');`);
+          out.push(`        ${k} = utf8(b, d, d + n - 1, '${what}');`);
+        } else {
+          const size = INT_BYTES[a.type]!;
+          const rd = size === 1 ? 'b[d]!' : size === 2 ? 'rd16(b, d)' : size === 4 ? 'rd32(b, d)' : 'rd64(b, d)';
+          out.push(`        if (${k} !== undefined) throw bad('${what} appears twice');`);
+          out.push(`        if (n !== ${size}) throw bad(\`${what} is \${n} bytes, a ${a.type} is ${size}\`);`);
+          out.push(`        ${k} = ${rd};`);
+          const lim = limitOf(a);
+          if (lim.max !== undefined) out.push(`        if (${k} > ${lim.max}${a.type === 'u64' ? 'n' : ''}) throw bad(\`${what} is \${${k}}, above its max ${lim.max}\`);`);
+        }
+        out.push('        break;');
+      }
+      if (pad) out.push(`      case ${idOf(pad)}:`, '        break; // pad');
+      out.push('      default:', '        break; // a type this build does not know (a newer module): skipped', '    }', '    off += (len + 3) & ~3;', '  }');
+      for (const r of req) {
+        const a = attrs.find((x) => x.name === r)!;
+        const k = camel(a.name);
+        out.push(`  if (${a.type === 'binary' ? `${k}Off < 0` : `${k} === undefined`}) throw bad('missing attribute ${a.name}');`);
+      }
+      out.push(`  return { ${attrs.map((a) => (a.type === 'binary' ? `${camel(a.name)}Off, ${camel(a.name)}Len` : camel(a.name))).join(', ')} };`, '}');
+      // encoder
+      out.push('', `/** What encode${P}() writes (binaries as bytes; undefined attributes are left out). */`, `export interface ${P}Values {`);
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const opt = req.has(a.name) ? '' : '?';
+        const t = a.type === 'binary' ? 'Uint8Array' : a.type === 'string' ? 'string' : a.type === 'u64' ? 'bigint' : 'number';
+        out.push(`  ${k}${opt}: ${t}${opt ? ' | undefined' : ''};`);
+      }
+      out.push('}');
+      out.push(
+        '',
+        `/** Bytes encode${P}() writes for \`v\` at most (exact unless a string is multi-byte UTF-8). */`,
+        `export function size${P}(v: ${P}Values): number {`,
+        `  let n = 0;`,
+      );
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const sz = a.type === 'binary' ? `((4 + v.${k}.byteLength + 3) & ~3)` : a.type === 'string' ? `((4 + 3 * v.${k}.length + 1 + 3) & ~3)` : `${(4 + INT_BYTES[a.type]! + 3) & ~3}`;
+        out.push(req.has(a.name) ? `  n += ${sz};` : `  if (v.${k} !== undefined) n += ${sz};`);
+      }
+      out.push('  return n;', '}');
+      out.push(
+        '',
+        `/**`,
+        ` * Writes the attributes of a ${op.name.toUpperCase()} into b at off (room: size${P}(v));`,
+        ` * returns the offset after them. KOFFLOAD_ERR_INVALID_ARG for a value`,
+        ` * outside its type or range, before anything is written.`,
+        ` */`,
+        `export function encode${P}(b: Buffer, off: number, v: ${P}Values): number {`,
+      );
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const guard = req.has(a.name) ? '' : `v.${k} !== undefined && `;
+        if (a.type === 'binary') {
+          out.push(`  if (${guard}!(v.${k} instanceof Uint8Array)) throw invalid('${k}', 'must be a Buffer or Uint8Array');`);
+          if (a.maxLen) out.push(`  if (${guard}v.${k}.byteLength > ${a.maxLen.value}) throw invalid('${k}', \`\${v.${k}.byteLength} bytes, above ${a.maxLen.value}\`);`);
+        } else if (a.type === 'string') {
+          out.push(`  if (${guard}(typeof v.${k} !== 'string' || v.${k}.includes('\\0'))) throw invalid('${k}', 'must be a string without NUL');`);
+          if (a.maxLen) out.push(`  if (${guard}Buffer.byteLength(v.${k}) + 1 > ${a.maxLen.value}) throw invalid('${k}', 'longer than ${a.maxLen.value - 1} bytes');`);
+        } else if (a.type === 'u64') {
+          out.push(`  if (${guard}(typeof v.${k} !== 'bigint' || v.${k} < 0n || v.${k} > 0xffffffffffffffffn)) throw invalid('${k}', \`must be a u64 bigint, got \${String(v.${k})}\`);`);
+        } else {
+          const lim = limitOf(a);
+          const hi = lim.max ?? 2 ** (INT_BYTES[a.type]! * 8) - 1;
+          out.push(`  if (${guard}(typeof v.${k} !== 'number' || !Number.isInteger(v.${k}) || v.${k} < 0 || v.${k} > ${hi})) throw invalid('${k}', \`must be an integer in 0..${hi}, got \${String(v.${k})}\`);`);
+          if (lim.mask !== undefined) out.push(`  if (${guard}(v.${k} & ~${lim.mask}) !== 0) throw invalid('${k}', \`0x\${v.${k}.toString(16)} has bits outside 0x${lim.mask.toString(16)}\`);`);
+        }
+      }
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const id = idOf(a);
+        const body: string[] = [];
+        if (a.type === 'binary') {
+          body.push(`const n = v.${k}.byteLength;`, `wr16(b, 4 + n, off);`, `wr16(b, ${id}, off + 2);`, `b.set(v.${k}, off + 4);`, `b.fill(0, off + 4 + n, off + ((4 + n + 3) & ~3));`, `off += (4 + n + 3) & ~3;`);
+        } else if (a.type === 'string') {
+          body.push(`const n = b.write(v.${k}, off + 4, 'utf8') + 1;`, `b[off + 3 + n] = 0;`, `wr16(b, 4 + n, off);`, `wr16(b, ${id}, off + 2);`, `b.fill(0, off + 4 + n, off + ((4 + n + 3) & ~3));`, `off += (4 + n + 3) & ~3;`);
+        } else {
+          const size = INT_BYTES[a.type]!;
+          const wr = size === 1 ? `b[off + 4] = v.${k};` : size === 2 ? `wr16(b, v.${k}, off + 4);` : size === 4 ? `wr32(b, v.${k}, off + 4);` : `wr64(b, v.${k}, off + 4);`;
+          body.push(`wr16(b, ${4 + size}, off);`, `wr16(b, ${id}, off + 2);`, wr);
+          if (size < 4) body.push(`b.fill(0, off + ${4 + size}, off + 8);`);
+          body.push(`off += ${(4 + size + 3) & ~3};`);
+        }
+        if (req.has(a.name)) out.push(`  {`, ...body.map((l) => `    ${l}`), `  }`);
+        else out.push(`  if (v.${k} !== undefined) {`, ...body.map((l) => `    ${l}`), `  }`);
+      }
+      out.push('  return off;', '}');
+    }
+  }
+  if (out.some((l) => l.includes('utf8(b,'))) out.push(
+    '',
+    "const utf8Decoder = new TextDecoder('utf-8', { fatal: true });",
+    '',
+    'function utf8(b: Buffer, start: number, end: number, what: string): string {',
+    '  try {',
+    '    return utf8Decoder.decode(b.subarray(start, end));',
+    '  } catch {',
+    '    throw bad(`${what} is not valid UTF-8`);',
+    '  }',
+    '}',
+  );
+  out.push('');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
 // protobuf field numbers
 
 /** EchoRequest -> ECHO_REQUEST, HTTPProxy -> HTTP_PROXY, data_len -> DATA_LEN. */
@@ -932,6 +1160,7 @@ export function generate(root: string): Map<string, string> {
     files.set(policy.path, renderPolicyH(f, policy.guard, policy.uapi));
   }
   files.set(WIRE_TS_PATH, renderWireTs(families));
+  files.set(WIRE_CODEC_TS_PATH, renderWireCodecTs(families));
   const protoDir = join(root, PROTO_DIR);
   const protos = existsSync(protoDir) ? readdirSync(protoDir).filter((x) => x.endsWith('.proto')).sort() : [];
   for (const p of protos) {

@@ -67,13 +67,14 @@ function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-const rd16 = (b: Buffer, o: number): number => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
-const rd32 = (b: Buffer, o: number): number => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
+/** Host-order integer access (netlink's byte order), for this codec and the generated ones. */
+export const rd16 = (b: Buffer, o: number): number => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
+export const rd32 = (b: Buffer, o: number): number => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
 const rdS32 = (b: Buffer, o: number): number => (LE ? b.readInt32LE(o) : b.readInt32BE(o));
-const rd64 = (b: Buffer, o: number): bigint => (LE ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
-const wr16 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
-const wr32 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
-const wr64 = (b: Buffer, v: bigint, o: number): void => void (LE ? b.writeBigUInt64LE(v, o) : b.writeBigUInt64BE(v, o));
+export const rd64 = (b: Buffer, o: number): bigint => (LE ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
+export const wr16 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
+export const wr32 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+export const wr64 = (b: Buffer, v: bigint, o: number): void => void (LE ? b.writeBigUInt64LE(v, o) : b.writeBigUInt64BE(v, o));
 
 // ---------------------------------------------------------------------------
 // nlmsghdr
