@@ -1012,6 +1012,299 @@ function renderProto(relPath: string, source: string): string {
 const PB_NUMBER = new Set(['double', 'float', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32']);
 const PB_LONG = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
+
+const PB_WIRE: Record<string, number> = {
+  int32: 0, uint32: 0, sint32: 0, int64: 0, uint64: 0, sint64: 0, bool: 0,
+  fixed64: 1, sfixed64: 1, double: 1,
+  string: 2, bytes: 2,
+  fixed32: 5, sfixed32: 5, float: 5,
+};
+const PB_READ: Record<string, string> = {
+  int32: 'r.int32()', uint32: 'r.u32()', sint32: 'r.sint32()', int64: 'r.int64()', uint64: 'r.uint64()', sint64: 'r.sint64()', bool: 'r.bool()',
+  fixed64: 'r.fixed64()', sfixed64: 'r.sfixed64()', double: 'r.double()', string: 'r.string()', bytes: 'r.bytes()',
+  fixed32: 'r.fixed32()', sfixed32: 'r.sfixed32()', float: 'r.float()',
+};
+const PB_PACKABLE = new Set(['int32', 'uint32', 'sint32', 'int64', 'uint64', 'sint64', 'bool', 'fixed64', 'sfixed64', 'double', 'fixed32', 'sfixed32', 'float']);
+
+/** Whether a message gets a generated codec: no maps, no oneofs (proto3 optional included), nor any inside. */
+function fastEligible(t: protobuf.Type, seen: Set<protobuf.Type>): boolean {
+  if (seen.has(t)) return true;
+  seen.add(t);
+  if (t.oneofsArray.length > 0) return false;
+  for (const f of t.fieldsArray) {
+    if (f instanceof protobuf.MapField) return false;
+    if (f.resolvedType instanceof protobuf.Type) {
+      if (!fastEligible(f.resolvedType, seen)) return false;
+    } else if (!(f.resolvedType instanceof protobuf.Enum) && PB_WIRE[f.type] === undefined) return false;
+  }
+  return true;
+}
+
+function varintLen(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * decode_X(bytes) and encode_X(value) for every eligible message X:
+ * the protobufjs reflection codec's results without its object passes
+ * (toObject, fromObject, verify) and without Long: see src/runtime/pb.ts.
+ */
+function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObject) => string, relPath: string): { lines: string[]; names: { ts: string; full: string }[] } {
+  const lines: string[] = [];
+  const names: { ts: string; full: string }[] = [];
+  for (const t of types) {
+    if (!fastEligible(t, new Set())) continue;
+    const n = tsName(t);
+    const full = t.fullName.replace(/^\./, '');
+    names.push({ ts: n, full });
+    const T = `T_${n}`;
+    const fields = t.fieldsArray;
+    const kind = (f: protobuf.Field): 'msg' | 'enum' | 'scalar' => (f.resolvedType instanceof protobuf.Type ? 'msg' : f.resolvedType instanceof protobuf.Enum ? 'enum' : 'scalar');
+    const ftype = (f: protobuf.Field): string => (kind(f) === 'enum' ? 'int32' : f.type);
+    const wire = (f: protobuf.Field): number => (kind(f) === 'msg' ? 2 : PB_WIRE[ftype(f)]!);
+    const packed = (f: protobuf.Field): boolean => f.repeated && kind(f) !== 'msg' && PB_PACKABLE.has(ftype(f)) && f.packed;
+    const isLongT = (ty: string): boolean => PB_LONG.has(ty);
+    const dflt = (f: protobuf.Field): string => {
+      if (f.repeated) return '[]';
+      if (kind(f) === 'enum') {
+        const e = f.resolvedType as protobuf.Enum;
+        const td = typeof f.typeDefault === 'number' ? f.typeDefault : (Object.values(e.values)[0] ?? 0);
+        return String(td);
+      }
+      const ty = f.type;
+      if (isLongT(ty)) {
+        const d = f.typeDefault as unknown;
+        const v = d && typeof d === 'object' && 'low' in (d as object) ? BigInt((d as { toString(): string }).toString()) : BigInt((d as number | undefined) ?? 0);
+        return `${v}n`;
+      }
+      if (ty === 'bool') return String(Boolean(f.typeDefault));
+      if (ty === 'string') return JSON.stringify(typeof f.typeDefault === 'string' ? f.typeDefault : '');
+      if (ty === 'bytes') return 'Buffer.alloc(0)';
+      return String(typeof f.typeDefault === 'number' ? f.typeDefault : 0);
+    };
+    const enumValues = (f: protobuf.Field): string => `E_${tsName(f.resolvedType!)}`;
+    if (lines.length > 0) lines.push('');
+    lines.push(`const ${T} = ${tsStr(full)};`);
+    lines.push(`const K_${n} = new Set([${fields.map((f) => tsStr(f.name)).join(', ')}]);`);
+    for (const f of fields) {
+      if (kind(f) === 'enum' && !lines.includes(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`)) {
+        lines.push(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`);
+      }
+    }
+    // ---- reading
+    lines.push('', `function read_${n}(r: pb.PbReader): ${n} {`);
+    for (const f of fields) {
+      const k = kind(f);
+      const ty = k === 'msg' ? tsName(f.resolvedType!) : k === 'enum' ? 'number' : isLongT(f.type) ? 'bigint' : f.type === 'bool' ? 'boolean' : f.type === 'string' ? 'string' : f.type === 'bytes' ? 'Buffer' : 'number';
+      if (f.repeated) lines.push(`  const f_${f.id}: ${ty}[] = [];`);
+      else lines.push(`  let f_${f.id}: ${ty} | undefined;`);
+    }
+    lines.push('  while (r.pos < r.end) {', '    const t = r.u32();', '    const wt = t & 7;', '    switch (t >>> 3) {');
+    for (const f of fields) {
+      const k = kind(f);
+      const read = k === 'msg' ? `read_${tsName(f.resolvedType!)}(r)` : PB_READ[ftype(f)]!;
+      lines.push(`      case ${f.id}:`);
+      if (k === 'msg') {
+        lines.push(`        if (wt !== 2) throw pb.wrongWireType(${tsStr(f.name)}, wt);`, `        {`, `          const outer = r.enter();`, `          const v = ${read};`, `          r.pos = r.end;`, `          r.end = outer;`);
+        lines.push(f.repeated ? `          f_${f.id}.push(v);` : `          f_${f.id} = v;`, `        }`);
+      } else if (f.repeated && PB_PACKABLE.has(ftype(f))) {
+        lines.push(
+          `        if (wt === 2) {`,
+          `          const outer = r.enter();`,
+          `          while (r.pos < r.end) f_${f.id}.push(${read});`,
+          `          r.end = outer;`,
+          `        } else if (wt === ${wire(f)}) f_${f.id}.push(${read});`,
+          `        else throw pb.wrongWireType(${tsStr(f.name)}, wt);`,
+        );
+      } else {
+        lines.push(`        if (wt !== ${wire(f)}) throw pb.wrongWireType(${tsStr(f.name)}, wt);`);
+        lines.push(f.repeated ? `        f_${f.id}.push(${read});` : `        f_${f.id} = ${read};`);
+      }
+      lines.push('        break;');
+    }
+    lines.push('      default:', '        r.skip(wt);', '    }', '  }');
+    const hasMsg = fields.some((f) => kind(f) === 'msg' && !f.repeated);
+    if (!hasMsg) {
+      lines.push(`  return { ${fields.map((f) => `${f.name}: ${f.repeated ? `f_${f.id}` : `f_${f.id} ?? ${dflt(f)}`}`).join(', ')} };`);
+    } else {
+      lines.push(`  const o = {} as ${n};`);
+      for (const f of fields) {
+        if (kind(f) === 'msg' && !f.repeated) lines.push(`  if (f_${f.id} !== undefined) o.${f.name} = f_${f.id};`);
+        else lines.push(`  o.${f.name} = ${f.repeated ? `f_${f.id}` : `f_${f.id} ?? ${dflt(f)}`};`);
+      }
+      lines.push('  return o;');
+    }
+    lines.push('}');
+    lines.push(
+      '',
+      `function decode_${n}(bytes: Uint8Array): ${n} {`,
+      '  const b = pb.asBuffer(bytes);',
+      '  try {',
+      `    return read_${n}(new pb.PbReader(b, 0, b.length));`,
+      '  } catch (err) {',
+      `    throw pb.badPayload(${T}, err);`,
+      '  }',
+      '}',
+    );
+    // ---- size (and checks)
+    const norm = (f: protobuf.Field, x: string, name: string): string => {
+      const k = kind(f);
+      if (k === 'enum') return `pb.enumOf(${T}, path, ${name}, ${x}, ${enumValues(f)})`;
+      const ty = f.type;
+      if (PB_LONG.has(ty)) return `pb.int64Of(${T}, path, ${name}, '${ty}', ${x})`;
+      if (['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32'].includes(ty)) return `pb.int32Of(${T}, path, ${name}, '${ty}', ${x})`;
+      if (ty === 'bool') return `pb.boolOf(${T}, path, ${name}, ${x})`;
+      if (ty === 'string') return `pb.stringOf(${T}, path, ${name}, ${x})`;
+      if (ty === 'bytes') return `pb.bytesOf(${T}, path, ${name}, ${x})`;
+      return `pb.numberOf(${T}, path, ${name}, ${x})`;
+    };
+    const valueSize = (f: protobuf.Field, y: string): string => {
+      const ty = ftype(f);
+      switch (ty) {
+        case 'int32':
+        case 'uint32':
+          return `pb.varintSize(${y})`;
+        case 'sint32':
+          return `pb.varintSize(pb.zigzag32(${y}))`;
+        case 'bool':
+          return '1';
+        case 'fixed32':
+        case 'sfixed32':
+        case 'float':
+          return '4';
+        case 'fixed64':
+        case 'sfixed64':
+        case 'double':
+          return '8';
+        case 'int64':
+          return `pb.varint64Size(pb.u64of(${y}))`;
+        case 'uint64':
+          return `pb.varint64Size(${y})`;
+        case 'sint64':
+          return `pb.varint64Size(pb.zigzag64(${y}))`;
+        case 'string':
+          return `pb.stringSize(${y})`;
+        case 'bytes':
+          return `pb.varintSize(${y}.byteLength) + ${y}.byteLength`;
+      }
+      throw new Error(`${relPath}: no size for ${ty}`);
+    };
+    const writeValue = (f: protobuf.Field, y: string): string => {
+      switch (ftype(f)) {
+        case 'int32':
+          return `w.int32(${y});`;
+        case 'uint32':
+          return `w.u32(${y});`;
+        case 'sint32':
+          return `w.u32(pb.zigzag32(${y}));`;
+        case 'bool':
+          return `w.u32(${y} ? 1 : 0);`;
+        case 'fixed32':
+          return `w.fixed32(${y});`;
+        case 'sfixed32':
+          return `w.sfixed32(${y});`;
+        case 'float':
+          return `w.float(${y});`;
+        case 'fixed64':
+        case 'sfixed64':
+          return `w.fixed64(${y});`;
+        case 'double':
+          return `w.double(${y});`;
+        case 'int64':
+          return `w.u64(pb.u64of(${y}));`;
+        case 'uint64':
+          return `w.u64(${y});`;
+        case 'sint64':
+          return `w.u64(pb.zigzag64(${y}));`;
+        case 'string':
+          return `w.string(${y});`;
+        case 'bytes':
+          return `w.bytes(${y});`;
+      }
+      throw new Error(`${relPath}: no writer for ${f.type}`);
+    };
+    const sorted = [...fields].sort((a, b) => a.id - b.id);
+    lines.push('', `function size_${n}(v: unknown, path: string): number {`, `  const o = pb.checkObject(${T}, v, path, K_${n});`, '  let n = 0;');
+    for (const f of sorted) {
+      const k = kind(f);
+      const nm = tsStr(f.name);
+      const tag = varintLen((f.id << 3) | (packed(f) ? 2 : wire(f)));
+      lines.push(`  {`, `    const x = o[${nm}];`, `    if (x !== undefined && x !== null) {`);
+      if (f.repeated) {
+        lines.push(`      const a = pb.arrayOf(${T}, path, ${nm}, x);`);
+        if (k === 'msg') {
+          lines.push(`      for (let i = 0; i < a.length; i++) {`, `        const s = size_${tsName(f.resolvedType!)}(a[i], \`\${path}${f.name}[\${i}].\`);`, `        n += ${tag} + pb.varintSize(s) + s;`, `      }`);
+        } else if (packed(f)) {
+          lines.push(`      let p = 0;`, `      for (let i = 0; i < a.length; i++) p += ${valueSize(f, `${norm(f, 'a[i]', `\`${f.name}[\${i}]\``)}`)};`, `      if (a.length > 0) n += ${tag} + pb.varintSize(p) + p;`);
+        } else {
+          lines.push(`      for (let i = 0; i < a.length; i++) n += ${tag} + ${valueSize(f, `${norm(f, 'a[i]', `\`${f.name}[\${i}]\``)}`)};`);
+        }
+      } else if (k === 'msg') {
+        lines.push(`      const s = size_${tsName(f.resolvedType!)}(x, \`\${path}${f.name}.\`);`, `      n += ${tag} + pb.varintSize(s) + s;`);
+      } else {
+        lines.push(`      const y = ${norm(f, 'x', nm)};`, `      n += ${tag} + ${valueSize(f, 'y')};`);
+      }
+      lines.push(`    }`, `  }`);
+    }
+    lines.push('  return n;', '}');
+    // ---- writing (after size_ checked everything)
+    const normW = (f: protobuf.Field, x: string): string => {
+      const k = kind(f);
+      if (k === 'enum') return `(typeof ${x} === 'number' ? ${x} : ${enumValues(f)}[${x} as keyof typeof ${enumValues(f)}]!)`;
+      if (PB_LONG.has(f.type)) return `(typeof ${x} === 'bigint' ? ${x} : BigInt(${x} as number))`;
+      return `(${x} as ${f.type === 'bytes' ? 'Uint8Array' : f.type === 'string' ? 'string' : f.type === 'bool' ? 'boolean' : 'number'})`;
+    };
+    lines.push('', `function write_${n}(w: pb.PbWriter, o: Record<string, unknown>): void {`);
+    for (const f of sorted) {
+      const k = kind(f);
+      const nm = tsStr(f.name);
+      const tagv = (f.id << 3) | (packed(f) ? 2 : wire(f));
+      lines.push(`  {`, `    const x = o[${nm}];`, `    if (x !== undefined && x !== null) {`);
+      if (f.repeated) {
+        lines.push(`      const a = x as unknown[];`);
+        if (k === 'msg') {
+          const sub = tsName(f.resolvedType!);
+          lines.push(`      for (let i = 0; i < a.length; i++) {`, `        w.u32(${tagv});`, `        w.u32(size_${sub}(a[i], ''));`, `        write_${sub}(w, a[i] as Record<string, unknown>);`, `      }`);
+        } else if (packed(f)) {
+          lines.push(
+            `      if (a.length > 0) {`,
+            `        let p = 0;`,
+            `        for (let i = 0; i < a.length; i++) p += ${valueSize(f, normW(f, 'a[i]'))};`,
+            `        w.u32(${tagv});`,
+            `        w.u32(p);`,
+            `        for (let i = 0; i < a.length; i++) ${writeValue(f, normW(f, 'a[i]'))}`,
+            `      }`,
+          );
+        } else {
+          lines.push(`      for (let i = 0; i < a.length; i++) {`, `        w.u32(${tagv});`, `        ${writeValue(f, normW(f, 'a[i]'))}`, `      }`);
+        }
+      } else if (k === 'msg') {
+        const sub = tsName(f.resolvedType!);
+        lines.push(`      w.u32(${tagv});`, `      w.u32(size_${sub}(x, ''));`, `      write_${sub}(w, x as Record<string, unknown>);`);
+      } else {
+        lines.push(`      w.u32(${tagv});`, `      ${writeValue(f, normW(f, 'x'))}`);
+      }
+      lines.push(`    }`, `  }`);
+    }
+    lines.push('}');
+    lines.push(
+      '',
+      `function encode_${n}(value: ${n}Init): Buffer {`,
+      `  const size = size_${n}(value, '');`,
+      '  const w = new pb.PbWriter(Buffer.allocUnsafe(size));',
+      `  write_${n}(w, value as unknown as Record<string, unknown>);`,
+      '  return w.b;',
+      '}',
+    );
+  }
+  return { lines, names };
+}
+
 /** OP_ECHO -> echo, OP_GET_VICTIM -> getVictim. */
 function opKey(entry: string): string {
   return camel(entry.replace(/^OP_/, '').toLowerCase().replace(/_/g, '-'));
@@ -1023,7 +1316,7 @@ function opKey(entry: string): string {
  * value named like the message, enums as const objects, and the schema
  * whose ops come from `enum Op` (OP_<NAME> -> <Name>Request/<Name>Response).
  */
-function renderProtoTs(relPath: string, source: string): string {
+export function renderProtoTs(relPath: string, source: string): string {
   const parsed = protobuf.parse(source, { keepCase: true, alternateCommentMode: true });
   const root = parsed.root;
   root.resolveAll();
@@ -1067,6 +1360,9 @@ function renderProtoTs(relPath: string, source: string): string {
     ).trimEnd(),
   );
   out.push('', "import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';");
+  if (types.some((t) => fastEligible(t, new Set()))) {
+    out.push("import * as pb from '../../runtime/pb.js';");
+  }
   for (const e of enums) {
     out.push('');
     out.push(...tsDoc(e.comment ?? `enum ${e.fullName.replace(/^\./, '')}`, ''));
@@ -1111,8 +1407,13 @@ function renderProtoTs(relPath: string, source: string): string {
       ops.push({ key, op: v, req, resp });
     }
   }
+  // per-message codecs (src/runtime/pb.ts): every message without maps or oneofs
+  const fast = fastCodecs(types, tsName, relPath);
+  if (fast.lines.length > 0) {
+    out.push('', ...fast.lines);
+  }
   const descriptor = JSON.stringify(root.toJSON(), null, 2).replace(/"([A-Za-z_][A-Za-z0-9_]*)":/g, '$1:');
-  out.push('', `const descriptor = ${descriptor};`);
+  out.push('', '/** The protobufjs JSON descriptor of the file (the reflection codecs are built from it). */', `export const descriptor = ${descriptor};`);
   out.push('', `/** Ops of ${pkg || name}, from enum Op. */`, `export interface ${pascal(name.replace(/_/g, '-'))}Ops {`);
   for (const o of ops) {
     out.push(
@@ -1122,7 +1423,13 @@ function renderProtoTs(relPath: string, source: string): string {
   out.push('}');
   out.push('', `/** The schema of ${relPath}: pass it to definePolicy(). */`);
   out.push(`export const ${name}: Schema<${pascal(name.replace(/_/g, '-'))}Ops> = defineSchema<${pascal(name.replace(/_/g, '-'))}Ops>({`);
-  out.push(`  name: ${tsStr(name)},`, `  package: ${tsStr(pkg)},`, '  descriptor,', '  ops: {');
+  out.push(`  name: ${tsStr(name)},`, `  package: ${tsStr(pkg)},`, '  descriptor,');
+  if (fast.names.length > 0) {
+    out.push('  codecs: {');
+    for (const n of fast.names) out.push(`    ${tsStr(n.full)}: { decode: decode_${n.ts}, encode: encode_${n.ts} },`);
+    out.push('  },');
+  }
+  out.push('  ops: {');
   for (const o of ops) out.push(`    ${o.key}: { op: ${o.op}, request: ${tsStr(o.req)}, response: ${tsStr(o.resp)} },`);
   out.push('  },', '});');
   out.push('');
