@@ -747,7 +747,7 @@ function renderWireCodecTs(families: readonly Family[]): string {
       "Per-message codecs of the operations whose attributes the spec lists: decode<Op>() walks one message's attribute area once (binaries as offset and length into the buffer) and encode<Op>() writes them into a buffer, with the validation rules of src/netlink/codec.ts. The fast path of src/kernel/client.ts uses them.",
     ).trimEnd(),
   );
-  out.push('', "import { WireError, KoffloadError } from '../errors.js';", "import { rd16, rd32, rd64, wr16, wr32, wr64 } from '../netlink/codec.js';");
+  out.push('', "import { WireError, KoffloadError } from '../errors.js';", "import { checkAttr, rd16, rd32, rd64, wr16, wr32, wr64 } from '../netlink/codec.js';", `import { ${families.filter((f) => f.ops.some((o) => o.attributes)).map((f) => f.cPrefix).join(', ')} } from './wire.js';`);
   out.push(
     '',
     'const bad = (what: string): WireError => new WireError(what);',
@@ -769,6 +769,11 @@ function renderWireCodecTs(families: readonly Family[]): string {
       const P = `${f.name === families[0]!.name ? '' : pascal(f.name)}${pascal(op.name)}`;
       const attrs = op.attributes.map((n) => set.attributes.find((a) => a.name === n)!);
       const req = new Set(op.required ?? []);
+      const otherList = set.attributes.filter((a) => a.type !== 'pad' && !attrs.includes(a));
+      if (otherList.length > 0) {
+        out.push('', `/** Names of the ${f.name} attributes a ${op.name.toUpperCase()} does not carry, by id (validated when present). */`);
+        out.push(`const OTHER_${P}: Record<number, string> = { ${otherList.map((a) => `${idOf(a)}: ${tsStr(camel(a.name))}`).join(', ')} };`);
+      }
       // decoded shape
       out.push('', `/** The attributes of one ${f.name} ${op.name.toUpperCase()} message (binaries: offset and length into the decoded buffer; -1 when absent). */`);
       out.push(`export interface ${P}Attrs {`);
@@ -791,6 +796,9 @@ function renderWireCodecTs(families: readonly Family[]): string {
         ` */`,
         `export function decode${P}(b: Buffer, off: number, end: number): ${P}Attrs {`,
       );
+      const othersAll = set.attributes.filter((a) => a.type !== 'pad' && !attrs.includes(a));
+      if (othersAll.some((a) => idOf(a) > 31)) throw new Error(`${SPEC_PATH}: ${f.name} attribute ids above 31 need a wider seen-mask in the generated codec`);
+      if (othersAll.length > 0) out.push('  let seen = 0;');
       for (const a of attrs) {
         const k = camel(a.name);
         if (a.type === 'binary') out.push(`  let ${k}Off = -1;`, `  let ${k}Len = 0;`);
@@ -837,6 +845,15 @@ function renderWireCodecTs(families: readonly Family[]): string {
         out.push('        break;');
       }
       if (pad) out.push(`      case ${idOf(pad)}:`, '        break; // pad');
+      // the family's other attributes are validated as decodeAttrs would, and refused when repeated
+      const others = set.attributes.filter((a) => a.type !== 'pad' && !attrs.includes(a));
+      if (others.length > 0) {
+        out.push(`      case ${others.map(idOf).join(':\n      case ')}:`);
+        out.push(`        if ((seen & (1 << type)) !== 0) throw bad(\`attribute \${type} appears twice\`);`);
+        out.push(`        seen |= 1 << type;`);
+        out.push(`        checkAttr(OTHER_${P}[type]!, ${f.cPrefix}.${camel(set.name)}Spec[OTHER_${P}[type]! as keyof typeof ${f.cPrefix}.${camel(set.name)}Spec], b, d, n, raw);`);
+        out.push('        break;');
+      }
       out.push('      default:', '        break; // a type this build does not know (a newer module): skipped', '    }', '    off += (len + 3) & ~3;', '  }');
       for (const r of req) {
         const a = attrs.find((x) => x.name === r)!;
@@ -1255,7 +1272,7 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
     // ---- writing (after size_ checked everything)
     const normW = (f: protobuf.Field, x: string): string => {
       const k = kind(f);
-      if (k === 'enum') return `(typeof ${x} === 'number' ? ${x} : ${enumValues(f)}[${x} as keyof typeof ${enumValues(f)}]!)`;
+      if (k === 'enum') return `(${x} as number)`;
       if (PB_LONG.has(f.type)) return `(typeof ${x} === 'bigint' ? ${x} : BigInt(${x} as number))`;
       return `(${x} as ${f.type === 'bytes' ? 'Uint8Array' : f.type === 'string' ? 'string' : f.type === 'bool' ? 'boolean' : 'number'})`;
     };

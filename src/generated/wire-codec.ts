@@ -8,10 +8,14 @@
 // src/kernel/client.ts uses them.
 
 import { WireError, KoffloadError } from '../errors.js';
-import { rd16, rd32, rd64, wr16, wr32, wr64 } from '../netlink/codec.js';
+import { checkAttr, rd16, rd32, rd64, wr16, wr32, wr64 } from '../netlink/codec.js';
+import { KOFFLOAD } from './wire.js';
 
 const bad = (what: string): WireError => new WireError(what);
 const invalid = (name: string, why: string): KoffloadError => new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `${name}: ${why}`);
+
+/** Names of the koffload attributes a REQUEST does not carry, by id (validated when present). */
+const OTHER_Request: Record<number, string> = { 1: 'subsysName', 8: 'status', 10: 'mode', 11: 'canaryPermille', 12: 'deadlineMs', 13: 'maxInflight', 14: 'cacheKey', 15: 'cacheTtlMs', 16: 'version', 17: 'portid', 18: 'pending', 19: 'outcomes', 20: 'counters', 21: 'circuit', 22: 'payloadMax', 23: 'inflightMax', 24: 'deadlineMaxMs', 25: 'nrOps', 26: 'boundPid', 28: 'bound' };
 
 /** The attributes of one koffload REQUEST message (binaries: offset and length into the decoded buffer; -1 when absent). */
 export interface RequestAttrs {
@@ -33,6 +37,7 @@ export interface RequestAttrs {
  * (WireError); unknown types and pads are skipped.
  */
 export function decodeRequest(b: Buffer, off: number, end: number): RequestAttrs {
+  let seen = 0;
   let reqId: bigint | undefined;
   let subsysId: number | undefined;
   let op: number | undefined;
@@ -101,6 +106,30 @@ export function decodeRequest(b: Buffer, off: number, end: number): RequestAttrs
         break;
       case 27:
         break; // pad
+      case 1:
+      case 8:
+      case 10:
+      case 11:
+      case 12:
+      case 13:
+      case 14:
+      case 15:
+      case 16:
+      case 17:
+      case 18:
+      case 19:
+      case 20:
+      case 21:
+      case 22:
+      case 23:
+      case 24:
+      case 25:
+      case 26:
+      case 28:
+        if ((seen & (1 << type)) !== 0) throw bad(`attribute ${type} appears twice`);
+        seen |= 1 << type;
+        checkAttr(OTHER_Request[type]!, KOFFLOAD.attrSpec[OTHER_Request[type]! as keyof typeof KOFFLOAD.attrSpec], b, d, n, raw);
+        break;
       default:
         break; // a type this build does not know (a newer module): skipped
     }
@@ -204,6 +233,9 @@ export function encodeRequest(b: Buffer, off: number, v: RequestValues): number 
   return off;
 }
 
+/** Names of the koffload attributes a REPLY does not carry, by id (validated when present). */
+const OTHER_Reply: Record<number, string> = { 1: 'subsysName', 2: 'subsysId', 4: 'op', 5: 'deadlineNs', 6: 'flags', 9: 'default', 10: 'mode', 11: 'canaryPermille', 12: 'deadlineMs', 13: 'maxInflight', 14: 'cacheKey', 15: 'cacheTtlMs', 16: 'version', 17: 'portid', 18: 'pending', 19: 'outcomes', 20: 'counters', 21: 'circuit', 22: 'payloadMax', 23: 'inflightMax', 24: 'deadlineMaxMs', 25: 'nrOps', 26: 'boundPid', 28: 'bound' };
+
 /** The attributes of one koffload REPLY message (binaries: offset and length into the decoded buffer; -1 when absent). */
 export interface ReplyAttrs {
   reqId: bigint;
@@ -219,6 +251,7 @@ export interface ReplyAttrs {
  * (WireError); unknown types and pads are skipped.
  */
 export function decodeReply(b: Buffer, off: number, end: number): ReplyAttrs {
+  let seen = 0;
   let reqId: bigint | undefined;
   let status: number | undefined;
   let payloadOff = -1;
@@ -257,6 +290,34 @@ export function decodeReply(b: Buffer, off: number, end: number): ReplyAttrs {
         break;
       case 27:
         break; // pad
+      case 1:
+      case 2:
+      case 4:
+      case 5:
+      case 6:
+      case 9:
+      case 10:
+      case 11:
+      case 12:
+      case 13:
+      case 14:
+      case 15:
+      case 16:
+      case 17:
+      case 18:
+      case 19:
+      case 20:
+      case 21:
+      case 22:
+      case 23:
+      case 24:
+      case 25:
+      case 26:
+      case 28:
+        if ((seen & (1 << type)) !== 0) throw bad(`attribute ${type} appears twice`);
+        seen |= 1 << type;
+        checkAttr(OTHER_Reply[type]!, KOFFLOAD.attrSpec[OTHER_Reply[type]! as keyof typeof KOFFLOAD.attrSpec], b, d, n, raw);
+        break;
       default:
         break; // a type this build does not know (a newer module): skipped
     }

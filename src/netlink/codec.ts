@@ -526,6 +526,15 @@ function decodeValue(name: string, spec: AttrSpec, a: RawAttr): Scalar {
 }
 
 /**
+ * Validates one attribute the caller does not otherwise read (the generated
+ * per-message decoders, for the family's attributes outside their message):
+ * throws WireError where decodeAttrs would.
+ */
+export function checkAttr(name: string, spec: AttrSpec, b: Buffer, off: number, len: number, rawType: number): void {
+  decodeValue(name, spec, { type: rawType & NLA_TYPE_MASK, nested: (rawType & NLA_F_NESTED) !== 0, netByteOrder: (rawType & NLA_F_NET_BYTEORDER) !== 0, data: b.subarray(off, off + len) });
+}
+
+/**
  * Decodes and validates an attribute area against a spec table (rules in
  * the module comment). Returned buffers share memory with `data`.
  */

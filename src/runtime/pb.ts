@@ -398,11 +398,11 @@ export function numberOf(typeName: string, path: string, name: string, x: unknow
   return x;
 }
 
-/** An enum field's value: one of `values`, or the name of one. */
+/** An enum field's value: one of `values` (a number, as verify() wants it). */
 export function enumOf(typeName: string, path: string, name: string, x: unknown, values: Readonly<Record<string, number>>): number {
   if (typeof x === 'number') {
     for (const k in values) if (values[k] === x) return x;
-  } else if (typeof x === 'string' && Object.prototype.hasOwnProperty.call(values, x)) return values[x]!;
+  }
   throw badResponse(typeName, `${path}${name}: enum value expected`);
 }
 
