@@ -395,7 +395,7 @@ export class SubsystemServer {
     } catch (err) {
       // nothing above throws; should it, the caller still gets exactly one outcome
       this.logger.error('serving a request failed', { subsystem: this.subsystem, err: String(err) });
-      ev = this.finish(base, 'error', 'error', { ...extra, error: err });
+      ev = this.finish(base, 'error', 'error', { request: job.request, default: job.dflt, error: err });
     } finally {
       if (ev) {
         l.running--;
@@ -443,29 +443,29 @@ export class SubsystemServer {
 
   /** The outcome of a handler that returned or threw (sync or async). */
   private settle(job: Job, kind: 'value' | 'throw', v: unknown): DecisionEvent {
+    // object literals, never spreads: a spread here cost microseconds per request
     const { base, bop } = job;
-    const extra = { request: job.request, default: job.dflt };
     const now = this.clock();
     const handlerNs = now - job.start;
     if (now >= base.req.deadlineNs) {
       this.logger.warn('handler overran its deadline; abandoned', { subsystem: this.subsystem, op: bop.name });
-      return this.finish(base, 'abandoned', undefined, { ...extra, handlerNs });
+      return this.finish(base, 'abandoned', undefined, { request: job.request, default: job.dflt, handlerNs });
     }
     if (kind === 'throw') {
       const status = statusOfThrown(v);
       if (status === 'error') this.logger.error('handler threw', { subsystem: this.subsystem, op: bop.name, err: String(v) });
-      return this.finish(base, status === 'decline' ? 'declined' : 'error', status, { ...extra, handlerNs, error: v });
+      return this.finish(base, status === 'decline' ? 'declined' : 'error', status, { request: job.request, default: job.dflt, handlerNs, error: v });
     }
-    if (isDecline(v)) return this.finish(base, 'declined', 'decline', { ...extra, handlerNs });
+    if (isDecline(v)) return this.finish(base, 'declined', 'decline', { request: job.request, default: job.dflt, handlerNs });
     let payload: Buffer;
     try {
       payload = bop.response.encode(v);
       if (payload.length > KOFFLOAD.limits.payloadMax) throw new Error(`response is ${payload.length} bytes, more than ${KOFFLOAD.limits.payloadMax}`);
     } catch (err) {
       this.logger.error('handler returned a response that does not encode', { subsystem: this.subsystem, op: bop.name, err: String(err) });
-      return this.finish(base, 'bad_response', 'error', { ...extra, handlerNs, error: err, response: v });
+      return this.finish(base, 'bad_response', 'error', { request: job.request, default: job.dflt, handlerNs, error: err, response: v });
     }
-    return this.finish(base, 'ok', 'ok', { ...extra, handlerNs, payload, response: v });
+    return this.finish(base, 'ok', 'ok', { request: job.request, default: job.dflt, handlerNs, payload, response: v });
   }
 
   /** ctx.publish(): checked always, sent only for a live, non-shadow request. */
