@@ -22,6 +22,8 @@ class CountingSocket extends EventEmitter<GenlSocketEvents> implements GenlSocke
   readonly portId = 77;
   readonly closed = false;
   readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, batches: 0, sends: 0 };
+  /** no receive crossings here: replies flush at setImmediate */
+  readonly receiving = false;
   bytes = 0;
   send(buffers: readonly Uint8Array[]): Promise<void> {
     this.stats.sends++;

@@ -1162,7 +1162,7 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
       `function decode_${n}(bytes: Uint8Array): ${n} {`,
       '  const b = pb.asBuffer(bytes);',
       '  try {',
-      `    return read_${n}(new pb.PbReader(b, 0, b.length));`,
+      `    return read_${n}(pb.reader.reset(b));`,
       '  } catch (err) {',
       `    throw pb.badPayload(${T}, err);`,
       '  }',
@@ -1313,9 +1313,9 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
       '',
       `function encode_${n}(value: ${n}Init): Buffer {`,
       `  const size = size_${n}(value, '');`,
-      '  const w = new pb.PbWriter(Buffer.allocUnsafe(size));',
-      `  write_${n}(w, value as unknown as Record<string, unknown>);`,
-      '  return w.b;',
+      '  const b = Buffer.allocUnsafe(size);',
+      `  write_${n}(pb.writer.reset(b), value as unknown as Record<string, unknown>);`,
+      '  return b;',
       '}',
     );
   }

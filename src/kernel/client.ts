@@ -413,7 +413,8 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     this.replySeqs[slot] = seq;
     this.replyIds[slot] = reqId;
     this.stats.replies++;
-    if (!this.flushScheduled) {
+    // inside a receive crossing the socket's 'batch' event flushes; otherwise a turn of our own
+    if (!this.flushScheduled && !this.genl.socket.receiving) {
       this.flushScheduled = true;
       setImmediate(this.flushSoon);
     }

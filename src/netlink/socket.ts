@@ -141,6 +141,12 @@ export interface GenlSocket {
   readonly closed: boolean;
   readonly stats: Readonly<GenlSocketStats>;
   /**
+   * true while the datagrams of a receive crossing are being emitted: a
+   * 'batch' event follows before control returns to the event loop (so
+   * work made now can wait for it instead of scheduling its own turn)
+   */
+  readonly receiving: boolean;
+  /**
    * Sends the buffers back to back as ONE datagram (one sendmsg). The
    * buffers are read before send() returns: the caller may reuse them.
    */
@@ -190,6 +196,7 @@ class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSoc
   readonly portId: number;
   readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, batches: 0, sends: 0 };
   private isClosed = false;
+  receiving = false;
   private lastDrops = 0;
   private readonly inode: number | undefined;
   private readonly dropTimer: NodeJS.Timeout | undefined;
@@ -234,6 +241,16 @@ class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSoc
     }
     this.stats.batches++;
     const meta = this.meta;
+    this.receiving = true;
+    try {
+      this.emitBatch(n, meta);
+    } finally {
+      this.receiving = false;
+    }
+    if (!this.isClosed) this.emit('batch');
+  }
+
+  private emitBatch(n: number, meta: Int32Array): void {
     for (let i = 0; i < n && !this.isClosed; i++) {
       const len = meta[3 * i]!;
       const port = meta[3 * i + 1]! >>> 0;
@@ -246,7 +263,6 @@ class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSoc
       const off = i * this.slotBytes;
       this.emit('datagram', this.arena.subarray(off, off + len), port);
     }
-    if (!this.isClosed) this.emit('batch');
   }
 
   private onError(errno: number, fatal: boolean): void {

@@ -21,11 +21,19 @@ export class PbError extends Error {}
 /** A cursor over b[pos, end). Methods throw PbError on truncated or malformed input. */
 export class PbReader {
   constructor(
-    readonly b: Buffer,
+    public b: Buffer,
     public pos: number,
     /** the end of what is being read now (a sub-message's while it is) */
     public end: number,
   ) {}
+
+  /** Points the reader at new input (decoding is synchronous: one reader serves every decode). */
+  reset(b: Buffer): this {
+    this.b = b;
+    this.pos = 0;
+    this.end = b.length;
+    return this;
+  }
 
   /** A varint of up to 32 significant bits, as an unsigned number (higher bits dropped, as protobufjs does). */
   u32(): number {
@@ -207,6 +215,9 @@ export class PbReader {
   }
 }
 
+/** The reader every generated decoder shares (decoding is synchronous and never re-entered). */
+export const reader = new PbReader(Buffer.alloc(0), 0, 0);
+
 /** A Buffer view of any Uint8Array (decode input). */
 export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -253,7 +264,14 @@ export function stringSize(s: string): number {
 
 export class PbWriter {
   pos = 0;
-  constructor(readonly b: Buffer) {}
+  constructor(public b: Buffer) {}
+
+  /** Points the writer at a new buffer (encoding is synchronous: one writer serves every encode). */
+  reset(b: Buffer): this {
+    this.b = b;
+    this.pos = 0;
+    return this;
+  }
 
   u32(v: number): void {
     const b = this.b;
@@ -328,6 +346,9 @@ export class PbWriter {
     this.pos += n;
   }
 }
+
+/** The writer every generated encoder shares (encoding is synchronous and never re-entered). */
+export const writer = new PbWriter(Buffer.alloc(0));
 
 // ---------------------------------------------------------------------------
 // encode-time checks (the reflection codec's toWire + verify); the message

@@ -105,7 +105,7 @@ function read_EchoRequest(r: pb.PbReader): EchoRequest {
 function decode_EchoRequest(bytes: Uint8Array): EchoRequest {
   const b = pb.asBuffer(bytes);
   try {
-    return read_EchoRequest(new pb.PbReader(b, 0, b.length));
+    return read_EchoRequest(pb.reader.reset(b));
   } catch (err) {
     throw pb.badPayload(T_EchoRequest, err);
   }
@@ -150,9 +150,9 @@ function write_EchoRequest(w: pb.PbWriter, o: Record<string, unknown>): void {
 
 function encode_EchoRequest(value: EchoRequestInit): Buffer {
   const size = size_EchoRequest(value, '');
-  const w = new pb.PbWriter(Buffer.allocUnsafe(size));
-  write_EchoRequest(w, value as unknown as Record<string, unknown>);
-  return w.b;
+  const b = Buffer.allocUnsafe(size);
+  write_EchoRequest(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
 }
 
 const T_EchoResponse = 'koffload.ktest.EchoResponse';
@@ -183,7 +183,7 @@ function read_EchoResponse(r: pb.PbReader): EchoResponse {
 function decode_EchoResponse(bytes: Uint8Array): EchoResponse {
   const b = pb.asBuffer(bytes);
   try {
-    return read_EchoResponse(new pb.PbReader(b, 0, b.length));
+    return read_EchoResponse(pb.reader.reset(b));
   } catch (err) {
     throw pb.badPayload(T_EchoResponse, err);
   }
@@ -228,9 +228,9 @@ function write_EchoResponse(w: pb.PbWriter, o: Record<string, unknown>): void {
 
 function encode_EchoResponse(value: EchoResponseInit): Buffer {
   const size = size_EchoResponse(value, '');
-  const w = new pb.PbWriter(Buffer.allocUnsafe(size));
-  write_EchoResponse(w, value as unknown as Record<string, unknown>);
-  return w.b;
+  const b = Buffer.allocUnsafe(size);
+  write_EchoResponse(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
 }
 
 const T_Segment = 'koffload.ktest.Segment';
@@ -266,7 +266,7 @@ function read_Segment(r: pb.PbReader): Segment {
 function decode_Segment(bytes: Uint8Array): Segment {
   const b = pb.asBuffer(bytes);
   try {
-    return read_Segment(new pb.PbReader(b, 0, b.length));
+    return read_Segment(pb.reader.reset(b));
   } catch (err) {
     throw pb.badPayload(T_Segment, err);
   }
@@ -325,9 +325,9 @@ function write_Segment(w: pb.PbWriter, o: Record<string, unknown>): void {
 
 function encode_Segment(value: SegmentInit): Buffer {
   const size = size_Segment(value, '');
-  const w = new pb.PbWriter(Buffer.allocUnsafe(size));
-  write_Segment(w, value as unknown as Record<string, unknown>);
-  return w.b;
+  const b = Buffer.allocUnsafe(size);
+  write_Segment(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
 }
 
 const T_PickRequest = 'koffload.ktest.PickRequest';
@@ -359,7 +359,7 @@ function read_PickRequest(r: pb.PbReader): PickRequest {
 function decode_PickRequest(bytes: Uint8Array): PickRequest {
   const b = pb.asBuffer(bytes);
   try {
-    return read_PickRequest(new pb.PbReader(b, 0, b.length));
+    return read_PickRequest(pb.reader.reset(b));
   } catch (err) {
     throw pb.badPayload(T_PickRequest, err);
   }
@@ -397,9 +397,9 @@ function write_PickRequest(w: pb.PbWriter, o: Record<string, unknown>): void {
 
 function encode_PickRequest(value: PickRequestInit): Buffer {
   const size = size_PickRequest(value, '');
-  const w = new pb.PbWriter(Buffer.allocUnsafe(size));
-  write_PickRequest(w, value as unknown as Record<string, unknown>);
-  return w.b;
+  const b = Buffer.allocUnsafe(size);
+  write_PickRequest(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
 }
 
 const T_PickResponse = 'koffload.ktest.PickResponse';
@@ -425,7 +425,7 @@ function read_PickResponse(r: pb.PbReader): PickResponse {
 function decode_PickResponse(bytes: Uint8Array): PickResponse {
   const b = pb.asBuffer(bytes);
   try {
-    return read_PickResponse(new pb.PbReader(b, 0, b.length));
+    return read_PickResponse(pb.reader.reset(b));
   } catch (err) {
     throw pb.badPayload(T_PickResponse, err);
   }
@@ -456,9 +456,9 @@ function write_PickResponse(w: pb.PbWriter, o: Record<string, unknown>): void {
 
 function encode_PickResponse(value: PickResponseInit): Buffer {
   const size = size_PickResponse(value, '');
-  const w = new pb.PbWriter(Buffer.allocUnsafe(size));
-  write_PickResponse(w, value as unknown as Record<string, unknown>);
-  return w.b;
+  const b = Buffer.allocUnsafe(size);
+  write_PickResponse(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
 }
 
 /** The protobufjs JSON descriptor of the file (the reflection codecs are built from it). */
