@@ -154,7 +154,7 @@ interface LaneState {
 }
 
 /** One request from arrival to its one outcome. */
-class Job {
+class Job implements Base {
   /** started, or finished by drain() */
   done = false;
   /** set once an outcome is reported */
@@ -163,7 +163,10 @@ class Job {
   ticket: DeadlineTicket | undefined;
   start = 0n;
   constructor(
-    readonly base: Base,
+    readonly lane: Lane,
+    readonly req: KernelRequest,
+    readonly opName: string | undefined,
+    readonly arrived: bigint,
     readonly bop: BoundOp,
     readonly request: unknown,
     readonly dflt: unknown,
@@ -294,15 +297,14 @@ export class SubsystemServer {
     const arrived = this.clock();
     const lane: Lane = (req.flags & KOFFLOAD.reqFlag.advisory) !== 0 ? 'advisory' : 'blocking';
     const bop = this.policy.ops.get(req.op);
-    const base: Base = { lane, req, opName: bop?.name, arrived };
-    if (this.closing) return this.report(onDone, this.finishShutdown(base, {}));
-    if (!bop) return this.report(onDone, this.finish(base, 'unimplemented', 'decline'));
+    if (this.closing) return this.report(onDone, this.finishShutdown({ lane, req, opName: bop?.name, arrived }, {}));
+    if (!bop) return this.report(onDone, this.finish({ lane, req, opName: undefined, arrived }, 'unimplemented', 'decline'));
     let request: unknown;
     try {
       request = bop.request.decode(req.payload);
     } catch (err) {
       this.logger.warn('request payload does not decode', { subsystem: this.subsystem, op: bop.name, err: String(err) });
-      return this.report(onDone, this.finish(base, 'bad_request', 'decline', { error: err }));
+      return this.report(onDone, this.finish({ lane, req, opName: bop.name, arrived }, 'bad_request', 'decline', { error: err }));
     }
     let dflt: unknown;
     if (req.default !== undefined) {
@@ -313,16 +315,16 @@ export class SubsystemServer {
       }
     }
     const l = this.lanes[lane];
+    const job = new Job(lane, req, bop.name, arrived, bop, request, dflt, onDone);
     if (this.abandonedRunning >= this.policy.limits.abandonedMax) {
-      return this.report(onDone, this.finish(base, 'stalled', 'error', { request, default: dflt }));
+      return this.report(onDone, this.finish(job, 'stalled', 'error', { request, default: dflt }));
     }
-    const job = new Job(base, bop, request, dflt, onDone);
     // a free slot takes the request at once, whatever queueMax says
     if (l.running < l.concurrency) {
       this.run(l, job);
       return;
     }
-    if (l.waiting.length - l.head >= l.max) return this.report(onDone, this.finish(base, 'shed', 'decline', { request, default: dflt }));
+    if (l.waiting.length - l.head >= l.max) return this.report(onDone, this.finish(job, 'shed', 'decline', { request, default: dflt }));
     l.waiting.push(job);
   }
 
@@ -354,24 +356,22 @@ export class SubsystemServer {
   private run(l: LaneState, job: Job): void {
     job.done = true;
     l.running++;
-    const { base, bop } = job;
-    const { req } = base;
-    const extra = { request: job.request, default: job.dflt };
+    const { bop, req } = job;
     let ev: DecisionEvent | undefined;
     try {
       if (this.closing) {
-        ev = this.finishShutdown(base, extra);
+        ev = this.finishShutdown(job, { request: job.request, default: job.dflt });
         return;
       }
       const start = this.clock();
       if (cannotMeet(req.deadlineNs, start, this.budgetNs)) {
         // past the deadline nobody waits: no reply (see the header comment)
-        ev = this.finish(base, 'expired', start >= req.deadlineNs ? undefined : 'decline', extra);
+        ev = this.finish(job, 'expired', start >= req.deadlineNs ? undefined : 'decline', { request: job.request, default: job.dflt });
         return;
       }
       job.start = start;
       const shadow = this.role === 'shadow' || (req.flags & KOFFLOAD.reqFlag.shadow) !== 0;
-      const ctx = new Ctx(this, bop, req.reqId, req.deadlineNs, job.dflt, shadow, base.lane === 'advisory');
+      const ctx = new Ctx(this, bop, req.reqId, req.deadlineNs, job.dflt, shadow, job.lane === 'advisory');
       job.ctx = ctx;
       let result: unknown;
       try {
@@ -395,7 +395,7 @@ export class SubsystemServer {
     } catch (err) {
       // nothing above throws; should it, the caller still gets exactly one outcome
       this.logger.error('serving a request failed', { subsystem: this.subsystem, err: String(err) });
-      ev = this.finish(base, 'error', 'error', { request: job.request, default: job.dflt, error: err });
+      ev = this.finish(job, 'error', 'error', { request: job.request, default: job.dflt, error: err });
     } finally {
       if (ev) {
         l.running--;
@@ -416,7 +416,7 @@ export class SubsystemServer {
       ev = this.settle(job, kind, v);
     } catch (err) {
       this.logger.error('serving a request failed', { subsystem: this.subsystem, err: String(err) });
-      ev = this.finish(job.base, 'error', 'error', { request: job.request, default: job.dflt, error: err });
+      ev = this.finish(job, 'error', 'error', { request: job.request, default: job.dflt, error: err });
     }
     l.running--;
     this.report(job.onDone, ev);
@@ -435,7 +435,7 @@ export class SubsystemServer {
     };
     ran.then(left, left);
     this.logger.warn('handler overran its deadline; abandoned', { subsystem: this.subsystem, op: job.bop.name });
-    const ev = this.finish(job.base, 'abandoned', undefined, { request: job.request, default: job.dflt, handlerNs: this.clock() - job.start });
+    const ev = this.finish(job, 'abandoned', undefined, { request: job.request, default: job.dflt, handlerNs: this.clock() - job.start });
     l.running--;
     this.report(job.onDone, ev);
     this.pump(l);
@@ -444,7 +444,8 @@ export class SubsystemServer {
   /** The outcome of a handler that returned or threw (sync or async). */
   private settle(job: Job, kind: 'value' | 'throw', v: unknown): DecisionEvent {
     // object literals, never spreads: a spread here cost microseconds per request
-    const { base, bop } = job;
+    const { bop } = job;
+    const base = job;
     const now = this.clock();
     const handlerNs = now - job.start;
     if (now >= base.req.deadlineNs) {
@@ -465,7 +466,7 @@ export class SubsystemServer {
       this.logger.error('handler returned a response that does not encode', { subsystem: this.subsystem, op: bop.name, err: String(err) });
       return this.finish(base, 'bad_response', 'error', { request: job.request, default: job.dflt, handlerNs, error: err, response: v });
     }
-    return this.finish(base, 'ok', 'ok', { request: job.request, default: job.dflt, handlerNs, payload, response: v });
+    return this.finish(base, 'ok', 'ok', { request: job.request, default: job.dflt, handlerNs, payload, response: v }, now);
   }
 
   /** ctx.publish(): checked always, sent only for a live, non-shadow request. */
@@ -481,7 +482,8 @@ export class SubsystemServer {
     return p;
   }
 
-  private finish(base: Base, outcome: RequestOutcome, status: Status | undefined, extra: Extra = {}): DecisionEvent {
+  /** Replies (when the request is answerable and a status was decided) and reports; `now` saves a clock read. */
+  private finish(base: Base, outcome: RequestOutcome, status: Status | undefined, extra: Extra = {}, now?: bigint): DecisionEvent {
     const { req } = base;
     const answerable = this.role === 'live' && req.reqId !== 0n && (req.flags & KOFFLOAD.reqFlag.shadow) === 0;
     let replied = false;
@@ -507,7 +509,7 @@ export class SubsystemServer {
       default: extra.default,
       response: extra.response,
       handlerNs: extra.handlerNs ?? 0n,
-      totalNs: this.clock() - base.arrived,
+      totalNs: (now ?? this.clock()) - base.arrived,
       arrivedNs: base.arrived,
       error: extra.error,
     };
@@ -544,7 +546,7 @@ export class SubsystemServer {
         if (job.done) continue;
         job.done = true;
         job.settled = true;
-        this.report(job.onDone, this.finishShutdown(job.base, { request: job.request, default: job.dflt }));
+        this.report(job.onDone, this.finishShutdown(job, { request: job.request, default: job.dflt }));
       }
     }
     if (this.lanes.blocking.running === 0 && this.lanes.advisory.running === 0) return;
