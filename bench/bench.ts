@@ -17,6 +17,9 @@
 //                                      to build/bench/sweep.csv and sweep.svg
 //   npm run bench -- --soak 300        koffloadd for 300 s at 80% of its peak
 //   npm run bench -- --profile DIR     koffloadd under node --cpu-prof
+//   npm run bench -- --kernel          the real module in the QEMU guest:
+//                                      koffload_test's kthreads calling, the C
+//                                      handler vs koffloadd (bench/kernel-bench.ts)
 //
 // Needs root (unicast between userspace ports) and gcc. Prints numbers;
 // asserts nothing but that every reply checked out.
@@ -430,8 +433,16 @@ async function main(): Promise<void> {
       profile: { type: 'string' },
       rounds: { type: 'string' },
       duration: { type: 'string' },
+      kernel: { type: 'boolean' },
     },
   });
+  if (values.kernel) {
+    const r = spawnSync('bash', [join(ROOT, 'scripts', 'kernel-test.sh')], {
+      stdio: 'inherit',
+      env: { ...process.env, KOFFLOAD_GUEST_CMD: 'node dist/bench/kernel-bench.js' },
+    });
+    process.exit(r.status ?? 1);
+  }
   if (process.geteuid?.() !== 0) fail('needs root: REQUESTs go from one userspace netlink port to another (CAP_NET_ADMIN)');
   buildC();
   const quick = values.quick ?? false;

@@ -243,7 +243,7 @@ export function varintSize(v: number): number {
 }
 
 export function varint64Size(v: bigint): number {
-  if (v < 0x80n) return 1;
+  if (v < 0x100000000n) return varintSize(Number(v));
   let n = 1;
   for (let x = v >> 7n; x > 0n; x >>= 7n) n++;
   return n;
