@@ -2,10 +2,28 @@
 // layer between two userspace ports. Needs Linux; the tests that send to
 // another userspace port need root and say so when skipped.
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { NetlinkError } from '../../src/errors.js';
 import { decodeAttrs, decodeNlMessages, encodeGenlMsg, putAttr, putString } from '../../src/netlink/codec.js';
 import { CTRL_ATTR, CTRL_CMD_GETFAMILY, GENL_ID_CTRL, GenlClient } from '../../src/netlink/genl.js';
-import { type GenlSocket, openGenlSocket } from '../../src/netlink/socket.js';
+import { koffloadNl } from '../../src/native/koffload-nl.js';
+import { type GenlSocket, NETLINK_GENERIC, openGenlSocket } from '../../src/netlink/socket.js';
+
+/** The fd of this process's NETLINK_GENERIC socket bound to `port`, through /proc. */
+function fdOf(port: number): number {
+  for (const line of readFileSync('/proc/self/net/netlink', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || Number(f[1]) !== NETLINK_GENERIC || Number(f[2]) !== port) continue;
+    for (const name of readdirSync('/proc/self/fd')) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${name}`) === `socket:[${f[9]}]`) return Number(name);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  throw new Error(`no fd for port ${port}`);
+}
 import { IS_ROOT, UNICAST_NEEDS_ROOT, skipBecause } from '../skip.js';
 
 const CTRL = {
@@ -87,6 +105,29 @@ describe('genl: nlctrl on this host', () => {
       assert.equal(id, 16);
       assert.equal(small.closed, false);
       assert.ok(answered >= 1 && answered < 64, `answered ${answered}`);
+    } finally {
+      small.close();
+    }
+  });
+
+  it('reports a socket error (ENOBUFS without NETLINK_NO_ENOBUFS) and goes on receiving', async () => {
+    const small = new GenlClient({ recvBufferSize: 1024, dropCheckMs: 0 });
+    try {
+      // the addon set NETLINK_NO_ENOBUFS; take it away so an overrun sets sk_err (POLLERR)
+      const fd = fdOf(small.socket.portId);
+      koffloadNl().setsockopt(fd, 270, 5, 0);
+      const errors: Error[] = [];
+      small.socket.on('socketError', (e) => errors.push(e));
+      const item = { familyId: GENL_ID_CTRL, cmd: CTRL_CMD_GETFAMILY, attrs: [putString(CTRL_ATTR.FAMILY_NAME, 'nlctrl')] };
+      await small.sendBatch(Array.from({ length: 64 }, () => item)).sent;
+      let id: number | undefined;
+      for (let i = 0; i < 10 && id === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        id = await small.resolveFamily('nlctrl', { timeoutMs: 2000 }).catch(() => undefined);
+      }
+      assert.equal(id, 16, 'still answering after the error');
+      assert.equal(small.closed, false);
+      assert.ok(small.socket.stats.enobufs >= 1, `ENOBUFS counted (${small.socket.stats.enobufs}), errors ${errors.map((e) => e.message).join('; ')}`);
     } finally {
       small.close();
     }
