@@ -11,7 +11,8 @@
  * its own datagram, byte-identical to koffload_nl_request()'s (seq 0, pid 0,
  * req-id, subsys-id, op, deadline-ns, flags, payload; x86-64 needs no pad
  * attribute), req-id carrying the subsystem id in its top 16 bits, payload
- * an EchoRequest of exactly P bytes, subsystems taken in turn. Every REPLY is
+ * an EchoRequest of P bytes (one less when the answer's seq + 1 needs a
+ * longer varint, so the answer fits P too), subsystems taken in turn. Every REPLY is
  * checked: from the bound port, a pending id, status ok, an EchoResponse
  * with the request's data and seq + 1. Latency is taken per request from
  * the send to the receive of its reply.
@@ -247,12 +248,16 @@ static int find_subsys(const struct nlattr **tb)
 	return -1;
 }
 
-/* data bytes of request seq: the whole EchoRequest is opt.payload bytes */
+/*
+ * Data bytes of request seq: the EchoRequest is opt.payload bytes, and the
+ * answer (seq + 1, whose varint may be a byte longer) fits in as many, so a
+ * 4096-byte request never asks for a reply above KOFFLOAD_PAYLOAD_MAX.
+ */
 static size_t data_len_for(uint64_t seq)
 {
-	size_t n = (size_t)opt.payload - pb_echo_len(0, seq);
+	size_t n = (size_t)opt.payload - pb_echo_len(0, seq + 1);
 
-	while (n > 0 && pb_echo_len(n, seq) > (size_t)opt.payload)
+	while (n > 0 && pb_echo_len(n, seq + 1) > (size_t)opt.payload)
 		n--;
 	return n;
 }
