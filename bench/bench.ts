@@ -310,11 +310,12 @@ async function headline(rounds: number, durationS: number, warmupS: number): Pro
     const t: Result[] = [];
     for (const k of KINDS) t.push(await runOne(k, base, { rssEveryMs: 500 }));
     thr.push(t);
+    // right after the 1-subsystem run, so both see the same machine
+    const s64 = await runOne('koffloadd', { ...base, subsystems: 64 }, { rssEveryMs: 500 });
+    scale.push({ one: t.find((x) => x.kind === 'koffloadd')!, many: s64 });
     const l: Result[] = [];
     for (const k of KINDS) l.push(await runOne(k, { ...base, inflight: 1 }));
     lat.push(l);
-    const s64 = await runOne('koffloadd', { ...base, subsystems: 64 }, { rssEveryMs: 500 });
-    scale.push({ one: t.find((x) => x.kind === 'koffloadd')!, many: s64 });
   }
   console.log(`\nkoffload bench: ${machine()}`);
   console.log(`${rounds} round(s), ${durationS} s each after ${warmupS} s warm-up; medians (ratios: median of the rounds' ratios)`);
@@ -322,7 +323,11 @@ async function headline(rounds: number, durationS: number, warmupS: number): Pro
   table('1 in flight, 64 B payloads, 1 subsystem', lat);
   const fall = scale.map(({ one, many }) => 1 - many.r['msg_per_s']! / one.r['msg_per_s']!);
   const t64 = median(scale.map(({ many }) => many.r['msg_per_s']!));
-  console.log(`\nkoffloadd at 64 subsystems (32 in flight): ${Math.round(t64)} msg/s, ${(median(fall) * 100).toFixed(1)}% below 1 subsystem${spread(fall.map((f) => f * 100))}`);
+  const cpuRise = scale.map(({ one, many }) => many.r['resp_cpu_us_per_msg']! / one.r['resp_cpu_us_per_msg']! - 1);
+  console.log(
+    `\nkoffloadd at 64 subsystems (32 in flight): ${Math.round(t64)} msg/s, ${(median(fall) * 100).toFixed(1)}% below 1 subsystem${spread(fall.map((f) => f * 100))}; ` +
+      `CPU per message ${(median(cpuRise) * 100).toFixed(1)}% above${spread(cpuRise.map((f) => f * 100))}`,
+  );
   const all = [...thr.flat(), ...scale.map(({ many }) => many)].filter((x) => x.kind === 'koffloadd');
   const rss = Math.max(...all.flatMap((x) => x.rssSamples ?? [x.r['resp_rss_mb'] ?? 0]));
   for (const x of [...thr.flat(), ...lat.flat(), ...scale.map(({ many }) => many)]) {

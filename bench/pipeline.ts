@@ -5,6 +5,8 @@
 // Prints ns per request (wall and CPU) at 1 and 32 requests per crossing;
 // asserts nothing.
 //
+//   node dist/bench/pipeline.js [--count N] [--subsystems 1..64]
+//
 //   node dist/bench/pipeline.js [--count N]
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
@@ -40,9 +42,9 @@ class CountingSocket extends EventEmitter<GenlSocketEvents> implements GenlSocke
   close(): void {}
 }
 
-function request(reqId: bigint, seq: bigint): Buffer {
+function request(reqId: bigint, seq: bigint, subsysId: number): Buffer {
   const payload = EchoRequest.encode({ data: Buffer.alloc(52, 7), seq });
-  const v = { reqId, subsysId: 1, op: 1, deadlineNs: process.hrtime.bigint() + 10_000_000_000n, flags: 0, payload };
+  const v = { reqId, subsysId, op: 1, deadlineNs: process.hrtime.bigint() + 10_000_000_000n, flags: 0, payload };
   const b = Buffer.alloc(NLMSG_HDRLEN + GENL_HDRLEN + sizeRequest(v));
   const end = encodeRequest(b, NLMSG_HDRLEN + GENL_HDRLEN, v);
   b.writeUInt32LE(end, 0);
@@ -52,17 +54,19 @@ function request(reqId: bigint, seq: bigint): Buffer {
   return b;
 }
 
-const { values } = parseArgs({ options: { count: { type: 'string', default: '300000' } } });
+const { values } = parseArgs({ options: { count: { type: 'string', default: '300000' }, subsystems: { type: 'string', default: '1' } } });
 const count = Number(values.count);
+const nsub = Number(values.subsystems);
 const sock = new CountingSocket();
 const client = await KoffloadClient.open({ socket: sock, familyId: 0x4b4f, peerPort: 0, monotonicOffsetNs: 0n });
 const metrics = new DaemonMetrics();
-const policy = new PolicyRegistry()
-  .add(definePolicy({ subsystem: 'bench0', schema: ktest, ops: { echo: { handler: (req) => ({ data: req.data, seq: req.seq + 1n }) } } }))
-  .subsystems()[0]!;
+// as bench/policy.ts does: one policy (and handler closure) per subsystem
+const reg = new PolicyRegistry();
+for (let i = 0; i < nsub; i++) reg.add(definePolicy({ subsystem: `bench${i}`, schema: ktest, ops: { echo: { handler: (req) => ({ data: req.data, seq: req.seq + 1n }) } } }));
 const dispatcher = new Dispatcher(client);
-dispatcher.add(new SubsystemServer({ policy, subsysId: 1, transport: client, onDecision: (ev) => metrics.observe(ev) }));
-const reqs = Array.from({ length: 64 }, (_, i) => request(BigInt(i + 1), BigInt(i)));
+reg.subsystems().forEach((policy, i) => dispatcher.add(new SubsystemServer({ policy, subsysId: i + 1, transport: client, onDecision: (ev) => metrics.observe(ev) })));
+// subsystems taken in turn, as bench/loadgen.c does
+const reqs = Array.from({ length: 64 }, (_, i) => request(BigInt(((i % nsub) + 1) * 2 ** 48 + i + 1), BigInt(i), (i % nsub) + 1));
 for (const perBatch of [1, 32, 1, 32]) {
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
