@@ -3,7 +3,8 @@
 // CHECK_ECHO counts it intact), and the handler bound to it is either the C
 // handler of the conformance suite (test/conformance/fixtures/nl-probe.c
 // echo: one recv and one send per wake-up) or the real koffloadd serving
-// examples/ktest-policy.ts. Runs inside the QEMU guest of
+// bench/policy.ts on `ktest` with the echo answer (the guest holds dist/,
+// not examples/). Runs inside the QEMU guest of
 // scripts/kernel-test.sh (software emulation: absolute numbers mean little,
 // the ratio of one run is what to read):
 //
@@ -55,7 +56,10 @@ async function startHandler(h: Handler, k: KoffloadClient): Promise<ChildProcess
   const p =
     h === 'c'
       ? spawn(PROBE, ['echo', '0', String(k.familyId)], { stdio: ['pipe', 'pipe', 'inherit'] })
-      : spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'koffloadd.js'), '--policy', join(ROOT, 'examples', 'ktest-policy.ts'), '--log-level', 'warn'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      : spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'koffloadd.js'), '--policy', join(ROOT, 'dist', 'bench', 'policy.js'), '--log-level', 'warn'], {
+          stdio: ['pipe', 'ignore', 'inherit'],
+          env: { ...process.env, KOFFLOAD_BENCH_NAMES: 'ktest', KOFFLOAD_BENCH_ANSWER: 'echo' },
+        });
   await waitBound(k, true);
   return p;
 }
