@@ -444,7 +444,7 @@ async function main(): Promise<void> {
   if (values.kernel) {
     const r = spawnSync('bash', [join(ROOT, 'scripts', 'kernel-test.sh')], {
       stdio: 'inherit',
-      env: { ...process.env, KOFFLOAD_GUEST_CMD: 'node dist/bench/kernel-bench.js' },
+      env: { ...process.env, KOFFLOAD_GUEST_CMD: 'node dist/bench/kernel-bench.js', KOFFLOAD_GUEST_ESBUILD: '1' },
     });
     process.exit(r.status ?? 1);
   }

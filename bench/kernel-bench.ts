@@ -8,7 +8,7 @@
 // scripts/kernel-test.sh (software emulation: absolute numbers mean little,
 // the ratio of one run is what to read):
 //
-//   KOFFLOAD_GUEST_CMD='node dist/bench/kernel-bench.js' bash scripts/kernel-test.sh
+//   KOFFLOAD_GUEST_ESBUILD=1 KOFFLOAD_GUEST_CMD='node dist/bench/kernel-bench.js' bash scripts/kernel-test.sh
 //   npm run bench -- --kernel           (the same)
 //
 // For each round and each in-flight count (kernel threads, each one call
