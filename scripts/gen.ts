@@ -1246,7 +1246,9 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
       throw new Error(`${relPath}: no writer for ${f.type}`);
     };
     const sorted = [...fields].sort((a, b) => a.id - b.id);
-    lines.push('', `function size_${n}(v: unknown, path: string): number {`, `  const o = pb.checkObject(${T}, v, path, K_${n});`, '  let n = 0;');
+    // a message with no fields still checks its value; it has nothing to write
+    const none = sorted.length === 0;
+    lines.push('', `function size_${n}(v: unknown, path: string): number {`, none ? `  pb.checkObject(${T}, v, path, K_${n});` : `  const o = pb.checkObject(${T}, v, path, K_${n});`, '  let n = 0;');
     for (const f of sorted) {
       const k = kind(f);
       const nm = tsStr(f.name);
@@ -1264,7 +1266,10 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
       } else if (k === 'msg') {
         lines.push(`      const s = size_${tsName(f.resolvedType!)}(x, \`\${path}${f.name}.\`);`, `      n += ${tag} + pb.varintSize(s) + s;`);
       } else {
-        lines.push(`      const y = ${norm(f, 'x', nm)};`, `      n += ${tag} + ${valueSize(f, 'y')};`);
+        // a fixed-size value (bool, fixed32, double...) is only checked, its size does not depend on it
+        const vs = valueSize(f, 'y');
+        if (/\by\b/.test(vs)) lines.push(`      const y = ${norm(f, 'x', nm)};`, `      n += ${tag} + ${vs};`);
+        else lines.push(`      ${norm(f, 'x', nm)};`, `      n += ${tag} + ${vs};`);
       }
       lines.push(`    }`, `  }`);
     }
@@ -1276,7 +1281,7 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
       if (PB_LONG.has(f.type)) return `(typeof ${x} === 'bigint' ? ${x} : BigInt(${x} as number))`;
       return `(${x} as ${f.type === 'bytes' ? 'Uint8Array' : f.type === 'string' ? 'string' : f.type === 'bool' ? 'boolean' : 'number'})`;
     };
-    lines.push('', `function write_${n}(w: pb.PbWriter, o: Record<string, unknown>): void {`);
+    lines.push('', none ? `function write_${n}(_w: pb.PbWriter, _o: Record<string, unknown>): void {` : `function write_${n}(w: pb.PbWriter, o: Record<string, unknown>): void {`);
     for (const f of sorted) {
       const k = kind(f);
       const nm = tsStr(f.name);

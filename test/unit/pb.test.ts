@@ -182,6 +182,15 @@ describe('protobuf: generated codecs against reflection', () => {
     assert.deepEqual(outcome(() => codecs(gen, 'All').decode(Buffer.from([0x2a, 0x00]))), { code: 'KOFFLOAD_ERR_BAD_PAYLOAD' });
   });
 
+  it('a message with no fields encodes nothing and refuses what reflection refuses', () => {
+    assert.equal(codecs(gen, 'Empty').encode({}).length, 0);
+    assert.deepEqual(codecs(gen, 'Empty').decode(Buffer.alloc(0)), codecs(refl, 'Empty').decode(Buffer.alloc(0)));
+    // unknown fields are skipped, as by reflection
+    const unknown = codecs(refl, 'All').encode({ u32: 7 });
+    assert.deepEqual(codecs(gen, 'Empty').decode(unknown), codecs(refl, 'Empty').decode(unknown));
+    assert.deepEqual(outcome(() => codecs(gen, 'Empty').encode({ u32: 7 })), outcome(() => codecs(refl, 'Empty').encode({ u32: 7 })));
+  });
+
   it('ktest: EchoRequest and PickRequest agree with reflection, bigints and all', () => {
     const k = defineSchema({ name: 'ktest', package: 'koffload.ktest', descriptor: ktestDescriptor as never, ops: {} });
     const r = rng(5);
