@@ -338,7 +338,7 @@ async function headline(rounds: number, durationS: number, warmupS: number): Pro
   const tc = ratios(thr, 'msg_per_s', 'koffloadd', 'conv');
   const tl = ratios(thr, 'msg_per_s', 'koffloadd', 'batch');
   const pc = ratios(lat, 'p50_us', 'koffloadd', 'conv');
-  console.log(`spread over rounds: throughput vs conv${spread(tc)}, vs batch${spread(tl)}, p50 vs conv${spread(pc)}`);
+  if (tc.length > 1) console.log(`spread over rounds: throughput vs conv${spread(tc)}, vs batch${spread(tl)}, p50 vs conv${spread(pc)}`);
   console.log(
     `targets: throughput >= 1.00x conv: ${median(tc) >= 1 ? 'met' : 'NOT met'}; >= 0.50x batch: ${median(tl) >= 0.5 ? 'met' : 'NOT met'}; ` +
       `p50 <= 1.30x conv: ${median(pc) <= 1.3 ? 'met' : 'NOT met'}; 1 -> 64 subsystems < 10% fall: ${median(fall) < 0.1 ? 'met' : 'NOT met'}; ` +
