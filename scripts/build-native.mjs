@@ -3,11 +3,13 @@
 // dist/native/koffload_nl.node: the first step of `npm run build`.
 //
 // One gcc call against the Node-API headers of the node-api-headers
-// package (a devDependency, pinned in the lock file): no node-gyp, no
-// Python, no make, nothing downloaded, and the same result whether or not
-// this Node.js came with its own headers. The addon is pure Node-API, so it
-// needs no per-version rebuild; it is rebuilt when the source, the headers
-// or this script are newer than it, or when --force is given.
+// package (a devDependency, pinned in the lock file) and libuv's uv.h from
+// the headers this Node.js installed next to itself (<prefix>/include/node,
+// prefix = the directory above process.execPath's; Debian's nodejs package
+// ships them): no node-gyp, no Python, no make, nothing downloaded. The
+// addon uses Node-API and libuv's uv_poll (libuv's ABI is stable within
+// 1.x), so one build serves any Node.js 20 or later; it is rebuilt when the
+// source, the headers or this script are newer than it, or with --force.
 //
 //   node scripts/build-native.mjs [--force]
 //   CC=clang node scripts/build-native.mjs     (any gcc-compatible compiler)
@@ -39,6 +41,17 @@ try {
 }
 const headers = ['node_api.h', 'node_api_types.h', 'js_native_api.h', 'js_native_api_types.h'].map((h) => join(includeDir, h));
 
+// libuv's headers come with Node.js itself, not with node-api-headers
+const nodeInclude = process.env.KOFFLOAD_NODE_INCLUDE || join(dirname(dirname(process.execPath)), 'include', 'node');
+if (!existsSync(join(nodeInclude, 'uv.h'))) {
+  fail(
+    `building the native addon needs libuv's uv.h from this Node.js's own headers, and ${join(nodeInclude, 'uv.h')} does not exist ` +
+      `(Node.js at ${process.execPath}); install the headers that match it (Debian: the nodejs package ships /usr/include/node; ` +
+      `an official tarball has include/node), or point KOFFLOAD_NODE_INCLUDE at the directory holding uv.h`,
+  );
+}
+headers.push(join(nodeInclude, 'uv.h'));
+
 const mtime = (p) => statSync(p).mtimeMs;
 if (!process.argv.includes('--force') && existsSync(output)) {
   const built = mtime(output);
@@ -59,6 +72,7 @@ const args = [
   '-std=gnu11', '-O2', '-g', '-fPIC', '-shared', '-fvisibility=hidden',
   '-Wall', '-Wextra', '-Wno-unused-parameter',
   '-I', includeDir,
+  '-idirafter', nodeInclude,
   '-o', tmp, source,
 ];
 const r = spawnSync(cc, args, { stdio: 'inherit' });

@@ -33,6 +33,7 @@ export const POLICY_PATHS: Readonly<Record<string, { path: string; guard: string
   koffload_test: { path: 'kernel-shim/test/koffload_test_nl_gen.h', guard: '_KOFFLOAD_TEST_NL_GEN_H', uapi: '../include/uapi/linux/koffload.h' },
 };
 export const WIRE_TS_PATH = 'src/generated/wire.ts';
+export const WIRE_CODEC_TS_PATH = 'src/generated/wire-codec.ts';
 export const PB_DIR = 'kernel-shim/include/generated';
 export const PROTO_TS_DIR = 'src/generated/proto';
 const PROTO_DIR = 'proto';
@@ -93,6 +94,10 @@ interface OpDef {
   doc?: string;
   admin: boolean;
   dump: boolean;
+  /** the attributes its message carries, in the order they are encoded (generated codec) */
+  attributes?: string[];
+  /** those of them a message must carry */
+  required?: string[];
 }
 
 interface Family {
@@ -250,13 +255,31 @@ function parseFamily(raw: unknown, where: string): Family {
 
   const ops: OpDef[] = expectList(f['operations'], `${fw}.operations`).map((r, i) => {
     const w = `${fw}.operations[${i}]`;
-    const o = expectObj(r, w, ['name', 'doc', 'admin', 'dump']);
-    return {
+    const o = expectObj(r, w, ['name', 'doc', 'admin', 'dump', 'attributes', 'required']);
+    const op: OpDef = {
       name: expectName(o['name'], `${w}.name`),
       doc: optString(o['doc'], `${w}.doc`),
       admin: optBool(o['admin'], `${w}.admin`),
       dump: optBool(o['dump'], `${w}.dump`),
     };
+    const names = (k: 'attributes' | 'required'): string[] | undefined => {
+      if (o[k] === undefined) return undefined;
+      const list = expectList(o[k], `${w}.${k}`).map((a, j) => expectName(a, `${w}.${k}[${j}]`));
+      const set = attrSets[0];
+      for (const a of list) {
+        const def = set?.attributes.find((x) => x.name === a);
+        if (!def) throw new SpecError(`${w}.${k}`, `unknown attribute '${a}'`);
+        if (def.type === 'nest' || def.type === 'pad') throw new SpecError(`${w}.${k}`, `attribute '${a}' is a ${def.type}: not supported in a generated message codec`);
+      }
+      if (new Set(list).size !== list.length) throw new SpecError(`${w}.${k}`, 'an attribute is listed twice');
+      return list;
+    };
+    const attributes = names('attributes');
+    const required = names('required');
+    if (required && (!attributes || required.some((a) => !attributes.includes(a)))) throw new SpecError(`${w}.required`, 'every required attribute must be in attributes');
+    if (attributes) op.attributes = attributes;
+    if (required) op.required = required;
+    return op;
   });
   uniqueNames(ops, `${fw}.operations`);
   if (ops.length > 255) throw new SpecError(fw, 'genl commands are u8');
@@ -702,6 +725,228 @@ function renderWireTs(families: readonly Family[]): string {
 }
 
 // ---------------------------------------------------------------------------
+// Per-message envelope codecs
+
+/**
+ * For each operation that lists its attributes: a decoder that walks one
+ * message's attribute area once with a switch on the type (no spec table,
+ * no object per attribute; binaries come back as offset and length into the
+ * buffer, so nothing is copied that the caller does not keep) and an
+ * encoder that writes the attributes straight into a buffer. Both follow
+ * the validation rules of src/netlink/codec.ts's decodeAttrs/encodeAttrs,
+ * but a flags enum's unknown bits are left to the caller (a newer module's
+ * flags are ignored, not rejected).
+ */
+function renderWireCodecTs(families: readonly Family[]): string {
+  const out: string[] = [];
+  out.push(
+    genHeader(
+      'ts',
+      undefined,
+      SPEC_PATH,
+      "Per-message codecs of the operations whose attributes the spec lists: decode<Op>() walks one message's attribute area once (binaries as offset and length into the buffer) and encode<Op>() writes them into a buffer, with the validation rules of src/netlink/codec.ts. The fast path of src/kernel/client.ts uses them.",
+    ).trimEnd(),
+  );
+  out.push('', "import { WireError, KoffloadError } from '../errors.js';", "import { checkAttr, rd16, rd32, rd64, wr16, wr32, wr64 } from '../netlink/codec.js';", `import { ${families.filter((f) => f.ops.some((o) => o.attributes)).map((f) => f.cPrefix).join(', ')} } from './wire.js';`);
+  out.push(
+    '',
+    'const bad = (what: string): WireError => new WireError(what);',
+    "const invalid = (name: string, why: string): KoffloadError => new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `${name}: ${why}`);",
+  );
+  const INT_BYTES: Partial<Record<AttrType, number>> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+  for (const f of families) {
+    const set = f.attrSets[0]!;
+    const idOf = (a: AttrDef): number => set.attributes.indexOf(a) + 1;
+    const limitOf = (a: AttrDef): { max?: number; mask?: number } => {
+      const e = a.enumName ? f.enums.find((x) => x.name === a.enumName) : undefined;
+      if (e?.flags) return { mask: 2 ** e.entries.length - 1 };
+      if (e) return { max: e.entries.length - 1 };
+      return a.max ? { max: a.max.value } : {};
+    };
+    const pad = set.attributes.find((a) => a.type === 'pad');
+    for (const op of f.ops) {
+      if (!op.attributes) continue;
+      const P = `${f.name === families[0]!.name ? '' : pascal(f.name)}${pascal(op.name)}`;
+      const attrs = op.attributes.map((n) => set.attributes.find((a) => a.name === n)!);
+      const req = new Set(op.required ?? []);
+      const otherList = set.attributes.filter((a) => a.type !== 'pad' && !attrs.includes(a));
+      if (otherList.length > 0) {
+        out.push('', `/** Names of the ${f.name} attributes a ${op.name.toUpperCase()} does not carry, by id (validated when present). */`);
+        out.push(`const OTHER_${P}: Record<number, string> = { ${otherList.map((a) => `${idOf(a)}: ${tsStr(camel(a.name))}`).join(', ')} };`);
+      }
+      // decoded shape
+      out.push('', `/** The attributes of one ${f.name} ${op.name.toUpperCase()} message (binaries: offset and length into the decoded buffer; -1 when absent). */`);
+      out.push(`export interface ${P}Attrs {`);
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const opt = req.has(a.name) ? '' : ' | undefined';
+        if (a.type === 'binary') out.push(`  ${k}Off: number;`, `  ${k}Len: number;`);
+        else if (a.type === 'string') out.push(`  ${k}: string${opt};`);
+        else out.push(`  ${k}: ${a.type === 'u64' ? 'bigint' : 'number'}${opt};`);
+      }
+      out.push('}');
+      // decoder
+      out.push(
+        '',
+        `/**`,
+        ` * Decodes the attribute area b[off, end) of a ${op.name.toUpperCase()}: strict sizes, ranges and`,
+        ` * lengths; a repeated attribute, type 0 or stray flag bits are malformed${req.size ? ', and so is a missing' : ''}`,
+        ...(req.size ? [` * ${[...req].join(', ')}`] : []),
+        ` * (WireError); unknown types and pads are skipped.`,
+        ` */`,
+        `export function decode${P}(b: Buffer, off: number, end: number): ${P}Attrs {`,
+      );
+      const othersAll = set.attributes.filter((a) => a.type !== 'pad' && !attrs.includes(a));
+      if (othersAll.some((a) => idOf(a) > 31)) throw new Error(`${SPEC_PATH}: ${f.name} attribute ids above 31 need a wider seen-mask in the generated codec`);
+      if (othersAll.length > 0) out.push('  let seen = 0;');
+      for (const a of attrs) {
+        const k = camel(a.name);
+        if (a.type === 'binary') out.push(`  let ${k}Off = -1;`, `  let ${k}Len = 0;`);
+        else out.push(`  let ${k}: ${a.type === 'u64' ? 'bigint' : a.type === 'string' ? 'string' : 'number'} | undefined;`);
+      }
+      out.push(
+        '  while (off < end) {',
+        "    if (end - off < 4) throw bad(`${end - off} trailing bytes after the attributes at offset ${off}`);",
+        '    const len = rd16(b, off);',
+        '    const raw = rd16(b, off + 2);',
+        '    const type = raw & 0x3fff;',
+        '    if (len < 4) throw bad(`nla_len ${len} of attribute ${type} at offset ${off} is shorter than its header`);',
+        '    if (len > end - off) throw bad(`nla_len ${len} of attribute ${type} at offset ${off} exceeds the ${end - off} bytes left`);',
+        '    const d = off + 4;',
+        '    const n = len - 4;',
+        '    switch (type) {',
+        "      case 0:\n        throw bad('attribute type 0 (UNSPEC)');",
+      );
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const id = idOf(a);
+        const what = `attribute ${k} (${id})`;
+        out.push(`      case ${id}:`);
+        out.push(`        if ((raw & 0xc000) !== 0) throw bad('${what} has NLA_F_NESTED or NLA_F_NET_BYTEORDER');`);
+        if (a.type === 'binary') {
+          out.push(`        if (${k}Off >= 0) throw bad('${what} appears twice');`);
+          if (a.maxLen) out.push(`        if (n > ${a.maxLen.value}) throw bad(\`${what} is \${n} bytes, above ${a.maxLen.value}\`);`);
+          out.push(`        ${k}Off = d;`, `        ${k}Len = n;`);
+        } else if (a.type === 'string') {
+          out.push(`        if (${k} !== undefined) throw bad('${what} appears twice');`);
+          out.push(`        if (n === 0 || b[d + n - 1] !== 0) throw bad('${what} is not NUL-terminated');`);
+          if (a.maxLen) out.push(`        if (n > ${a.maxLen.value}) throw bad(\`${what} is \${n} bytes with its NUL, above ${a.maxLen.value}\`);`);
+          out.push(`        if (b.indexOf(0, d) !== d + n - 1) throw bad('${what} has a NUL inside');`);
+          out.push(`        ${k} = utf8(b, d, d + n - 1, '${what}');`);
+        } else {
+          const size = INT_BYTES[a.type]!;
+          const rd = size === 1 ? 'b[d]!' : size === 2 ? 'rd16(b, d)' : size === 4 ? 'rd32(b, d)' : 'rd64(b, d)';
+          out.push(`        if (${k} !== undefined) throw bad('${what} appears twice');`);
+          out.push(`        if (n !== ${size}) throw bad(\`${what} is \${n} bytes, a ${a.type} is ${size}\`);`);
+          out.push(`        ${k} = ${rd};`);
+          const lim = limitOf(a);
+          if (lim.max !== undefined) out.push(`        if (${k} > ${lim.max}${a.type === 'u64' ? 'n' : ''}) throw bad(\`${what} is \${${k}}, above its max ${lim.max}\`);`);
+        }
+        out.push('        break;');
+      }
+      if (pad) out.push(`      case ${idOf(pad)}:`, '        break; // pad');
+      // the family's other attributes are validated as decodeAttrs would, and refused when repeated
+      const others = set.attributes.filter((a) => a.type !== 'pad' && !attrs.includes(a));
+      if (others.length > 0) {
+        out.push(`      case ${others.map(idOf).join(':\n      case ')}:`);
+        out.push(`        if ((seen & (1 << type)) !== 0) throw bad(\`attribute \${type} appears twice\`);`);
+        out.push(`        seen |= 1 << type;`);
+        out.push(`        checkAttr(OTHER_${P}[type]!, ${f.cPrefix}.${camel(set.name)}Spec[OTHER_${P}[type]! as keyof typeof ${f.cPrefix}.${camel(set.name)}Spec], b, d, n, raw);`);
+        out.push('        break;');
+      }
+      out.push('      default:', '        break; // a type this build does not know (a newer module): skipped', '    }', '    off += (len + 3) & ~3;', '  }');
+      for (const r of req) {
+        const a = attrs.find((x) => x.name === r)!;
+        const k = camel(a.name);
+        out.push(`  if (${a.type === 'binary' ? `${k}Off < 0` : `${k} === undefined`}) throw bad('missing attribute ${a.name}');`);
+      }
+      out.push(`  return { ${attrs.map((a) => (a.type === 'binary' ? `${camel(a.name)}Off, ${camel(a.name)}Len` : camel(a.name))).join(', ')} };`, '}');
+      // encoder
+      out.push('', `/** What encode${P}() writes (binaries as bytes; undefined attributes are left out). */`, `export interface ${P}Values {`);
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const opt = req.has(a.name) ? '' : '?';
+        const t = a.type === 'binary' ? 'Uint8Array' : a.type === 'string' ? 'string' : a.type === 'u64' ? 'bigint' : 'number';
+        out.push(`  ${k}${opt}: ${t}${opt ? ' | undefined' : ''};`);
+      }
+      out.push('}');
+      out.push(
+        '',
+        `/** Bytes encode${P}() writes for \`v\` at most (exact unless a string is multi-byte UTF-8). */`,
+        `export function size${P}(v: ${P}Values): number {`,
+        `  let n = 0;`,
+      );
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const sz = a.type === 'binary' ? `((4 + v.${k}.byteLength + 3) & ~3)` : a.type === 'string' ? `((4 + 3 * v.${k}.length + 1 + 3) & ~3)` : `${(4 + INT_BYTES[a.type]! + 3) & ~3}`;
+        out.push(req.has(a.name) ? `  n += ${sz};` : `  if (v.${k} !== undefined) n += ${sz};`);
+      }
+      out.push('  return n;', '}');
+      out.push(
+        '',
+        `/**`,
+        ` * Writes the attributes of a ${op.name.toUpperCase()} into b at off (room: size${P}(v));`,
+        ` * returns the offset after them. KOFFLOAD_ERR_INVALID_ARG for a value`,
+        ` * outside its type or range, before anything is written.`,
+        ` */`,
+        `export function encode${P}(b: Buffer, off: number, v: ${P}Values): number {`,
+      );
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const guard = req.has(a.name) ? '' : `v.${k} !== undefined && `;
+        if (a.type === 'binary') {
+          out.push(`  if (${guard}!(v.${k} instanceof Uint8Array)) throw invalid('${k}', 'must be a Buffer or Uint8Array');`);
+          if (a.maxLen) out.push(`  if (${guard}v.${k}.byteLength > ${a.maxLen.value}) throw invalid('${k}', \`\${v.${k}.byteLength} bytes, above ${a.maxLen.value}\`);`);
+        } else if (a.type === 'string') {
+          out.push(`  if (${guard}(typeof v.${k} !== 'string' || v.${k}.includes('\\0'))) throw invalid('${k}', 'must be a string without NUL');`);
+          if (a.maxLen) out.push(`  if (${guard}Buffer.byteLength(v.${k}) + 1 > ${a.maxLen.value}) throw invalid('${k}', 'longer than ${a.maxLen.value - 1} bytes');`);
+        } else if (a.type === 'u64') {
+          out.push(`  if (${guard}(typeof v.${k} !== 'bigint' || v.${k} < 0n || v.${k} > 0xffffffffffffffffn)) throw invalid('${k}', \`must be a u64 bigint, got \${String(v.${k})}\`);`);
+        } else {
+          const lim = limitOf(a);
+          const hi = lim.max ?? 2 ** (INT_BYTES[a.type]! * 8) - 1;
+          out.push(`  if (${guard}(typeof v.${k} !== 'number' || !Number.isInteger(v.${k}) || v.${k} < 0 || v.${k} > ${hi})) throw invalid('${k}', \`must be an integer in 0..${hi}, got \${String(v.${k})}\`);`);
+          if (lim.mask !== undefined) out.push(`  if (${guard}(v.${k} & ~${lim.mask}) !== 0) throw invalid('${k}', \`0x\${v.${k}.toString(16)} has bits outside 0x${lim.mask.toString(16)}\`);`);
+        }
+      }
+      for (const a of attrs) {
+        const k = camel(a.name);
+        const id = idOf(a);
+        const body: string[] = [];
+        if (a.type === 'binary') {
+          body.push(`const n = v.${k}.byteLength;`, `wr16(b, 4 + n, off);`, `wr16(b, ${id}, off + 2);`, `b.set(v.${k}, off + 4);`, `b.fill(0, off + 4 + n, off + ((4 + n + 3) & ~3));`, `off += (4 + n + 3) & ~3;`);
+        } else if (a.type === 'string') {
+          body.push(`const n = b.write(v.${k}, off + 4, 'utf8') + 1;`, `b[off + 3 + n] = 0;`, `wr16(b, 4 + n, off);`, `wr16(b, ${id}, off + 2);`, `b.fill(0, off + 4 + n, off + ((4 + n + 3) & ~3));`, `off += (4 + n + 3) & ~3;`);
+        } else {
+          const size = INT_BYTES[a.type]!;
+          const wr = size === 1 ? `b[off + 4] = v.${k};` : size === 2 ? `wr16(b, v.${k}, off + 4);` : size === 4 ? `wr32(b, v.${k}, off + 4);` : `wr64(b, v.${k}, off + 4);`;
+          body.push(`wr16(b, ${4 + size}, off);`, `wr16(b, ${id}, off + 2);`, wr);
+          if (size < 4) body.push(`b.fill(0, off + ${4 + size}, off + 8);`);
+          body.push(`off += ${(4 + size + 3) & ~3};`);
+        }
+        if (req.has(a.name)) out.push(`  {`, ...body.map((l) => `    ${l}`), `  }`);
+        else out.push(`  if (v.${k} !== undefined) {`, ...body.map((l) => `    ${l}`), `  }`);
+      }
+      out.push('  return off;', '}');
+    }
+  }
+  if (out.some((l) => l.includes('utf8(b,'))) out.push(
+    '',
+    "const utf8Decoder = new TextDecoder('utf-8', { fatal: true });",
+    '',
+    'function utf8(b: Buffer, start: number, end: number, what: string): string {',
+    '  try {',
+    '    return utf8Decoder.decode(b.subarray(start, end));',
+    '  } catch {',
+    '    throw bad(`${what} is not valid UTF-8`);',
+    '  }',
+    '}',
+  );
+  out.push('');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
 // protobuf field numbers
 
 /** EchoRequest -> ECHO_REQUEST, HTTPProxy -> HTTP_PROXY, data_len -> DATA_LEN. */
@@ -784,6 +1029,304 @@ function renderProto(relPath: string, source: string): string {
 const PB_NUMBER = new Set(['double', 'float', 'int32', 'uint32', 'sint32', 'fixed32', 'sfixed32']);
 const PB_LONG = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
+
+const PB_WIRE: Record<string, number> = {
+  int32: 0, uint32: 0, sint32: 0, int64: 0, uint64: 0, sint64: 0, bool: 0,
+  fixed64: 1, sfixed64: 1, double: 1,
+  string: 2, bytes: 2,
+  fixed32: 5, sfixed32: 5, float: 5,
+};
+const PB_READ: Record<string, string> = {
+  int32: 'r.int32()', uint32: 'r.u32()', sint32: 'r.sint32()', int64: 'r.int64()', uint64: 'r.uint64()', sint64: 'r.sint64()', bool: 'r.bool()',
+  fixed64: 'r.fixed64()', sfixed64: 'r.sfixed64()', double: 'r.double()', string: 'r.string()', bytes: 'r.bytes()',
+  fixed32: 'r.fixed32()', sfixed32: 'r.sfixed32()', float: 'r.float()',
+};
+const PB_PACKABLE = new Set(['int32', 'uint32', 'sint32', 'int64', 'uint64', 'sint64', 'bool', 'fixed64', 'sfixed64', 'double', 'fixed32', 'sfixed32', 'float']);
+
+/** Whether a message gets a generated codec: no maps, no oneofs (proto3 optional included), nor any inside. */
+function fastEligible(t: protobuf.Type, seen: Set<protobuf.Type>): boolean {
+  if (seen.has(t)) return true;
+  seen.add(t);
+  if (t.oneofsArray.length > 0) return false;
+  for (const f of t.fieldsArray) {
+    if (f instanceof protobuf.MapField) return false;
+    if (f.resolvedType instanceof protobuf.Type) {
+      if (!fastEligible(f.resolvedType, seen)) return false;
+    } else if (!(f.resolvedType instanceof protobuf.Enum) && PB_WIRE[f.type] === undefined) return false;
+  }
+  return true;
+}
+
+function varintLen(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * decode_X(bytes) and encode_X(value) for every eligible message X:
+ * the protobufjs reflection codec's results without its object passes
+ * (toObject, fromObject, verify) and without Long: see src/runtime/pb.ts.
+ */
+function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObject) => string, relPath: string): { lines: string[]; names: { ts: string; full: string }[] } {
+  const lines: string[] = [];
+  const names: { ts: string; full: string }[] = [];
+  for (const t of types) {
+    if (!fastEligible(t, new Set())) continue;
+    const n = tsName(t);
+    const full = t.fullName.replace(/^\./, '');
+    names.push({ ts: n, full });
+    const T = `T_${n}`;
+    const fields = t.fieldsArray;
+    const kind = (f: protobuf.Field): 'msg' | 'enum' | 'scalar' => (f.resolvedType instanceof protobuf.Type ? 'msg' : f.resolvedType instanceof protobuf.Enum ? 'enum' : 'scalar');
+    const ftype = (f: protobuf.Field): string => (kind(f) === 'enum' ? 'int32' : f.type);
+    const wire = (f: protobuf.Field): number => (kind(f) === 'msg' ? 2 : PB_WIRE[ftype(f)]!);
+    const packed = (f: protobuf.Field): boolean => f.repeated && kind(f) !== 'msg' && PB_PACKABLE.has(ftype(f)) && f.packed;
+    const isLongT = (ty: string): boolean => PB_LONG.has(ty);
+    const dflt = (f: protobuf.Field): string => {
+      if (f.repeated) return '[]';
+      if (kind(f) === 'enum') {
+        const e = f.resolvedType as protobuf.Enum;
+        const td = typeof f.typeDefault === 'number' ? f.typeDefault : (Object.values(e.values)[0] ?? 0);
+        return String(td);
+      }
+      const ty = f.type;
+      if (isLongT(ty)) {
+        const d = f.typeDefault as unknown;
+        const v = d && typeof d === 'object' && 'low' in (d as object) ? BigInt((d as { toString(): string }).toString()) : BigInt((d as number | undefined) ?? 0);
+        return `${v}n`;
+      }
+      if (ty === 'bool') return String(Boolean(f.typeDefault));
+      if (ty === 'string') return JSON.stringify(typeof f.typeDefault === 'string' ? f.typeDefault : '');
+      if (ty === 'bytes') return 'Buffer.alloc(0)';
+      return String(typeof f.typeDefault === 'number' ? f.typeDefault : 0);
+    };
+    const enumValues = (f: protobuf.Field): string => `E_${tsName(f.resolvedType!)}`;
+    if (lines.length > 0) lines.push('');
+    lines.push(`const ${T} = ${tsStr(full)};`);
+    lines.push(`const K_${n} = new Set([${fields.map((f) => tsStr(f.name)).join(', ')}]);`);
+    for (const f of fields) {
+      if (kind(f) === 'enum' && !lines.includes(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`)) {
+        lines.push(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`);
+      }
+    }
+    // ---- reading
+    lines.push('', `function read_${n}(r: pb.PbReader): ${n} {`);
+    for (const f of fields) {
+      const k = kind(f);
+      const ty = k === 'msg' ? tsName(f.resolvedType!) : k === 'enum' ? 'number' : isLongT(f.type) ? 'bigint' : f.type === 'bool' ? 'boolean' : f.type === 'string' ? 'string' : f.type === 'bytes' ? 'Buffer' : 'number';
+      if (f.repeated) lines.push(`  const f_${f.id}: ${ty}[] = [];`);
+      else lines.push(`  let f_${f.id}: ${ty} | undefined;`);
+    }
+    lines.push('  while (r.pos < r.end) {', '    const t = r.u32();', '    const wt = t & 7;', '    switch (t >>> 3) {');
+    for (const f of fields) {
+      const k = kind(f);
+      const read = k === 'msg' ? `read_${tsName(f.resolvedType!)}(r)` : PB_READ[ftype(f)]!;
+      lines.push(`      case ${f.id}:`);
+      if (k === 'msg') {
+        lines.push(`        if (wt !== 2) throw pb.wrongWireType(${tsStr(f.name)}, wt);`, `        {`, `          const outer = r.enter();`, `          const v = ${read};`, `          r.pos = r.end;`, `          r.end = outer;`);
+        lines.push(f.repeated ? `          f_${f.id}.push(v);` : `          f_${f.id} = v;`, `        }`);
+      } else if (f.repeated && PB_PACKABLE.has(ftype(f))) {
+        lines.push(
+          `        if (wt === 2) {`,
+          `          const outer = r.enter();`,
+          `          while (r.pos < r.end) f_${f.id}.push(${read});`,
+          `          r.end = outer;`,
+          `        } else if (wt === ${wire(f)}) f_${f.id}.push(${read});`,
+          `        else throw pb.wrongWireType(${tsStr(f.name)}, wt);`,
+        );
+      } else {
+        lines.push(`        if (wt !== ${wire(f)}) throw pb.wrongWireType(${tsStr(f.name)}, wt);`);
+        lines.push(f.repeated ? `        f_${f.id}.push(${read});` : `        f_${f.id} = ${read};`);
+      }
+      lines.push('        break;');
+    }
+    lines.push('      default:', '        r.skip(wt);', '    }', '  }');
+    const hasMsg = fields.some((f) => kind(f) === 'msg' && !f.repeated);
+    if (!hasMsg) {
+      lines.push(`  return { ${fields.map((f) => `${f.name}: ${f.repeated ? `f_${f.id}` : `f_${f.id} ?? ${dflt(f)}`}`).join(', ')} };`);
+    } else {
+      lines.push(`  const o = {} as ${n};`);
+      for (const f of fields) {
+        if (kind(f) === 'msg' && !f.repeated) lines.push(`  if (f_${f.id} !== undefined) o.${f.name} = f_${f.id};`);
+        else lines.push(`  o.${f.name} = ${f.repeated ? `f_${f.id}` : `f_${f.id} ?? ${dflt(f)}`};`);
+      }
+      lines.push('  return o;');
+    }
+    lines.push('}');
+    lines.push(
+      '',
+      `function decode_${n}(bytes: Uint8Array): ${n} {`,
+      '  const b = pb.asBuffer(bytes);',
+      '  try {',
+      `    return read_${n}(pb.reader.reset(b));`,
+      '  } catch (err) {',
+      `    throw pb.badPayload(${T}, err);`,
+      '  }',
+      '}',
+    );
+    // ---- size (and checks)
+    const norm = (f: protobuf.Field, x: string, name: string): string => {
+      const k = kind(f);
+      if (k === 'enum') return `pb.enumOf(${T}, path, ${name}, ${x}, ${enumValues(f)})`;
+      const ty = f.type;
+      if (PB_LONG.has(ty)) return `pb.int64Of(${T}, path, ${name}, '${ty}', ${x})`;
+      if (['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32'].includes(ty)) return `pb.int32Of(${T}, path, ${name}, '${ty}', ${x})`;
+      if (ty === 'bool') return `pb.boolOf(${T}, path, ${name}, ${x})`;
+      if (ty === 'string') return `pb.stringOf(${T}, path, ${name}, ${x})`;
+      if (ty === 'bytes') return `pb.bytesOf(${T}, path, ${name}, ${x})`;
+      return `pb.numberOf(${T}, path, ${name}, ${x})`;
+    };
+    const valueSize = (f: protobuf.Field, y: string): string => {
+      const ty = ftype(f);
+      switch (ty) {
+        case 'int32':
+        case 'uint32':
+          return `pb.varintSize(${y})`;
+        case 'sint32':
+          return `pb.varintSize(pb.zigzag32(${y}))`;
+        case 'bool':
+          return '1';
+        case 'fixed32':
+        case 'sfixed32':
+        case 'float':
+          return '4';
+        case 'fixed64':
+        case 'sfixed64':
+        case 'double':
+          return '8';
+        case 'int64':
+          return `pb.varint64Size(pb.u64of(${y}))`;
+        case 'uint64':
+          return `pb.varint64Size(${y})`;
+        case 'sint64':
+          return `pb.varint64Size(pb.zigzag64(${y}))`;
+        case 'string':
+          return `pb.stringSize(${y})`;
+        case 'bytes':
+          return `pb.varintSize(${y}.byteLength) + ${y}.byteLength`;
+      }
+      throw new Error(`${relPath}: no size for ${ty}`);
+    };
+    const writeValue = (f: protobuf.Field, y: string): string => {
+      switch (ftype(f)) {
+        case 'int32':
+          return `w.int32(${y});`;
+        case 'uint32':
+          return `w.u32(${y});`;
+        case 'sint32':
+          return `w.u32(pb.zigzag32(${y}));`;
+        case 'bool':
+          return `w.u32(${y} ? 1 : 0);`;
+        case 'fixed32':
+          return `w.fixed32(${y});`;
+        case 'sfixed32':
+          return `w.sfixed32(${y});`;
+        case 'float':
+          return `w.float(${y});`;
+        case 'fixed64':
+        case 'sfixed64':
+          return `w.fixed64(${y});`;
+        case 'double':
+          return `w.double(${y});`;
+        case 'int64':
+          return `w.u64(pb.u64of(${y}));`;
+        case 'uint64':
+          return `w.u64(${y});`;
+        case 'sint64':
+          return `w.u64(pb.zigzag64(${y}));`;
+        case 'string':
+          return `w.string(${y});`;
+        case 'bytes':
+          return `w.bytes(${y});`;
+      }
+      throw new Error(`${relPath}: no writer for ${f.type}`);
+    };
+    const sorted = [...fields].sort((a, b) => a.id - b.id);
+    // a message with no fields still checks its value; it has nothing to write
+    const none = sorted.length === 0;
+    lines.push('', `function size_${n}(v: unknown, path: string): number {`, none ? `  pb.checkObject(${T}, v, path, K_${n});` : `  const o = pb.checkObject(${T}, v, path, K_${n});`, '  let n = 0;');
+    for (const f of sorted) {
+      const k = kind(f);
+      const nm = tsStr(f.name);
+      const tag = varintLen((f.id << 3) | (packed(f) ? 2 : wire(f)));
+      lines.push(`  {`, `    const x = o[${nm}];`, `    if (x !== undefined && x !== null) {`);
+      if (f.repeated) {
+        lines.push(`      const a = pb.arrayOf(${T}, path, ${nm}, x);`);
+        if (k === 'msg') {
+          lines.push(`      for (let i = 0; i < a.length; i++) {`, `        const s = size_${tsName(f.resolvedType!)}(a[i], \`\${path}${f.name}[\${i}].\`);`, `        n += ${tag} + pb.varintSize(s) + s;`, `      }`);
+        } else if (packed(f)) {
+          lines.push(`      let p = 0;`, `      for (let i = 0; i < a.length; i++) p += ${valueSize(f, `${norm(f, 'a[i]', `\`${f.name}[\${i}]\``)}`)};`, `      if (a.length > 0) n += ${tag} + pb.varintSize(p) + p;`);
+        } else {
+          lines.push(`      for (let i = 0; i < a.length; i++) n += ${tag} + ${valueSize(f, `${norm(f, 'a[i]', `\`${f.name}[\${i}]\``)}`)};`);
+        }
+      } else if (k === 'msg') {
+        lines.push(`      const s = size_${tsName(f.resolvedType!)}(x, \`\${path}${f.name}.\`);`, `      n += ${tag} + pb.varintSize(s) + s;`);
+      } else {
+        // a fixed-size value (bool, fixed32, double...) is only checked, its size does not depend on it
+        const vs = valueSize(f, 'y');
+        if (/\by\b/.test(vs)) lines.push(`      const y = ${norm(f, 'x', nm)};`, `      n += ${tag} + ${vs};`);
+        else lines.push(`      ${norm(f, 'x', nm)};`, `      n += ${tag} + ${vs};`);
+      }
+      lines.push(`    }`, `  }`);
+    }
+    lines.push('  return n;', '}');
+    // ---- writing (after size_ checked everything)
+    const normW = (f: protobuf.Field, x: string): string => {
+      const k = kind(f);
+      if (k === 'enum') return `(${x} as number)`;
+      if (PB_LONG.has(f.type)) return `(typeof ${x} === 'bigint' ? ${x} : BigInt(${x} as number))`;
+      return `(${x} as ${f.type === 'bytes' ? 'Uint8Array' : f.type === 'string' ? 'string' : f.type === 'bool' ? 'boolean' : 'number'})`;
+    };
+    lines.push('', none ? `function write_${n}(_w: pb.PbWriter, _o: Record<string, unknown>): void {` : `function write_${n}(w: pb.PbWriter, o: Record<string, unknown>): void {`);
+    for (const f of sorted) {
+      const k = kind(f);
+      const nm = tsStr(f.name);
+      const tagv = (f.id << 3) | (packed(f) ? 2 : wire(f));
+      lines.push(`  {`, `    const x = o[${nm}];`, `    if (x !== undefined && x !== null) {`);
+      if (f.repeated) {
+        lines.push(`      const a = x as unknown[];`);
+        if (k === 'msg') {
+          const sub = tsName(f.resolvedType!);
+          lines.push(`      for (let i = 0; i < a.length; i++) {`, `        w.u32(${tagv});`, `        w.u32(size_${sub}(a[i], ''));`, `        write_${sub}(w, a[i] as Record<string, unknown>);`, `      }`);
+        } else if (packed(f)) {
+          lines.push(
+            `      if (a.length > 0) {`,
+            `        let p = 0;`,
+            `        for (let i = 0; i < a.length; i++) p += ${valueSize(f, normW(f, 'a[i]'))};`,
+            `        w.u32(${tagv});`,
+            `        w.u32(p);`,
+            `        for (let i = 0; i < a.length; i++) ${writeValue(f, normW(f, 'a[i]'))}`,
+            `      }`,
+          );
+        } else {
+          lines.push(`      for (let i = 0; i < a.length; i++) {`, `        w.u32(${tagv});`, `        ${writeValue(f, normW(f, 'a[i]'))}`, `      }`);
+        }
+      } else if (k === 'msg') {
+        const sub = tsName(f.resolvedType!);
+        lines.push(`      w.u32(${tagv});`, `      w.u32(size_${sub}(x, ''));`, `      write_${sub}(w, x as Record<string, unknown>);`);
+      } else {
+        lines.push(`      w.u32(${tagv});`, `      ${writeValue(f, normW(f, 'x'))}`);
+      }
+      lines.push(`    }`, `  }`);
+    }
+    lines.push('}');
+    lines.push(
+      '',
+      `function encode_${n}(value: ${n}Init): Buffer {`,
+      `  const size = size_${n}(value, '');`,
+      '  const b = Buffer.allocUnsafe(size);',
+      `  write_${n}(pb.writer.reset(b), value as unknown as Record<string, unknown>);`,
+      '  return b;',
+      '}',
+    );
+  }
+  return { lines, names };
+}
+
 /** OP_ECHO -> echo, OP_GET_VICTIM -> getVictim. */
 function opKey(entry: string): string {
   return camel(entry.replace(/^OP_/, '').toLowerCase().replace(/_/g, '-'));
@@ -795,7 +1338,7 @@ function opKey(entry: string): string {
  * value named like the message, enums as const objects, and the schema
  * whose ops come from `enum Op` (OP_<NAME> -> <Name>Request/<Name>Response).
  */
-function renderProtoTs(relPath: string, source: string): string {
+export function renderProtoTs(relPath: string, source: string): string {
   const parsed = protobuf.parse(source, { keepCase: true, alternateCommentMode: true });
   const root = parsed.root;
   root.resolveAll();
@@ -839,6 +1382,9 @@ function renderProtoTs(relPath: string, source: string): string {
     ).trimEnd(),
   );
   out.push('', "import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';");
+  if (types.some((t) => fastEligible(t, new Set()))) {
+    out.push("import * as pb from '../../runtime/pb.js';");
+  }
   for (const e of enums) {
     out.push('');
     out.push(...tsDoc(e.comment ?? `enum ${e.fullName.replace(/^\./, '')}`, ''));
@@ -883,8 +1429,13 @@ function renderProtoTs(relPath: string, source: string): string {
       ops.push({ key, op: v, req, resp });
     }
   }
+  // per-message codecs (src/runtime/pb.ts): every message without maps or oneofs
+  const fast = fastCodecs(types, tsName, relPath);
+  if (fast.lines.length > 0) {
+    out.push('', ...fast.lines);
+  }
   const descriptor = JSON.stringify(root.toJSON(), null, 2).replace(/"([A-Za-z_][A-Za-z0-9_]*)":/g, '$1:');
-  out.push('', `const descriptor = ${descriptor};`);
+  out.push('', '/** The protobufjs JSON descriptor of the file (the reflection codecs are built from it). */', `export const descriptor = ${descriptor};`);
   out.push('', `/** Ops of ${pkg || name}, from enum Op. */`, `export interface ${pascal(name.replace(/_/g, '-'))}Ops {`);
   for (const o of ops) {
     out.push(
@@ -894,7 +1445,13 @@ function renderProtoTs(relPath: string, source: string): string {
   out.push('}');
   out.push('', `/** The schema of ${relPath}: pass it to definePolicy(). */`);
   out.push(`export const ${name}: Schema<${pascal(name.replace(/_/g, '-'))}Ops> = defineSchema<${pascal(name.replace(/_/g, '-'))}Ops>({`);
-  out.push(`  name: ${tsStr(name)},`, `  package: ${tsStr(pkg)},`, '  descriptor,', '  ops: {');
+  out.push(`  name: ${tsStr(name)},`, `  package: ${tsStr(pkg)},`, '  descriptor,');
+  if (fast.names.length > 0) {
+    out.push('  codecs: {');
+    for (const n of fast.names) out.push(`    ${tsStr(n.full)}: { decode: decode_${n.ts}, encode: encode_${n.ts} },`);
+    out.push('  },');
+  }
+  out.push('  ops: {');
   for (const o of ops) out.push(`    ${o.key}: { op: ${o.op}, request: ${tsStr(o.req)}, response: ${tsStr(o.resp)} },`);
   out.push('  },', '});');
   out.push('');
@@ -932,6 +1489,7 @@ export function generate(root: string): Map<string, string> {
     files.set(policy.path, renderPolicyH(f, policy.guard, policy.uapi));
   }
   files.set(WIRE_TS_PATH, renderWireTs(families));
+  files.set(WIRE_CODEC_TS_PATH, renderWireCodecTs(families));
   const protoDir = join(root, PROTO_DIR);
   const protos = existsSync(protoDir) ? readdirSync(protoDir).filter((x) => x.endsWith('.proto')).sort() : [];
   for (const p of protos) {

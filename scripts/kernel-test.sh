@@ -28,6 +28,8 @@
 #
 # Environment:
 #   KOFFLOAD_GUEST_CMD       shell command run in /koffload instead of mocha
+#   KOFFLOAD_GUEST_ESBUILD=1 pack esbuild too (left out by default: only koffloadd's
+#                            policy loader needs it; bench/kernel-bench.ts runs koffloadd)
 #   KOFFLOAD_MOCHA_ARGS      extra mocha arguments (shell words), e.g. "--grep unload"
 #   KOFFLOAD_KERNEL_SPEC     spec glob (default 'dist/test/conformance/**/*.test.js')
 #   KOFFLOAD_QEMU_TIMEOUT    limit for the whole QEMU run: seconds or 40m/2h (default 40m);
@@ -211,12 +213,13 @@ cp package.json "$root/koffload/"
 tar -C "$repo" -cf - \
 	--exclude='*.d.ts' --exclude='*.d.ts.map' --exclude='*.tsbuildinfo' dist |
 	tar -C "$root/koffload" -xf -
+esbuild_excludes=(--exclude='node_modules/esbuild' --exclude='node_modules/@esbuild')
+[ "${KOFFLOAD_GUEST_ESBUILD:-0}" = 1 ] && esbuild_excludes=()
 tar -C "$repo" -cf - \
 	--exclude='node_modules/.cache' \
 	--exclude='node_modules/typescript' \
 	--exclude='node_modules/tsx' \
-	--exclude='node_modules/esbuild' \
-	--exclude='node_modules/@esbuild' \
+	"${esbuild_excludes[@]}" \
 	--exclude='node_modules/@types' \
 	--exclude='node_modules/.bin/tsc' \
 	--exclude='node_modules/.bin/tsserver' \

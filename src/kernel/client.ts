@@ -2,10 +2,15 @@
  * Client of the `koffload` genl family: bind a subsystem, receive the
  * kernel's REQUESTs, answer them, publish advisory decisions, read stats.
  *
- * Replies are fire-and-forget and batched: every reply() queued in one
- * event-loop turn goes out in one sendmsg() at setImmediate, or earlier,
- * before any other command of this client, so commands never overtake
- * replies queued before them. The kernel
+ * Replies are fire-and-forget and batched: reply() writes the REPLY
+ * straight into a reply buffer allocated once per client, and every reply
+ * queued while one receive crossing's REQUESTs are handled goes out in one
+ * sendmsg() when the crossing ends; replies queued at other times (async
+ * handlers) at setImmediate; any of them earlier, before any other command
+ * of this client, so commands never overtake replies queued before them.
+ * REQUESTs are decoded straight from the socket's receive buffer by the
+ * generated decodeRequest() (src/generated/wire-codec.ts); only the payload
+ * and default, which the handler may keep, are copied. The kernel
  * answers a failed REPLY with an NLMSG_ERROR even without NLM_F_ACK; those
  * are counted by errno (ENOENT = the call already ended: a late reply) and
  * emitted as 'replyError'; when one sendmsg() of a batch split in several
@@ -34,6 +39,8 @@ import {
   decodeU64Nest,
   encodeAttrs,
 } from '../netlink/codec.js';
+import { decodeRequest, encodeReply, sizeReply } from '../generated/wire-codec.js';
+import { GENL_HDRLEN, NLMSG_HDRLEN, NLM_F, rd16, wr16, wr32 } from '../netlink/codec.js';
 import type { GenlClient, NlErrorEvent } from '../netlink/genl.js';
 import { monotonicOffsetNs } from '../runtime/timens.js';
 import { type FamilyClientOptions, openFamily } from './family.js';
@@ -259,14 +266,22 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     lateReplies: 0,
     unexpected: 0,
   };
-  private replyQueue: Array<{ reqId: bigint; attrs: Buffer[] }> = [];
+  /** REPLYs encoded and not sent yet: replyBuf[0, replyLen), replyCount of them */
+  private readonly replyBuf: Buffer;
+  private replyLen = 0;
+  private replyCount = 0;
   /**
    * Request id of each recent fire-and-forget REPLY by its sequence
-   * number: with NETLINK_CAP_ACK an error answer echoes only the header.
-   * Bounded: the oldest go first.
+   * number (with NETLINK_CAP_ACK an error answer echoes only the header):
+   * a ring indexed by seq, so the most recent REPLY_SEQS_KEPT are known.
    */
-  private readonly replySeqs = new Map<number, bigint>();
+  private readonly replySeqs = new Uint32Array(REPLY_SEQS_KEPT);
+  private readonly replyIds: bigint[] = new Array<bigint>(REPLY_SEQS_KEPT).fill(0n);
   private flushScheduled = false;
+  private readonly flushSoon = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   private constructor(
     private readonly genl: GenlClient,
@@ -275,6 +290,9 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     readonly monotonicOffsetNs: bigint,
   ) {
     super();
+    this.replyBuf = Buffer.alloc(genl.maxDatagramBytes);
+    genl.setRawHandler((buf, off, len) => this.onRawRequest(buf, off, len));
+    genl.on('batch', () => this.flush());
     genl.on('message', (m) => this.onMessage(m));
     genl.on('nlError', (ev) => this.onNlError(ev));
     genl.on('decodeError', (err) => {
@@ -369,46 +387,58 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
    */
   reply(reqId: bigint, status: number | Status, payload?: Uint8Array): boolean {
     checkReqId(reqId);
-    const attrs = encodeAttrs(SPEC, { reqId, status: statusValue(status), payload });
+    const values = { reqId, status: statusValue(status), payload };
+    const size = NLMSG_HDRLEN + GENL_HDRLEN + sizeReply(values);
+    if (size > this.replyBuf.length) throw invalid(`a REPLY of ${size} bytes does not fit a datagram of ${this.replyBuf.length}`);
     if (this.closed) {
       this.stats.repliesDropped++;
       return false;
     }
+    if (this.replyLen + size > this.replyBuf.length) this.flush();
+    const b = this.replyBuf;
+    const start = this.replyLen;
+    const seq = this.genl.allocSeq();
+    const end = encodeReply(b, start + NLMSG_HDRLEN + GENL_HDRLEN, values);
+    wr32(b, end - start, start);
+    wr16(b, this.familyId, start + 4);
+    wr16(b, NLM_F.REQUEST, start + 6);
+    wr32(b, seq, start + 8);
+    wr32(b, this.genl.portId, start + 12);
+    b[start + 16] = CMD.reply;
+    b[start + 17] = KOFFLOAD.version;
+    wr16(b, 0, start + 18);
+    this.replyLen = end;
+    this.replyCount++;
+    const slot = seq % REPLY_SEQS_KEPT;
+    this.replySeqs[slot] = seq;
+    this.replyIds[slot] = reqId;
     this.stats.replies++;
-    this.replyQueue.push({ reqId, attrs });
-    if (!this.flushScheduled) {
+    // inside a receive crossing the socket's 'batch' event flushes; otherwise a turn of our own
+    if (!this.flushScheduled && !this.genl.socket.receiving) {
       this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
+      setImmediate(this.flushSoon);
     }
     return true;
   }
 
-  /** Sends the queued replies now (also run at setImmediate). */
+  /** Sends the queued replies now, in one sendmsg() (also run when a receive crossing ends, and at setImmediate). */
   private flush(): void {
-    const queue = this.replyQueue;
-    this.replyQueue = [];
-    if (queue.length === 0) return;
+    const items = this.replyCount;
+    if (items === 0) return;
+    const len = this.replyLen;
+    this.replyLen = 0;
+    this.replyCount = 0;
     if (this.closed) {
-      this.stats.repliesDropped += queue.length;
+      this.stats.repliesDropped += items;
       return;
     }
-    const { seqs, chunks } = this.genl.sendBatch(queue.map((q) => ({ familyId: this.familyId, cmd: CMD.reply, version: KOFFLOAD.version, attrs: q.attrs })));
-    seqs.forEach((seq, i) => this.replySeqs.set(seq, queue[i]!.reqId));
-    for (const seq of this.replySeqs.keys()) {
-      if (this.replySeqs.size <= REPLY_SEQS_KEPT) break;
-      this.replySeqs.delete(seq);
-    }
-    this.stats.replyBatches += chunks.length;
-    for (const c of chunks) {
-      c.sent.catch((err: unknown) => {
-        const code = (err as { code?: unknown }).code;
-        const key = typeof code === 'string' ? code : 'ESEND';
-        this.stats.replyErrors[key] = (this.stats.replyErrors[key] ?? 0) + c.items;
-      });
-    }
+    this.stats.replyBatches++;
+    // the buffer is read before sendEncoded() returns: the next replies may reuse it
+    this.genl.sendEncoded(this.replyBuf.subarray(0, len)).catch((err: unknown) => {
+      const code = (err as { code?: unknown }).code;
+      const key = typeof code === 'string' ? code : 'ESEND';
+      this.stats.replyErrors[key] = (this.stats.replyErrors[key] ?? 0) + items;
+    });
   }
 
   /** A reply with NLM_F_ACK that resolves or rejects (NetlinkError) on the kernel's answer. */
@@ -442,6 +472,43 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     await this.req(CMD.setMode, { subsysId, mode: modeValue(mode), canaryPermille });
   }
 
+  /**
+   * The fast path: a REQUEST decoded straight from the receive buffer.
+   * Returns false for anything else, and for a REQUEST that does not
+   * decode, which the generic path then counts and declines.
+   */
+  private onRawRequest(buf: Buffer, off: number, len: number): boolean {
+    if (len < NLMSG_HDRLEN + GENL_HDRLEN || rd16(buf, off + 4) !== this.familyId || buf[off + NLMSG_HDRLEN] !== CMD.request) return false;
+    let a;
+    try {
+      a = decodeRequest(buf, off + NLMSG_HDRLEN + GENL_HDRLEN, off + len);
+    } catch {
+      return false;
+    }
+    const flags = a.flags & REQ_FLAGS_KNOWN;
+    if ((flags & KOFFLOAD.reqFlag.hasDefault) !== 0 && a.defaultOff < 0) return false;
+    // the receive buffer is reused by the next crossing: the handler's bytes are copied
+    const payload = Buffer.allocUnsafe(a.payloadLen);
+    buf.copy(payload, 0, a.payloadOff, a.payloadOff + a.payloadLen);
+    const off64 = this.monotonicOffsetNs;
+    const req: KernelRequest = {
+      reqId: a.reqId,
+      subsysId: a.subsysId,
+      op: a.op,
+      deadlineNs: off64 === 0n ? a.deadlineNs : a.deadlineNs + off64,
+      flags,
+      payload,
+    };
+    if (a.defaultOff >= 0) {
+      const d = Buffer.allocUnsafe(a.defaultLen);
+      buf.copy(d, 0, a.defaultOff, a.defaultOff + a.defaultLen);
+      req.default = d;
+    }
+    this.stats.requests++;
+    this.emit('request', req);
+    return true;
+  }
+
   private onMessage(m: GenlMessage): void {
     if (m.header.type !== this.familyId || m.cmd !== CMD.request) {
       this.stats.unexpected++;
@@ -468,8 +535,10 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     if (ev.code === 'ENOENT') this.stats.lateReplies++;
     const out: ReplyErrorEvent = { errno: ev.errno, code: ev.code };
     if (ev.extack !== undefined) out.extack = ev.extack;
-    const reqId = this.replySeqs.get(ev.seq) ?? echoedReqId(ev, this.familyId);
-    this.replySeqs.delete(ev.seq);
+    const slot = ev.seq % REPLY_SEQS_KEPT;
+    const known = ev.seq !== 0 && this.replySeqs[slot] === ev.seq;
+    const reqId = known ? this.replyIds[slot] : echoedReqId(ev, this.familyId);
+    if (known) this.replySeqs[slot] = 0;
     if (reqId !== undefined) out.reqId = reqId;
     this.emit('replyError', out);
   }

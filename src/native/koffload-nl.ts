@@ -9,8 +9,32 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** What start() returns: the socket's poll, for stop() and ref(). */
+export type PollHandle = { readonly __koffloadPoll: unique symbol };
+
+/**
+ * Called once per receive crossing: `n` >= 0 datagrams are in the arena
+ * (slot i at i * slotBytes; meta[3i] its length, meta[3i+1] the sender's
+ * port, meta[3i+2] 1 when it was truncated), valid until the callback
+ * returns; `n` < 0 is a negative errno (a failed receive or a socket
+ * error); `fatal` means the socket can no longer be polled.
+ */
+export type BatchCallback = (n: number, fatal: boolean) => void;
+
 /** The addon's exports; a failed system call throws an Error with errno, code and syscall. */
 export interface KoffloadNl {
+  /** A bound, non-blocking NETLINK_GENERIC socket with NETLINK_NO_ENOBUFS and NETLINK_EXT_ACK (and NETLINK_CAP_ACK): [fd, portId]. */
+  open(localPort: number, rcvbufBytes: number, sndbufBytes: number, capAck: boolean, protocol?: number): [number, number];
+  /** Polls fd: recvmmsg() into `arena` and a callback per batch (see BatchCallback). */
+  start(fd: number, arena: ArrayBuffer, slotBytes: number, slots: number, meta: ArrayBuffer, callback: BatchCallback): PollHandle;
+  /** One sendmsg() of the buffers as one datagram to `port`, MSG_DONTWAIT: 0 or the errno. The buffers may be reused at once. */
+  send(fd: number, port: number, buffers: readonly Uint8Array[]): number;
+  /** Ends the poll and closes the socket. */
+  stop(handle: PollHandle): void;
+  /** Whether the poll keeps the event loop alive. */
+  ref(handle: PollHandle, ref: boolean): void;
+  /** close(2) of a socket that was never started. */
+  closeFd(fd: number): void;
   /** setsockopt(2) with an int value. */
   setsockopt(fd: number, level: number, name: number, value: number): void;
   /** getsockopt(2) of an int value. */

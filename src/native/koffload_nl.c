@@ -1,35 +1,81 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * koffload_nl.node: koffload's own native part of the netlink transport.
+ * koffload_nl.node: koffload's netlink transport in C.
  *
- * Pure Node-API (node_api.h and js_native_api.h from the node-api-headers
- * package; no libuv, V8 or Node internals), so one binary serves every
- * Node.js release with Node-API 8, and building it needs gcc and nothing
- * downloaded. scripts/build-native.mjs compiles it into
- * dist/native/koffload_nl.node as the first step of `npm run build`;
- * src/native/koffload-nl.ts loads it.
+ * Node-API (node_api.h from the node-api-headers package) plus libuv's
+ * uv_poll from the headers of the Node.js that builds it (uv.h, found next
+ * to process.execPath by scripts/build-native.mjs): libuv's ABI is stable
+ * across Node.js releases with libuv 1.x, Node-API across all of them.
+ * src/native/koffload-nl.ts loads it; only src/netlink/socket.ts uses it.
  *
- * Today it gives the transport what the `netlink` package lacks: integer
- * socket options on a socket's fd (NETLINK_NO_ENOBUFS, NETLINK_EXT_ACK;
- * see src/netlink/socket.ts). The batched receive and send of the
- * transport (recvmmsg, sendmsg) are meant to move here too.
+ * What it does for the transport:
+ * - open(): a NETLINK_GENERIC socket, bound, non-blocking, close-on-exec,
+ *   with NETLINK_NO_ENOBUFS (an overrun drops messages without setting
+ *   sk_err; checked after setting), NETLINK_EXT_ACK, optional
+ *   NETLINK_CAP_ACK and the buffer sizes asked for.
+ * - start(): a uv_poll on the socket. Whenever it is readable, recvmmsg()
+ *   reads up to `slots` datagrams in one system call into the receive
+ *   arena (an ArrayBuffer of the caller's, slot i at i * slotBytes, held
+ *   by a reference here so it cannot move or go), writes each datagram's
+ *   length, sender port and truncation flag into the meta Int32Array and
+ *   calls back once per batch (napi_make_callback: microtasks run after
+ *   it); up to MAX_BATCHES batches per wake-up, so other handles get
+ *   their turn. The arena is overwritten by the next batch: the callback
+ *   must copy what it keeps. A pending socket error (POLLERR) is read and
+ *   cleared with SO_ERROR, reported, and the poll goes on, so an error
+ *   never ends the process or the socket.
+ * - send(): one sendmsg() of the given buffers as one datagram, MSG_DONTWAIT
+ *   (a full peer fails with EAGAIN at once, as the kernel's own unicast
+ *   does), synchronous: the buffers may be reused when it returns.
+ * - stop(): ends the poll and closes the socket; ref() keeps the event loop
+ *   alive for it or not.
+ * Preallocation and memory locking (mlockall) fit here: the arenas are
+ * allocated once per socket, before any traffic, by the caller.
  *
- * Exports, all synchronous:
- *   setsockopt(fd, level, name, value)  setsockopt(2) with an int value
- *   getsockopt(fd, level, name)         getsockopt(2) of an int value
- * Arguments must be integers (fd >= 0): anything else throws TypeError or
- * RangeError. A failed system call throws an Error with `errno` (positive),
- * `code` ('EBADF') and `syscall` set, as Node's own errors do.
+ * Exports, all synchronous; a failed system call throws an Error with
+ * `errno` (positive), `code` ('EBADF') and `syscall`, as Node's do;
+ * arguments of the wrong type throw TypeError or RangeError:
+ *   open(localPort, rcvbufBytes, sndbufBytes, capAck[, protocol])  -> [fd, portId]
+ *	(protocol: NETLINK_GENERIC unless given, e.g. NETLINK_SOCK_DIAG)
+ *   start(fd, arena, slotBytes, slots, meta, callback)  -> handle
+ *	callback(n, fatal): n >= 0 datagrams in the arena (meta[3i] length,
+ *	meta[3i+1] sender port, meta[3i+2] 1 when truncated); n < 0 a
+ *	negative errno of a failed receive or a socket error; fatal: the poll
+ *	stopped and the socket is unusable
+ *   send(fd, port, buffers)  -> 0, or the errno of a failed sendmsg()
+ *   ref(handle, bool), stop(handle), closeFd(fd)
+ *   setsockopt(fd, level, name, value), getsockopt(fd, level, name)
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 
 #include <errno.h>
+#include <linux/netlink.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <node_api.h>
+#include <uv.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+
+/* batches read per wake-up of the poll, at most */
+#define MAX_BATCHES	8
+/* buffers of one send() kept on the stack; more are allocated */
+#define SEND_IOV_STACK	16
 
 /* Throws the pending Node-API failure unless an exception is already set. */
 static void throw_napi_failure(napi_env env)
@@ -119,6 +165,28 @@ static bool get_int(napi_env env, napi_value arg, const char *what, int min, int
 	return true;
 }
 
+/* Reads argument @what as a u32 (a netlink port id) into @out; false with an exception thrown. */
+static bool get_u32(napi_env env, napi_value arg, const char *what, uint32_t *out)
+{
+	char text[96];
+	napi_valuetype type;
+	double d;
+
+	if (napi_typeof(env, arg, &type) != napi_ok || type != napi_number ||
+	    napi_get_value_double(env, arg, &d) != napi_ok) {
+		snprintf(text, sizeof(text), "%s must be an integer", what);
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", text);
+		return false;
+	}
+	if (!(d >= 0 && d <= 4294967295.0) || (double)(uint32_t)d != d) {
+		snprintf(text, sizeof(text), "%s must be an integer in 0..4294967295", what);
+		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text);
+		return false;
+	}
+	*out = (uint32_t)d;
+	return true;
+}
+
 /*
  * Reads the @want integer arguments (fd, level, name[, value]) of a call
  * into @out. Returns false with an exception thrown when they are missing
@@ -174,9 +242,487 @@ static napi_value nl_getsockopt(napi_env env, napi_callback_info info)
 	return result;
 }
 
+static napi_value nl_close_fd(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1];
+	size_t argc = 1;
+	int fd;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 1) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "closeFd(fd) takes an integer");
+		return NULL;
+	}
+	if (!get_int(env, argv[0], "fd", 0, &fd))
+		return NULL;
+	close(fd);
+	return NULL;
+}
+
+/* Sets an int socket option; false with an errno error thrown on failure. */
+static bool set_int_opt(napi_env env, int fd, int level, int name, int value)
+{
+	if (setsockopt(fd, level, name, &value, sizeof(value)) < 0) {
+		throw_errno(env, errno, "setsockopt");
+		return false;
+	}
+	return true;
+}
+
+static napi_value nl_open(napi_env env, napi_callback_info info)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	socklen_t sl = sizeof(sa);
+	napi_value argv[5], result, v;
+	size_t argc = 5;
+	uint32_t port;
+	int rcvbuf, sndbuf, fd, on = 1, check = 0, protocol = NETLINK_GENERIC;
+	socklen_t cl = sizeof(check);
+	bool cap_ack;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 4) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS",
+				      "open(localPort, rcvbufBytes, sndbufBytes, capAck) takes 4 arguments");
+		return NULL;
+	}
+	if (!get_u32(env, argv[0], "localPort", &port) ||
+	    !get_int(env, argv[1], "rcvbufBytes", 1, &rcvbuf) ||
+	    !get_int(env, argv[2], "sndbufBytes", 1, &sndbuf))
+		return NULL;
+	NAPI_CALL(env, napi_coerce_to_bool(env, argv[3], &v));
+	NAPI_CALL(env, napi_get_value_bool(env, v, &cap_ack));
+	if (argc >= 5 && !get_int(env, argv[4], "protocol", 0, &protocol))
+		return NULL;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+	if (fd < 0) {
+		throw_errno(env, errno, "socket");
+		return NULL;
+	}
+	sa.nl_pid = port;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		throw_errno(env, errno, "bind");
+		goto fail;
+	}
+	if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+		throw_errno(env, errno, "getsockname");
+		goto fail;
+	}
+	if (!set_int_opt(env, fd, SOL_SOCKET, SO_RCVBUF, rcvbuf) ||
+	    !set_int_opt(env, fd, SOL_SOCKET, SO_SNDBUF, sndbuf) ||
+	    !set_int_opt(env, fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, on) ||
+	    !set_int_opt(env, fd, SOL_NETLINK, NETLINK_EXT_ACK, on) ||
+	    (cap_ack && !set_int_opt(env, fd, SOL_NETLINK, NETLINK_CAP_ACK, on)))
+		goto fail;
+	if (getsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &check, &cl) < 0 || !check) {
+		throw_errno(env, check ? errno : ENOPROTOOPT, "getsockopt");
+		goto fail;
+	}
+	if (napi_create_array_with_length(env, 2, &result) != napi_ok ||
+	    napi_create_int32(env, fd, &v) != napi_ok || napi_set_element(env, result, 0, v) != napi_ok ||
+	    napi_create_uint32(env, sa.nl_pid, &v) != napi_ok || napi_set_element(env, result, 1, v) != napi_ok) {
+		throw_napi_failure(env);
+		goto fail;
+	}
+	return result;
+fail:
+	close(fd);
+	return NULL;
+}
+
+/* A socket being polled. Freed once both its uv handle is closed and its JS handle finalized. */
+struct knl_sock {
+	napi_env env;
+	uv_poll_t poll;
+	int fd;
+	bool stopped;
+	int holds;			/* uv handle + JS handle */
+	napi_ref cb_ref, arena_ref, meta_ref;
+	napi_async_context actx;
+	unsigned char *arena;
+	size_t slot_bytes;
+	unsigned int slots;
+	int32_t *meta;
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	struct sockaddr_nl *names;
+};
+
+static void knl_release(struct knl_sock *s)
+{
+	if (--s->holds > 0)
+		return;
+	free(s->msgs);
+	free(s->iov);
+	free(s->names);
+	free(s);
+}
+
+static void knl_on_closed(uv_handle_t *h)
+{
+	knl_release(h->data);
+}
+
+static void knl_cleanup_hook(void *arg);
+
+/* Ends the poll, closes the socket, drops the references. Idempotent. */
+static void knl_stop(struct knl_sock *s)
+{
+	if (s->stopped)
+		return;
+	s->stopped = true;
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, knl_on_closed);
+	close(s->fd);
+	s->fd = -1;
+	napi_remove_env_cleanup_hook(s->env, knl_cleanup_hook, s);
+	napi_delete_reference(s->env, s->cb_ref);
+	napi_delete_reference(s->env, s->arena_ref);
+	napi_delete_reference(s->env, s->meta_ref);
+	napi_async_destroy(s->env, s->actx);
+}
+
+static void knl_cleanup_hook(void *arg)
+{
+	knl_stop(arg);
+}
+
+static void knl_finalize(napi_env env, void *data, void *hint)
+{
+	struct knl_sock *s = data;
+
+	knl_stop(s);
+	knl_release(s);
+}
+
+/* Calls the JS callback with (n, fatal); false when it threw (rethrown as uncaught). */
+static bool knl_call(struct knl_sock *s, int n, bool fatal)
+{
+	napi_env env = s->env;
+	napi_handle_scope scope;
+	napi_value cb, recv, argv[2], exc;
+	napi_status st;
+	bool ok = true;
+
+	if (napi_open_handle_scope(env, &scope) != napi_ok)
+		return false;
+	if (napi_get_reference_value(env, s->cb_ref, &cb) != napi_ok || !cb ||
+	    napi_get_global(env, &recv) != napi_ok || napi_create_int32(env, n, &argv[0]) != napi_ok ||
+	    napi_get_boolean(env, fatal, &argv[1]) != napi_ok) {
+		napi_close_handle_scope(env, scope);
+		return false;
+	}
+	st = napi_make_callback(env, s->actx, recv, cb, 2, argv, NULL);
+	if (st != napi_ok) {
+		ok = false;
+		if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && exc)
+			napi_fatal_exception(env, exc);
+	}
+	napi_close_handle_scope(env, scope);
+	return ok;
+}
+
+static void knl_on_poll(uv_poll_t *h, int status, int events)
+{
+	struct knl_sock *s = h->data;
+	unsigned int i, b;
+
+	if (status < 0) {
+		/* POLLERR: libuv stopped the poll; read and clear sk_err, go on */
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) {
+			knl_call(s, -errno, true);
+			return;
+		}
+		if (!knl_call(s, -(err ? err : EIO), false) || s->stopped)
+			return;
+		if (uv_poll_start(&s->poll, UV_READABLE, knl_on_poll) < 0)
+			knl_call(s, -EIO, true);
+		return;
+	}
+	for (b = 0; b < MAX_BATCHES && !s->stopped; b++) {
+		int n;
+
+		for (i = 0; i < s->slots; i++) {
+			s->iov[i].iov_base = s->arena + (size_t)i * s->slot_bytes;
+			s->iov[i].iov_len = s->slot_bytes;
+			s->msgs[i].msg_hdr = (struct msghdr){
+				.msg_name = &s->names[i], .msg_namelen = sizeof(s->names[i]),
+				.msg_iov = &s->iov[i], .msg_iovlen = 1,
+			};
+			s->msgs[i].msg_len = 0;
+		}
+		n = recvmmsg(s->fd, s->msgs, s->slots, MSG_DONTWAIT | MSG_TRUNC, NULL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR)
+				continue;
+			/* ENOBUFS (only without NETLINK_NO_ENOBUFS) and others: reported, the socket lives */
+			if (!knl_call(s, -errno, false))
+				return;
+			continue;
+		}
+		for (i = 0; i < (unsigned int)n; i++) {
+			s->meta[3 * i] = (int32_t)s->msgs[i].msg_len;
+			s->meta[3 * i + 1] = (int32_t)s->names[i].nl_pid;
+			s->meta[3 * i + 2] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+					     s->msgs[i].msg_len > s->slot_bytes;
+		}
+		if (!knl_call(s, n, false))
+			return;
+		if ((unsigned int)n < s->slots)
+			return;
+	}
+}
+
+/* The data pointer and length of an ArrayBuffer argument; false with a TypeError thrown. */
+static bool get_arraybuffer(napi_env env, napi_value v, const char *what, void **data, size_t *len)
+{
+	bool is = false;
+	char text[96];
+
+	if (napi_is_arraybuffer(env, v, &is) != napi_ok || !is) {
+		snprintf(text, sizeof(text), "%s must be an ArrayBuffer", what);
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", text);
+		return false;
+	}
+	if (napi_get_arraybuffer_info(env, v, data, len) != napi_ok) {
+		throw_napi_failure(env);
+		return false;
+	}
+	return true;
+}
+
+static napi_value nl_start(napi_env env, napi_callback_info info)
+{
+	napi_value argv[6], handle, name;
+	size_t argc = 6, arena_len, meta_len;
+	napi_valuetype type;
+	void *arena, *meta;
+	int fd, slot_bytes, slots;
+	struct knl_sock *s;
+	uv_loop_t *loop;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 6) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS",
+				      "start(fd, arena, slotBytes, slots, meta, callback) takes 6 arguments");
+		return NULL;
+	}
+	if (!get_int(env, argv[0], "fd", 0, &fd) ||
+	    !get_arraybuffer(env, argv[1], "arena", &arena, &arena_len) ||
+	    !get_int(env, argv[2], "slotBytes", 4096, &slot_bytes) ||
+	    !get_int(env, argv[3], "slots", 1, &slots) ||
+	    !get_arraybuffer(env, argv[4], "meta", &meta, &meta_len))
+		return NULL;
+	NAPI_CALL(env, napi_typeof(env, argv[5], &type));
+	if (type != napi_function) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+		return NULL;
+	}
+	if (slots > 1024 || (size_t)slot_bytes * (size_t)slots > arena_len ||
+	    meta_len < 3 * sizeof(int32_t) * (size_t)slots) {
+		napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
+				       "slots must be 1..1024, the arena hold slots * slotBytes bytes and meta 3 int32 per slot");
+		return NULL;
+	}
+	NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		throw_errno(env, ENOMEM, "calloc");
+		return NULL;
+	}
+	s->msgs = calloc(slots, sizeof(*s->msgs));
+	s->iov = calloc(slots, sizeof(*s->iov));
+	s->names = calloc(slots, sizeof(*s->names));
+	if (!s->msgs || !s->iov || !s->names) {
+		free(s->msgs);
+		free(s->iov);
+		free(s->names);
+		free(s);
+		throw_errno(env, ENOMEM, "calloc");
+		return NULL;
+	}
+	s->env = env;
+	s->fd = fd;
+	s->arena = arena;
+	s->slot_bytes = (size_t)slot_bytes;
+	s->slots = (unsigned int)slots;
+	s->meta = meta;
+	s->holds = 1;	/* the JS handle, until the poll handle exists */
+	if (napi_create_string_utf8(env, "koffload:netlink", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
+		knl_release(s);
+		throw_napi_failure(env);
+		return NULL;
+	}
+	if (napi_create_reference(env, argv[5], 1, &s->cb_ref) != napi_ok ||
+	    napi_create_reference(env, argv[1], 1, &s->arena_ref) != napi_ok ||
+	    napi_create_reference(env, argv[4], 1, &s->meta_ref) != napi_ok) {
+		throw_napi_failure(env);
+		return NULL;
+	}
+	if (uv_poll_init(loop, &s->poll, fd) < 0) {
+		napi_delete_reference(env, s->cb_ref);
+		napi_delete_reference(env, s->arena_ref);
+		napi_delete_reference(env, s->meta_ref);
+		napi_async_destroy(env, s->actx);
+		knl_release(s);
+		throw_errno(env, EBADF, "uv_poll_init");
+		return NULL;
+	}
+	s->poll.data = s;
+	s->holds = 2;
+	napi_add_env_cleanup_hook(env, knl_cleanup_hook, s);
+	if (napi_create_external(env, s, knl_finalize, NULL, &handle) != napi_ok) {
+		knl_stop(s);
+		knl_release(s);
+		throw_napi_failure(env);
+		return NULL;
+	}
+	if (uv_poll_start(&s->poll, UV_READABLE, knl_on_poll) < 0) {
+		knl_stop(s);
+		throw_errno(env, EBADF, "uv_poll_start");
+		return NULL;
+	}
+	return handle;
+}
+
+static struct knl_sock *get_handle(napi_env env, napi_value v)
+{
+	napi_valuetype type;
+	void *p = NULL;
+
+	if (napi_typeof(env, v, &type) != napi_ok || type != napi_external ||
+	    napi_get_value_external(env, v, &p) != napi_ok || !p) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "handle must be what start() returned");
+		return NULL;
+	}
+	return p;
+}
+
+static napi_value nl_stop(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1];
+	size_t argc = 1;
+	struct knl_sock *s;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 1 || !(s = get_handle(env, argv[0])))
+		return NULL;
+	knl_stop(s);
+	return NULL;
+}
+
+static napi_value nl_ref(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2], v;
+	size_t argc = 2;
+	struct knl_sock *s;
+	bool ref;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 2 || !(s = get_handle(env, argv[0])))
+		return NULL;
+	NAPI_CALL(env, napi_coerce_to_bool(env, argv[1], &v));
+	NAPI_CALL(env, napi_get_value_bool(env, v, &ref));
+	if (s->stopped)
+		return NULL;
+	if (ref)
+		uv_ref((uv_handle_t *)&s->poll);
+	else
+		uv_unref((uv_handle_t *)&s->poll);
+	return NULL;
+}
+
+/* The bytes of a Buffer or Uint8Array argument; false with a TypeError thrown. */
+static bool get_bytes(napi_env env, napi_value v, void **data, size_t *len)
+{
+	bool is = false;
+	napi_typedarray_type t;
+	napi_value ab;
+	size_t off;
+
+	if (napi_is_buffer(env, v, &is) == napi_ok && is)
+		return napi_get_buffer_info(env, v, data, len) == napi_ok;
+	if (napi_is_typedarray(env, v, &is) == napi_ok && is &&
+	    napi_get_typedarray_info(env, v, &t, len, data, &ab, &off) == napi_ok && t == napi_uint8_array)
+		return true;
+	napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffers must hold Buffers or Uint8Arrays");
+	return false;
+}
+
+static napi_value nl_send(napi_env env, napi_callback_info info)
+{
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	struct iovec stack_iov[SEND_IOV_STACK], *iov = stack_iov;
+	napi_value argv[3], el, result = NULL;
+	size_t argc = 3;
+	uint32_t n, i = 0;
+	int fd, err = 0;
+	bool is_array = false;
+	struct msghdr mh = { 0 };
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "send(fd, port, buffers) takes 3 arguments");
+		return NULL;
+	}
+	if (!get_int(env, argv[0], "fd", 0, &fd) || !get_u32(env, argv[1], "port", &to.nl_pid))
+		return NULL;
+	NAPI_CALL(env, napi_is_array(env, argv[2], &is_array));
+	if (!is_array) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffers must be an array");
+		return NULL;
+	}
+	NAPI_CALL(env, napi_get_array_length(env, argv[2], &n));
+	if (n > SEND_IOV_STACK) {
+		if (n > 1024) {
+			napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "at most 1024 buffers per send");
+			return NULL;
+		}
+		iov = malloc(n * sizeof(*iov));
+		if (!iov) {
+			throw_errno(env, ENOMEM, "malloc");
+			return NULL;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (napi_get_element(env, argv[2], i, &el) != napi_ok ||
+		    !get_bytes(env, el, &iov[i].iov_base, &iov[i].iov_len))
+			goto out;
+	}
+	mh.msg_name = &to;
+	mh.msg_namelen = sizeof(to);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = n;
+	while (sendmsg(fd, &mh, MSG_DONTWAIT) < 0) {
+		if (errno == EINTR)
+			continue;
+		err = errno;
+		break;
+	}
+	if (napi_create_int32(env, err, &result) != napi_ok)
+		throw_napi_failure(env);
+out:
+	if (iov != stack_iov)
+		free(iov);
+	return i == n ? result : NULL;
+}
+
 NAPI_MODULE_INIT()
 {
 	static const napi_property_descriptor props[] = {
+		{ "open", NULL, nl_open, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "start", NULL, nl_start, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "send", NULL, nl_send, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "stop", NULL, nl_stop, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "ref", NULL, nl_ref, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "closeFd", NULL, nl_close_fd, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "setsockopt", NULL, nl_setsockopt, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "getsockopt", NULL, nl_getsockopt, NULL, NULL, NULL, napi_enumerable, NULL },
 	};

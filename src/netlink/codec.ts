@@ -67,13 +67,40 @@ function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-const rd16 = (b: Buffer, o: number): number => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
-const rd32 = (b: Buffer, o: number): number => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
+/** Host-order integer access (netlink's byte order), for this codec and the generated ones. */
+export const rd16 = (b: Buffer, o: number): number => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
+export const rd32 = (b: Buffer, o: number): number => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
 const rdS32 = (b: Buffer, o: number): number => (LE ? b.readInt32LE(o) : b.readInt32BE(o));
-const rd64 = (b: Buffer, o: number): bigint => (LE ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
-const wr16 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
-const wr32 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
-const wr64 = (b: Buffer, v: bigint, o: number): void => void (LE ? b.writeBigUInt64LE(v, o) : b.writeBigUInt64BE(v, o));
+// 64-bit access through a DataView of the buffer's ArrayBuffer, one cached
+// for reads and one for writes (the receive and the reply buffer are each
+// one ArrayBuffer): Buffer's readBigUInt64LE/writeBigUInt64LE build the value
+// from 32-bit halves with several BigInt operations, several times slower
+let rdAb: ArrayBufferLike | undefined;
+let rdDv: DataView | undefined;
+let wrAb: ArrayBufferLike | undefined;
+let wrDv: DataView | undefined;
+function outOfRange(o: number, len: number): RangeError {
+  return new RangeError(`offset ${o} of a u64 is outside the ${len} bytes of the buffer`);
+}
+export const rd64 = (b: Buffer, o: number): bigint => {
+  if (!(o >= 0 && o + 8 <= b.length)) throw outOfRange(o, b.length);
+  if (b.buffer !== rdAb) {
+    rdAb = b.buffer;
+    rdDv = new DataView(b.buffer);
+  }
+  return rdDv!.getBigUint64(b.byteOffset + o, LE);
+};
+export const wr16 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
+export const wr32 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+export const wr64 = (b: Buffer, v: bigint, o: number): void => {
+  if (!(o >= 0 && o + 8 <= b.length)) throw outOfRange(o, b.length);
+  if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`${String(v)} is not a u64`);
+  if (b.buffer !== wrAb) {
+    wrAb = b.buffer;
+    wrDv = new DataView(b.buffer);
+  }
+  wrDv!.setBigUint64(b.byteOffset + o, v, LE);
+};
 
 // ---------------------------------------------------------------------------
 // nlmsghdr
@@ -522,6 +549,15 @@ function decodeValue(name: string, spec: AttrSpec, a: RawAttr): Scalar {
     throw new WireError(`${what} is ${a.data.length} bytes, above ${spec.maxLen}`);
   }
   return a.data;
+}
+
+/**
+ * Validates one attribute the caller does not otherwise read (the generated
+ * per-message decoders, for the family's attributes outside their message):
+ * throws WireError where decodeAttrs would.
+ */
+export function checkAttr(name: string, spec: AttrSpec, b: Buffer, off: number, len: number, rawType: number): void {
+  decodeValue(name, spec, { type: rawType & NLA_TYPE_MASK, nested: (rawType & NLA_F_NESTED) !== 0, netByteOrder: (rawType & NLA_F_NET_BYTEORDER) !== 0, data: b.subarray(off, off + len) });
 }
 
 /**

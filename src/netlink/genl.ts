@@ -10,9 +10,10 @@
  * sequence number, never 0 (kernel-initiated messages carry seq 0).
  */
 import { EventEmitter } from 'node:events';
-import { KoffloadError, NetlinkError, errnoName } from '../errors.js';
+import { KoffloadError, NetlinkError, WireError, errnoName } from '../errors.js';
 import {
   NLMSG,
+  NLMSG_HDRLEN,
   NLMSG_MIN_TYPE,
   NLM_F,
   type GenlMessage,
@@ -22,9 +23,10 @@ import {
   decodeGenl,
   decodeNlDone,
   decodeNlError,
-  decodeNlMessagesPartial,
   encodeGenlMsg,
   putString,
+  rd16,
+  rd32,
 } from './codec.js';
 import { type GenlSocket, type GenlSocketOptions, openGenlSocket } from './socket.js';
 
@@ -128,8 +130,18 @@ export interface GenlClientEvents {
   decodeError: [err: Error];
   /** the receive buffer overran: `dropped` messages were lost */
   overrun: [dropped: number];
+  /** the datagrams of one receive crossing were all handled (see GenlSocketEvents.batch) */
+  batch: [];
   close: [err?: Error];
 }
+
+/**
+ * Takes a kernel-initiated message (sequence number 0, a genl family type)
+ * straight from the receive buffer: `buf[off, off + len)` is the whole
+ * message, valid only during the call. Returns false to leave it to the
+ * generic path (decoded, then emitted as 'message').
+ */
+export type RawMessageHandler = (buf: Buffer, off: number, len: number) => boolean;
 
 interface Pending {
   dump: boolean;
@@ -139,6 +151,11 @@ interface Pending {
   timer: NodeJS.Timeout;
   resolve: (msgs: GenlMessage[]) => void;
   reject: (err: Error) => void;
+}
+
+/** A message whose attribute area is its own (not a view of the socket's receive buffer). */
+function copyGenl(g: GenlMessage): GenlMessage {
+  return { header: g.header, cmd: g.cmd, version: g.version, attrs: Buffer.from(g.attrs) };
 }
 
 function checkTimeout(ms: number): number {
@@ -153,9 +170,11 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
   readonly peerPort: number;
   readonly stats: GenlClientStats = { decodeErrors: 0, foreignDatagrams: 0, unsolicited: 0, strayErrors: 0, timeouts: 0 };
   private readonly timeoutMs: number;
-  private readonly maxDatagramBytes: number;
+  /** largest datagram sendBatch() builds, bytes */
+  readonly maxDatagramBytes: number;
   private readonly pending = new Map<number, Pending>();
   private nextSeq = 1;
+  private rawHandler: RawMessageHandler | undefined;
 
   constructor(options: GenlClientOptions = {}) {
     super();
@@ -168,6 +187,7 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
     this.socket = options.socket ?? openGenlSocket(options);
     this.socket.on('datagram', (buf, port) => this.onDatagram(buf, port));
     this.socket.on('overrun', (dropped) => this.emit('overrun', dropped));
+    this.socket.on('batch', () => this.emit('batch'));
     this.socket.on('close', (err) => this.onClose(err));
   }
 
@@ -184,7 +204,13 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
     return this.pending.size;
   }
 
-  private allocSeq(): number {
+  /** Routes kernel-initiated messages to `handler` first (the REQUEST fast path). */
+  setRawHandler(handler: RawMessageHandler | undefined): void {
+    this.rawHandler = handler;
+  }
+
+  /** A fresh sequence number for a message built by the caller (never 0, none pending). */
+  allocSeq(): number {
     for (;;) {
       const seq = this.nextSeq;
       this.nextSeq = this.nextSeq >= 0xffffffff ? 1 : this.nextSeq + 1;
@@ -268,6 +294,15 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
     return { seqs, sent, chunks: each };
   }
 
+  /**
+   * Sends messages the caller encoded (sequence numbers from allocSeq()) as
+   * one datagram to the peer; `buf` may be reused once this returns.
+   */
+  sendEncoded(buf: Buffer): Promise<void> {
+    if (this.closed) return Promise.reject(new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED'));
+    return this.socket.send([buf], { port: this.peerPort });
+  }
+
   /** The id of a genl family; rejects with NetlinkError ENOENT when it is not registered. */
   async resolveFamily(name: string, options: { timeoutMs?: number } = {}): Promise<number> {
     if (Buffer.byteLength(name) + 1 > GENL_NAMSIZ || name.length === 0) {
@@ -296,14 +331,29 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       return;
     }
     // a bad nlmsg_len ends the walk; the messages before it are good
-    const { messages: msgs, error } = decodeNlMessagesPartial(buf);
-    if (error) this.decodeFailed(error);
-    for (const m of msgs) {
-      try {
-        this.onMessage(m);
-      } catch (err) {
-        this.decodeFailed(err);
+    const raw = this.rawHandler;
+    const n = buf.length;
+    let off = 0;
+    while (off < n) {
+      const rem = n - off;
+      if (rem < NLMSG_HDRLEN) return this.decodeFailed(new WireError(`${rem} trailing bytes at offset ${off}: truncated nlmsghdr`));
+      const len = rd32(buf, off);
+      if (len < NLMSG_HDRLEN) return this.decodeFailed(new WireError(`nlmsg_len ${len} at offset ${off} is shorter than the header`));
+      if (len > rem) return this.decodeFailed(new WireError(`nlmsg_len ${len} at offset ${off} exceeds the ${rem} bytes left`));
+      const type = rd16(buf, off + 4);
+      const seq = rd32(buf, off + 8);
+      if (raw === undefined || seq !== 0 || type < NLMSG_MIN_TYPE || !raw(buf, off, len)) {
+        const m: NlMessage = {
+          header: { len, type, flags: rd16(buf, off + 6), seq, pid: rd32(buf, off + 12) },
+          payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
+        };
+        try {
+          this.onMessage(m);
+        } catch (err) {
+          this.decodeFailed(err);
+        }
       }
+      off += (len + 3) & ~3;
     }
   }
 
@@ -326,7 +376,7 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       this.stats.strayErrors++;
       const ev: NlErrorEvent = { seq, errno: info.errno, code: errnoName(info.errno), request: info.request };
       if (info.message !== undefined) ev.extack = info.message;
-      if (info.requestPayload !== undefined) ev.requestPayload = info.requestPayload;
+      if (info.requestPayload !== undefined) ev.requestPayload = Buffer.from(info.requestPayload);
       this.emit('nlError', ev);
       return;
     }
@@ -336,7 +386,8 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       return;
     }
     if (type < NLMSG_MIN_TYPE) return; // NOOP, OVERRUN: nothing to do
-    const g = decodeGenl(m);
+    // the datagram is the socket's receive buffer: what is kept is copied
+    const g = copyGenl(decodeGenl(m));
     if (p) {
       p.messages.push(g);
       if (!p.dump && !p.ack) this.settle(seq, p);

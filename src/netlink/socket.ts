@@ -1,44 +1,45 @@
 /**
- * The transport: a NETLINK_GENERIC datagram socket. This is the only file
- * that imports the `netlink` package (node_netlink, pre-1.0); everything
- * above it sees the small {@link GenlSocket} interface, so the package can
- * be patched or replaced here alone.
+ * The transport: a NETLINK_GENERIC datagram socket, implemented by
+ * koffload's own addon (src/native/koffload_nl.c). Everything above it sees
+ * the small {@link GenlSocket} interface; this is the only file that uses
+ * the addon's socket calls (it replaced the `netlink` package, whose
+ * receive path, a peek and a read and two objects per datagram, was the
+ * limit, and which could not share the fd with a poll of ours).
  *
- * Facts about the package this file relies on (netlink@0.3.0):
- * - `send(array)` makes one sendmsg() with one iovec per element: several
- *   netlink messages concatenated go out as one datagram.
- * - Receiving peeks first, so a datagram of any size arrives whole.
- * - A failed recvmsg() is reported through the 'error' event and the
- *   socket keeps working.
- * - It has no setsockopt() besides the buffer sizes.
- * - But a pending socket error (sk_err) makes poll() report POLLERR before
- *   any recvmsg(): libuv then stops the poll handle and the package's
- *   handler aborts the whole process (it builds its error object from a
- *   NULL syscall name). A kernel unicast to a full receive buffer sets
- *   sk_err = ENOBUFS, and that is the normal backpressure case for a
- *   koffload handler under load.
- *
- * Hence every socket gets, through koffload's own addon (src/native/) on the
- * fd found via /proc (the package does not expose it):
- * - NETLINK_NO_ENOBUFS: an overrun drops messages without setting sk_err;
- *   the drops are counted from the socket's Drops column in
- *   /proc/self/net/netlink (sk_drops), see {@link GenlSocket.checkDrops};
- * - NETLINK_EXT_ACK: errors carry the kernel's extended ack message.
- * Opening fails (KOFFLOAD_ERR_SOCKET) if that is impossible, rather than
- * leave a socket that kills the process on its first overrun.
+ * How it moves datagrams:
+ * - Receive: a uv_poll in the addon; when the socket is readable one
+ *   recvmmsg() reads up to `recvSlots` datagrams into a receive arena
+ *   allocated once per socket (slots of `recvSlotBytes`), and the
+ *   datagrams of that crossing are emitted as 'datagram' events followed
+ *   by one 'batch' event. A 'datagram' buffer is a view of the arena, valid
+ *   until the listener returns: a listener copies what it keeps (the next
+ *   crossing overwrites it). A datagram longer than its slot arrives
+ *   truncated, is counted and reported (64 KiB slots hold anything the
+ *   kernel sends: a REQUEST is at most ~8.3 KiB, a dump part at most 32 KiB).
+ * - Send: send() makes one sendmsg() of its buffers as one datagram, at
+ *   once and without blocking (MSG_DONTWAIT): the buffers may be reused as
+ *   soon as it returns, and a userspace peer whose buffer is full fails
+ *   with EAGAIN, as the kernel's own unicast does, instead of stalling.
+ * - Every socket has NETLINK_NO_ENOBUFS (an overrun drops messages without
+ *   setting sk_err; the drops are counted from the socket's Drops column in
+ *   /proc/self/net/netlink, sk_drops, see {@link GenlSocket.checkDrops})
+ *   and NETLINK_EXT_ACK (errors carry the kernel's extended ack message);
+ *   opening fails (KOFFLOAD_ERR_SOCKET) if that is impossible. A pending
+ *   socket error (POLLERR) is read and cleared in the addon and reported as
+ *   'socketError'; the socket lives on.
+ * The arenas are the transport's only per-socket buffers and are allocated
+ * before any traffic, so locking memory (mlockall) keeps receive and send
+ * free of page faults and allocation.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import netlink from 'netlink';
-import { KoffloadError } from '../errors.js';
-import { koffloadNl } from '../native/koffload-nl.js';
+import { KoffloadError, errnoName } from '../errors.js';
+import { type PollHandle, koffloadNl } from '../native/koffload-nl.js';
 
 export const NETLINK_GENERIC = 16;
-const SOL_NETLINK = 270;
-const NETLINK_NO_ENOBUFS = 5;
-const NETLINK_CAP_ACK = 10;
-const NETLINK_EXT_ACK = 11;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
 const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024;
 const ENOBUFS = osConstants.errno.ENOBUFS;
 
@@ -74,6 +75,17 @@ export interface GenlSocketOptions {
    * @default false
    */
   capAck?: boolean;
+  /**
+   * Datagrams read per recvmmsg() (one crossing into the kernel), 1..1024.
+   * @default 64
+   */
+  recvSlots?: number;
+  /**
+   * Bytes of one receive slot, 4096..1048576; a longer datagram arrives
+   * truncated (counted in stats.truncated).
+   * @default 65536
+   */
+  recvSlotBytes?: number;
 }
 
 export interface SendOptions {
@@ -100,13 +112,20 @@ export interface GenlSocketStats {
   truncated: number;
   /** datagrams received */
   datagrams: number;
+  /** receive crossings (recvmmsg() calls that returned datagrams) */
+  batches: number;
   /** sendmsg() calls made */
   sends: number;
 }
 
 export interface GenlSocketEvents {
-  /** one received datagram (may hold several messages) and its sender */
+  /**
+   * one received datagram (may hold several messages) and its sender; the
+   * buffer is valid until the listener returns (copy what you keep)
+   */
   datagram: [buf: Buffer, senderPort: number];
+  /** after the datagrams of one receive crossing (a batch): replies made meanwhile can go out together */
+  batch: [];
   /** the receive buffer overran: `dropped` messages were lost, the socket lives on */
   overrun: [dropped: number];
   /** a non-fatal socket error, already counted */
@@ -121,7 +140,16 @@ export interface GenlSocket {
   readonly portId: number;
   readonly closed: boolean;
   readonly stats: Readonly<GenlSocketStats>;
-  /** Sends the buffers back to back as ONE datagram (one sendmsg). */
+  /**
+   * true while the datagrams of a receive crossing are being emitted: a
+   * 'batch' event follows before control returns to the event loop (so
+   * work made now can wait for it instead of scheduling its own turn)
+   */
+  readonly receiving: boolean;
+  /**
+   * Sends the buffers back to back as ONE datagram (one sendmsg). The
+   * buffers are read before send() returns: the caller may reuse them.
+   */
   send(buffers: readonly Uint8Array[], options?: SendOptions): Promise<void>;
   /** Effective SO_RCVBUF in bytes as the kernel reports it. */
   recvBufferSize(): number;
@@ -138,139 +166,142 @@ export interface GenlSocket {
   close(): void;
 }
 
-type RawSocket = InstanceType<typeof netlink.RawNetlinkSocket>;
-type RawError = Error & { errno?: number; code?: string; syscall?: string };
+const SLOTS_DEFAULT = 64;
+const SLOT_BYTES_DEFAULT = 65536;
 
-function toBuffer(u: Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+function socketError(err: unknown, what: string): KoffloadError {
+  const e = err as Error & { errno?: number };
+  return new KoffloadError('KOFFLOAD_ERR_SOCKET', `${what}: ${e.message}`, { cause: err, errno: e.errno });
+}
+
+function errnoError(errno: number, syscall: string): Error {
+  const code = errnoName(errno);
+  return Object.assign(new Error(`${syscall} ${code}`), { errno, code, syscall });
 }
 
 /** The inode of our NETLINK_GENERIC socket bound to `portId`, and its drop count. */
-function procRow(portId: number, inode?: number): { inode: number; drops: number } | undefined {
+function procRow(protocol: number, portId: number, inode?: number): { inode: number; drops: number } | undefined {
   const lines = readFileSync('/proc/self/net/netlink', 'utf8').split('\n').slice(1);
   for (const line of lines) {
     // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
     const f = line.trim().split(/\s+/);
-    if (f.length < 10 || Number(f[1]) !== NETLINK_GENERIC || Number(f[2]) !== portId) continue;
+    if (f.length < 10 || Number(f[1]) !== protocol || Number(f[2]) !== portId) continue;
     const row = { inode: Number(f[9]), drops: Number(f[8]) };
     if (inode === undefined || row.inode === inode) return row;
   }
   return undefined;
 }
 
-function fdOfInode(inode: number): number | undefined {
-  const want = `socket:[${inode}]`;
-  for (const name of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${name}`) === want) return Number(name);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return undefined;
-}
-
-/** The fd and inode of this process's NETLINK_GENERIC socket bound to `portId`, found through /proc. */
-export function findGenlSocketFd(portId: number): { fd: number; inode: number } | undefined {
-  const row = procRow(portId);
-  const fd = row && fdOfInode(row.inode);
-  return row && fd !== undefined ? { fd, inode: row.inode } : undefined;
-}
-
-/** Sets NETLINK_NO_ENOBUFS and NETLINK_EXT_ACK (and NETLINK_CAP_ACK); returns the socket inode. */
-function protect(portId: number, capAck: boolean): number {
-  const found = findGenlSocketFd(portId);
-  if (!found) throw new Error(`cannot find the fd of netlink port ${portId} in /proc`);
-  const { fd } = found;
-  const nl = koffloadNl();
-  nl.setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1);
-  nl.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-  if (capAck) nl.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-  if (nl.getsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS) === 0) throw new Error('NETLINK_NO_ENOBUFS did not stick');
-  return found.inode;
-}
-
-class NetlinkGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSocket {
+class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSocket {
   readonly portId: number;
-  readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, sends: 0 };
+  readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, batches: 0, sends: 0 };
   private isClosed = false;
+  receiving = false;
   private lastDrops = 0;
-  /** sends the package has queued: it drops them at close() without calling back */
-  private readonly unsent = new Set<(err: Error) => void>();
+  private readonly inode: number | undefined;
   private readonly dropTimer: NodeJS.Timeout | undefined;
+  private readonly handle: PollHandle;
+  /** the receive arena (slot i at i * slotBytes) and its per-datagram meta, reused by every crossing */
+  private readonly arena: Buffer;
+  private readonly meta: Int32Array;
 
   constructor(
-    private readonly raw: RawSocket,
-    private readonly inode: number,
+    private readonly protocol: number,
+    private readonly fd: number,
+    portId: number,
+    private readonly slotBytes: number,
+    slots: number,
     dropCheckMs: number,
   ) {
     super();
-    this.portId = raw.address().port;
-    this.lastDrops = procRow(this.portId, inode)?.drops ?? 0;
+    this.portId = portId;
+    const row = procRow(protocol, portId);
+    this.inode = row?.inode;
+    this.lastDrops = row?.drops ?? 0;
+    const ab = new ArrayBuffer(slotBytes * slots);
+    this.arena = Buffer.from(ab);
+    const metaAb = new ArrayBuffer(3 * 4 * slots);
+    this.meta = new Int32Array(metaAb);
+    this.handle = koffloadNl().start(fd, ab, slotBytes, slots, metaAb, (n, fatal) => this.onBatch(n, fatal));
     if (dropCheckMs > 0) {
       this.dropTimer = setInterval(() => this.checkDrops(), dropCheckMs);
       this.dropTimer.unref();
     }
-    raw.on('message', (msg, rinfo) => {
-      this.stats.datagrams++;
-      this.emit('datagram', msg, rinfo.port);
-    });
-    raw.on('truncatedMessage', () => {
-      this.stats.truncated++;
-      this.emit('socketError', new KoffloadError('KOFFLOAD_ERR_SOCKET', 'a datagram arrived truncated'));
-    });
-    // Always listened to: an unhandled 'error' would crash the process.
-    raw.on('error', (err: RawError) => this.onError(err));
   }
 
   get closed(): boolean {
     return this.isClosed;
   }
 
-  private onError(err: RawError): void {
-    if (err.syscall === 'recvmsg') {
-      if (err.errno === ENOBUFS) {
-        this.stats.enobufs++;
-        this.checkDrops();
-      } else {
-        this.stats.recvErrors++;
-        this.emit('socketError', err);
-      }
+  private onBatch(n: number, fatal: boolean): void {
+    if (this.isClosed) return;
+    if (n < 0) {
+      this.onError(-n, fatal);
       return;
     }
-    // An error of the poll handle: the package has closed the socket.
-    this.finish(new KoffloadError('KOFFLOAD_ERR_SOCKET', err.message, { cause: err, errno: err.errno }));
+    this.stats.batches++;
+    const meta = this.meta;
+    this.receiving = true;
+    try {
+      this.emitBatch(n, meta);
+    } finally {
+      this.receiving = false;
+    }
+    if (!this.isClosed) this.emit('batch');
+  }
+
+  private emitBatch(n: number, meta: Int32Array): void {
+    for (let i = 0; i < n && !this.isClosed; i++) {
+      const len = meta[3 * i]!;
+      const port = meta[3 * i + 1]! >>> 0;
+      this.stats.datagrams++;
+      if (meta[3 * i + 2] !== 0) {
+        this.stats.truncated++;
+        this.emit('socketError', new KoffloadError('KOFFLOAD_ERR_SOCKET', `a datagram of ${len} bytes arrived truncated to ${this.slotBytes}`));
+        continue;
+      }
+      const off = i * this.slotBytes;
+      this.emit('datagram', this.arena.subarray(off, off + len), port);
+    }
+  }
+
+  private onError(errno: number, fatal: boolean): void {
+    const err = errnoError(errno, 'recvmsg');
+    if (fatal) {
+      this.close(new KoffloadError('KOFFLOAD_ERR_SOCKET', err.message, { cause: err, errno }));
+      return;
+    }
+    if (errno === ENOBUFS) {
+      this.stats.enobufs++;
+      this.checkDrops();
+      return;
+    }
+    this.stats.recvErrors++;
+    this.emit('socketError', err);
   }
 
   send(buffers: readonly Uint8Array[], options: SendOptions = {}): Promise<void> {
     if (this.isClosed) return Promise.reject(new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED'));
     if (buffers.length === 0) return Promise.resolve();
-    const port = options.port ?? 0;
-    return new Promise<void>((resolve, reject) => {
-      this.stats.sends++;
-      this.unsent.add(reject);
-      try {
-        this.raw.send(buffers.map(toBuffer), { port }, (err) => {
-          this.unsent.delete(reject);
-          if (err) reject(err);
-          else resolve();
-        });
-      } catch (err) {
-        this.unsent.delete(reject);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
+    this.stats.sends++;
+    let errno: number;
+    try {
+      errno = koffloadNl().send(this.fd, options.port ?? 0, buffers);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return errno === 0 ? Promise.resolve() : Promise.reject(errnoError(errno, 'sendmsg'));
   }
 
   recvBufferSize(): number {
-    return this.raw.getRecvBufferSize();
+    return koffloadNl().getsockopt(this.fd, SOL_SOCKET, SO_RCVBUF);
   }
 
   checkDrops(): number {
     if (this.isClosed) return 0;
     let now: number;
     try {
-      now = procRow(this.portId, this.inode)?.drops ?? this.lastDrops;
+      now = procRow(this.protocol, this.portId, this.inode)?.drops ?? this.lastDrops;
     } catch {
       return 0;
     }
@@ -286,63 +317,56 @@ class NetlinkGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSo
 
   setRef(ref: boolean): void {
     if (this.isClosed) return;
-    if (ref) this.raw.ref();
-    else this.raw.unref();
+    koffloadNl().ref(this.handle, ref);
   }
 
-  private finish(err?: Error): void {
+  close(err?: Error): void {
     if (this.isClosed) return;
     this.isClosed = true;
     clearInterval(this.dropTimer);
-    for (const reject of this.unsent) reject(new KoffloadError('KOFFLOAD_ERR_SOCKET_CLOSED', 'closed before the send was confirmed', err ? { cause: err } : {}));
-    this.unsent.clear();
+    koffloadNl().stop(this.handle);
     this.emit('close', err);
   }
+}
 
-  close(): void {
-    if (this.isClosed) return;
-    try {
-      this.raw.close();
-    } finally {
-      this.finish();
-    }
+function checkRange(name: string, v: number, lo: number, hi: number): void {
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `${name} must be an integer in ${lo}..${hi}, got ${v}`);
   }
 }
 
 /** Opens and binds a NETLINK_GENERIC socket. */
 export function openGenlSocket(options: GenlSocketOptions = {}): GenlSocket {
+  return openNetlinkSocket(NETLINK_GENERIC, options);
+}
+
+/** Opens and binds a netlink socket of another protocol (the simulator's NETLINK_SOCK_DIAG). */
+export function openNetlinkSocket(protocol: number, options: GenlSocketOptions = {}): GenlSocket {
   const recv = options.recvBufferSize ?? DEFAULT_BUFFER_BYTES;
   const send = options.sendBufferSize ?? DEFAULT_BUFFER_BYTES;
-  for (const [name, v] of [
-    ['recvBufferSize', recv],
-    ['sendBufferSize', send],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 1 || v > 0x7fffffff) {
-      throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `${name} must be an integer in 1..2^31-1, got ${v}`);
-    }
-  }
+  checkRange('recvBufferSize', recv, 1, 0x7fffffff);
+  checkRange('sendBufferSize', send, 1, 0x7fffffff);
   const dropCheckMs = options.dropCheckMs ?? 1000;
-  if (!Number.isInteger(dropCheckMs) || dropCheckMs < 0 || dropCheckMs > 0x7fffffff) {
-    throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `dropCheckMs must be an integer in 0..2^31-1, got ${dropCheckMs}`);
-  }
-  let raw: RawSocket;
+  checkRange('dropCheckMs', dropCheckMs, 0, 0x7fffffff);
+  const slots = options.recvSlots ?? SLOTS_DEFAULT;
+  checkRange('recvSlots', slots, 1, 1024);
+  const slotBytes = options.recvSlotBytes ?? SLOT_BYTES_DEFAULT;
+  checkRange('recvSlotBytes', slotBytes, 4096, 1 << 20);
+  const localPort = options.localPort ?? 0;
+  checkRange('localPort', localPort, 0, 0xffffffff);
+  let nl;
+  let fd: number;
+  let portId: number;
   try {
-    raw = new netlink.RawNetlinkSocket(NETLINK_GENERIC, {
-      recvBufferSize: recv,
-      sendBufferSize: send,
-      ...(options.localPort !== undefined ? { localPort: options.localPort } : {}),
-    });
+    nl = koffloadNl();
+    [fd, portId] = nl.open(localPort, recv, send, options.capAck ?? false, protocol);
   } catch (err) {
-    const e = err as RawError;
-    throw new KoffloadError('KOFFLOAD_ERR_SOCKET', e.message, { cause: err, errno: e.errno });
+    throw socketError(err, 'cannot open a netlink socket that survives overruns');
   }
-  let inode: number;
   try {
-    inode = protect(raw.address().port, options.capAck ?? false);
+    return new NativeGenlSocket(protocol, fd, portId >>> 0, slotBytes, slots, dropCheckMs);
   } catch (err) {
-    raw.close();
-    const e = err as RawError;
-    throw new KoffloadError('KOFFLOAD_ERR_SOCKET', `cannot make the socket survive overruns: ${e.message}`, { cause: err, errno: e.errno });
+    nl.closeFd(fd);
+    throw socketError(err, 'cannot poll the netlink socket');
   }
-  return new NetlinkGenlSocket(raw, inode, dropCheckMs);
 }

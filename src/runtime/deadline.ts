@@ -79,3 +79,142 @@ export function deadlineSignal(deadlineNs: bigint, clock: Clock = monotonicNs): 
     },
   };
 }
+
+/** A deadline in a {@link DeadlineQueue}; cancel() before it expires and it never does. */
+export interface DeadlineTicket {
+  cancel(): void;
+}
+
+interface QueuedDeadline extends DeadlineTicket {
+  readonly deadlineNs: bigint;
+  readonly onExpire: () => void;
+  /** position in the heap; -1 once expired or cancelled */
+  index: number;
+}
+
+const queues = new WeakMap<Clock, DeadlineQueue>();
+
+/**
+ * Every deadline of one clock behind ONE timer: a binary min-heap of
+ * absolute deadlines (exact, unlike a hashed wheel's slots; O(log n) to
+ * add and cancel) and one unref'd setTimeout armed for the earliest. When
+ * it fires, every deadline the clock has reached expires in deadline
+ * order and the timer is armed again for the next; a timer that fires
+ * early (a manual clock that did not move, Node's 1 ms granularity) only
+ * re-arms. Cancelling the earliest leaves the timer as it is: it fires,
+ * finds nothing due, and re-arms for the new earliest, so a request that
+ * finishes in time costs no timer call at all.
+ */
+export class DeadlineQueue {
+  private heap: QueuedDeadline[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** what the timer is armed for */
+  private armedFor: bigint | undefined;
+
+  constructor(private readonly clock: Clock = monotonicNs) {}
+
+  /** The queue shared by everything that uses `clock` (one timer per clock). */
+  static for(clock: Clock = monotonicNs): DeadlineQueue {
+    let q = queues.get(clock);
+    if (!q) queues.set(clock, (q = new DeadlineQueue(clock)));
+    return q;
+  }
+
+  /** Deadlines waiting. */
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** Calls onExpire() once the clock reaches deadlineNs (at once from the timer if it already has), unless cancelled first. */
+  add(deadlineNs: bigint, onExpire: () => void): DeadlineTicket {
+    const q = this;
+    const e: QueuedDeadline = {
+      deadlineNs,
+      onExpire,
+      index: this.heap.length,
+      cancel(): void {
+        if (e.index >= 0) q.remove(e);
+      },
+    };
+    this.heap.push(e);
+    this.up(e.index);
+    if (this.armedFor === undefined || deadlineNs < this.armedFor) this.arm();
+    return e;
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = undefined;
+    const first = this.heap[0];
+    if (!first) return;
+    this.armedFor = first.deadlineNs;
+    // at least 1 ms: a deadline already reached expires on the next timer turn, never inside add()
+    this.timer = setTimeout(() => this.fire(), Math.max(1, timerDelayMs(first.deadlineNs, this.clock())));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedFor = undefined;
+    const now = this.clock();
+    for (let first = this.heap[0]; first && first.deadlineNs <= now; first = this.heap[0]) {
+      this.remove(first);
+      try {
+        first.onExpire();
+      } catch (err) {
+        // an expiry must not stop the others; surface it as Node would
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    this.arm();
+  }
+
+  private remove(e: QueuedDeadline): void {
+    const i = e.index;
+    const last = this.heap.pop()!;
+    e.index = -1;
+    if (last !== e) {
+      this.heap[i] = last;
+      last.index = i;
+      this.down(i);
+      this.up(last.index);
+    }
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
+    const e = h[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pe = h[p]!;
+      if (pe.deadlineNs <= e.deadlineNs) break;
+      h[i] = pe;
+      pe.index = i;
+      i = p;
+    }
+    h[i] = e;
+    e.index = i;
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    const n = h.length;
+    const e = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && h[r]!.deadlineNs < h[l]!.deadlineNs ? r : l;
+      const ce = h[c]!;
+      if (ce.deadlineNs >= e.deadlineNs) break;
+      h[i] = ce;
+      ce.index = i;
+      i = c;
+    }
+    h[i] = e;
+    e.index = i;
+  }
+}

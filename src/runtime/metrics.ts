@@ -11,11 +11,17 @@
  * The registry also holds prom-client's default process metrics
  * (process_*, nodejs_*), collected once per process and shared by every
  * DaemonMetrics in it. docs/metrics.md lists each metric.
+ *
+ * Per-request counting costs no label hashing: observe() finds the
+ * request's series (subsystem, op, role) in two small maps and bumps plain
+ * numbers; the requests counters copy them into prom-client in collect()
+ * and the latency histogram is a metric of its own that formats them when
+ * scraped, exactly as prom-client's Histogram would.
  */
 import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics } from 'prom-client';
 import { KOFFLOAD } from '../generated/wire.js';
 import type { KoffloadClientStats, SubsysInfo } from '../kernel/client.js';
-import type { DecisionEvent, Lane, LaneStats } from './server.js';
+import { type DecisionEvent, type Lane, type LaneStats, OUTCOMES, type RequestOutcome } from './server.js';
 
 export interface MetricsSources {
   /** live servers: queue depth and in-flight per lane */
@@ -65,6 +71,59 @@ function defaultProcessMetrics(): Metric[] {
   return processMetrics;
 }
 
+const OUTCOME_INDEX = Object.fromEntries(OUTCOMES.map((o, i) => [o, i])) as Record<RequestOutcome, number>;
+
+/** What observe() counts for one (subsystem, op, role). */
+interface Series {
+  readonly labels: { subsystem: string; op: string; role: string };
+  /** requests by OUTCOMES index */
+  readonly outcomes: Float64Array;
+  /** handler durations per bucket (not cumulative); the last is above every bound */
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * A histogram registered as a prom-client metric (name, help, type, get(),
+ * reset()): values come from the Series, formatted as prom-client's own
+ * Histogram formats them (cumulative le buckets, +Inf, _sum, _count).
+ */
+class SeriesHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+    private readonly series: () => Iterable<Series>,
+  ) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: unknown[] } {
+    const values: unknown[] = [];
+    for (const s of this.series()) {
+      if (s.count === 0) continue;
+      let acc = 0;
+      this.bounds.forEach((le, i) => {
+        acc += s.buckets[i]!;
+        values.push({ labels: { le }, sharedLabels: s.labels, value: acc, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf' }, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const s of this.series()) {
+      s.buckets.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
+  }
+}
+
 export interface DaemonMetricsOptions {
   /** metric name prefix. @default 'koffload_' */
   prefix?: string;
@@ -74,9 +133,11 @@ export interface DaemonMetricsOptions {
 
 export class DaemonMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'subsystem' | 'op' | 'outcome'>;
-  private readonly shadowDecisions: Counter<'subsystem' | 'op' | 'outcome'>;
-  private readonly latency: Histogram<'subsystem' | 'op' | 'role'>;
+  /** subsystem -> op -> [live, shadow] */
+  private readonly seriesBy = new Map<string, Map<string, [Series | undefined, Series | undefined]>>();
+  /** (series, outcome) pairs and series with durations, in the order first seen (prom-client's output order) */
+  private readonly outcomeOrder: [Series, number][] = [];
+  private readonly latencyOrder: Series[] = [];
   private readonly publishErrors: Counter<'subsystem' | 'role'>;
   private readonly unhandled: Counter<string>;
   private sources: MetricsSources | undefined;
@@ -88,25 +149,26 @@ export class DaemonMetrics {
     const cacheMs = opts.kernelStatsCacheMs ?? 1000;
     const r = [this.registry];
     for (const m of defaultProcessMetrics()) this.registry.registerMetric(m);
-    this.requests = new Counter({
-      name: `${p}requests_total`,
-      help: 'Requests handled by the live policy, by subsystem, op and outcome',
-      labelNames: ['subsystem', 'op', 'outcome'],
-      registers: r,
-    });
-    this.shadowDecisions = new Counter({
-      name: `${p}shadow_decisions_total`,
-      help: 'Decisions computed by shadow (candidate) policies and not sent, by outcome',
-      labelNames: ['subsystem', 'op', 'outcome'],
-      registers: r,
-    });
-    this.latency = new Histogram({
-      name: `${p}handler_duration_seconds`,
-      help: 'Run time of handlers that started, by subsystem, op and role (live or shadow)',
-      labelNames: ['subsystem', 'op', 'role'],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
+    const self = this;
+    const requestCounter = (name: string, help: string, role: string): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['subsystem', 'op', 'outcome'],
+        registers: r,
+        collect() {
+          this.reset();
+          for (const [s, i] of self.outcomeOrder) {
+            if (s.labels.role === role) this.inc({ subsystem: s.labels.subsystem, op: s.labels.op, outcome: OUTCOMES[i]! }, s.outcomes[i]!);
+          }
+        },
+      });
+    };
+    requestCounter(`${p}requests_total`, 'Requests handled by the live policy, by subsystem, op and outcome', 'live');
+    requestCounter(`${p}shadow_decisions_total`, 'Decisions computed by shadow (candidate) policies and not sent, by outcome', 'shadow');
+    this.registry.registerMetric(
+      new SeriesHistogram(`${p}handler_duration_seconds`, 'Run time of handlers that started, by subsystem, op and role (live or shadow)', LATENCY_BUCKETS, () => self.latencyOrder) as unknown as Histogram<string>,
+    );
     this.publishErrors = new Counter({
       name: `${p}publish_errors_total`,
       help: 'ctx.publish() calls that failed (cache full, bad key, socket closed), awaited by the handler or not',
@@ -118,7 +180,6 @@ export class DaemonMetrics {
       help: 'Promise rejections nobody handled (fire-and-forget work in a policy), logged and survived',
       registers: r,
     });
-    const self = this;
     new Gauge({
       name: `${p}queue_depth`,
       help: 'Requests waiting in a lane, not started',
@@ -290,12 +351,34 @@ export class DaemonMetrics {
     this.sources = sources;
   }
 
+  private seriesOf(subsystem: string, op: string, role: string): Series {
+    let byOp = this.seriesBy.get(subsystem);
+    if (!byOp) this.seriesBy.set(subsystem, (byOp = new Map()));
+    let pair = byOp.get(op);
+    if (!pair) byOp.set(op, (pair = [undefined, undefined]));
+    const i = role === 'live' ? 0 : 1;
+    let s = pair[i];
+    if (!s) {
+      s = { labels: { subsystem, op, role }, outcomes: new Float64Array(OUTCOMES.length), buckets: new Float64Array(LATENCY_BUCKETS.length + 1), sum: 0, count: 0 };
+      pair[i] = s;
+    }
+    return s;
+  }
+
   /** Counts one handled request (the SubsystemServer onDecision hook). */
   observe(ev: DecisionEvent): void {
-    const labels = { subsystem: ev.subsystem, op: ev.opName ?? String(ev.req.op), outcome: ev.outcome };
-    if (ev.role === 'live') this.requests.inc(labels);
-    else this.shadowDecisions.inc(labels);
-    if (ev.handlerNs > 0n) this.latency.observe({ subsystem: ev.subsystem, op: labels.op, role: ev.role }, Number(ev.handlerNs) / 1e9);
+    const s = this.seriesOf(ev.subsystem, ev.opName ?? String(ev.req.op), ev.role);
+    const o = OUTCOME_INDEX[ev.outcome];
+    if (s.outcomes[o]!++ === 0) this.outcomeOrder.push([s, o]);
+    if (ev.handlerNs > 0n) {
+      if (s.count === 0 && !this.latencyOrder.includes(s)) this.latencyOrder.push(s);
+      const v = Number(ev.handlerNs) / 1e9;
+      let b = 0;
+      while (b < LATENCY_BUCKETS.length && v > LATENCY_BUCKETS[b]!) b++;
+      s.buckets[b]!++;
+      s.sum += v;
+      s.count++;
+    }
   }
 
   /** Counts a failed ctx.publish() (the SubsystemServer onPublishError hook). */

@@ -59,11 +59,19 @@ export interface Schema<Ops extends { [K in keyof Ops]: OpTypes } = Record<strin
   readonly messages: ReadonlyMap<string, MessageCodec<unknown, unknown>>;
 }
 
+/** A message's generated codec (src/runtime/pb.ts): the same results as the reflection one, faster. */
+export interface GeneratedCodec {
+  decode(bytes: Uint8Array): unknown;
+  encode(value: never): Buffer;
+}
+
 export interface SchemaDef {
   name: string;
   package: string;
   /** protobufjs JSON descriptor (Root#toJSON()) */
   descriptor: protobuf.INamespace;
+  /** generated codecs by fully qualified message name; the others use reflection */
+  codecs?: Record<string, GeneratedCodec>;
   /** op name -> op id and message names */
   ops: Record<string, { op: number; request: string; response: string }>;
 }
@@ -192,7 +200,7 @@ function fromJsonSafe(type: protobuf.Type, json: unknown): Record<string, unknow
   return wire;
 }
 
-function makeCodec(type: protobuf.Type): MessageCodec<unknown, unknown> {
+function makeCodec(type: protobuf.Type, generated?: GeneratedCodec): MessageCodec<unknown, unknown> {
   const typeName = type.fullName.replace(/^\./, '');
   const codec: MessageCodec<unknown, unknown> = {
     typeName,
@@ -221,6 +229,10 @@ function makeCodec(type: protobuf.Type): MessageCodec<unknown, unknown> {
       return codec.decode(codec.encode(fromJsonSafe(type, json)));
     },
   };
+  if (generated) {
+    codec.decode = generated.decode;
+    codec.encode = generated.encode as (value: unknown) => Buffer;
+  }
   return codec;
 }
 
@@ -232,7 +244,7 @@ export function defineSchema<Ops extends { [K in keyof Ops]: OpTypes }>(def: Sch
   const visit = (ns: protobuf.NamespaceBase): void => {
     for (const obj of ns.nestedArray) {
       if (obj instanceof protobuf.Type) {
-        const c = makeCodec(obj);
+        const c = makeCodec(obj, def.codecs?.[obj.fullName.replace(/^\./, '')]);
         messages.set(c.typeName, c);
         if (!messages.has(obj.name)) messages.set(obj.name, c);
       }

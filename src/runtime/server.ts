@@ -1,11 +1,12 @@
 /**
  * Serving one subsystem: lanes, deadlines, answers.
  *
- * Each subsystem gets two p-queue lanes: one for requests the kernel waits
- * on, one for advisory (non-waiting) requests, so advisory work never
- * queues behind blocking work. p-queue has no length cap and its timeout
- * starts only when a task leaves the queue, so load shedding and deadlines
- * are ours:
+ * Each subsystem gets two lanes: one for requests the kernel waits on, one
+ * for advisory (non-waiting) requests, so advisory work never queues
+ * behind blocking work. A lane is a count of running handlers and a FIFO
+ * of requests waiting for a slot (p-queue, which this replaced, has no
+ * length cap, starts its timeout only when a task leaves the queue, and
+ * cost a promise chain per request); load shedding and deadlines are ours:
  *
  * - a request that finds no free handler slot and queueMax requests already
  *   waiting is declined at once (outcome `shed`; queueMax 0: never queue);
@@ -16,8 +17,9 @@
  * - a request is started only while at least minBudgetUs remain before its
  *   deadline; otherwise it is declined unstarted (`expired`), or, when the
  *   deadline has already passed, dropped without a reply;
- * - a running handler gets an AbortSignal that fires at the deadline, or
- *   earlier when drain() begins (stop, reload); a
+ * - a running handler gets an AbortSignal (ctx.signal, created only when
+ *   the handler reads it) that fires at the deadline, or earlier when
+ *   drain() begins (stop, reload); a
  *   handler still running then is abandoned (`abandoned`): its slot is
  *   freed, its eventual answer discarded, and no reply is sent. The kernel
  *   has already completed the call with outcome `deadline`; a reply now
@@ -34,12 +36,17 @@
  *
  * Replies go through the transport's reply(), which sends every reply of
  * one event-loop turn in one sendmsg().
+ *
+ * The fast path: a handler that returns a value (not a promise) is run,
+ * answered and reported synchronously, in the turn its request arrived,
+ * with no promise, timer or AbortController made for it. A handler that
+ * returns a promise is watched by the process's one DeadlineQueue (one
+ * timer for every deadline) and settled when the promise is.
  */
-import PQueue from 'p-queue';
 import { KOFFLOAD, type Status } from '../generated/wire.js';
 import type { KernelRequest } from '../kernel/client.js';
 import { AdvisoryCache } from './cache.js';
-import { type Clock, cannotMeet, deadlineSignal, monotonicNs } from './deadline.js';
+import { type Clock, DeadlineExceededError, DeadlineQueue, type DeadlineTicket, cannotMeet, monotonicNs } from './deadline.js';
 import { type BoundOp, type HandlerContext, type Logger, type SubsystemPolicy, silentLogger } from './policy.js';
 import { isDecline, statusOfThrown } from './status.js';
 
@@ -133,30 +140,119 @@ export class ServerDrainingError extends Error {
 }
 
 type Base = { lane: Lane; req: KernelRequest; opName: string | undefined; arrived: bigint };
+type Extra = Partial<Pick<DecisionEvent, 'request' | 'default' | 'response' | 'payload' | 'handlerNs' | 'error'>>;
+type Done = ((ev: DecisionEvent) => void) | undefined;
 
-/** A request waiting in a lane, not started. */
-interface Queued {
-  base: Base;
-  extra: { request: unknown; default: unknown };
+interface LaneState {
+  concurrency: number;
+  max: number;
+  /** handlers running (abandoned ones excluded) */
+  running: number;
+  /** requests waiting for a slot, oldest first, from `head` on */
+  waiting: Job[];
+  head: number;
+}
+
+/** One request from arrival to its one outcome. */
+class Job implements Base {
   /** started, or finished by drain() */
-  done: boolean;
-  resolve: (ev: DecisionEvent) => void;
+  done = false;
+  /** set once an outcome is reported */
+  settled = false;
+  ctx: Ctx | undefined;
+  ticket: DeadlineTicket | undefined;
+  start = 0n;
+  constructor(
+    readonly lane: Lane,
+    readonly req: KernelRequest,
+    readonly opName: string | undefined,
+    readonly arrived: bigint,
+    readonly bop: BoundOp,
+    readonly request: unknown,
+    readonly dflt: unknown,
+    readonly onDone: Done,
+  ) {}
+}
+
+/**
+ * The HandlerContext: its signal is made on first read, already aborted
+ * if the deadline passed or drain() began before that.
+ */
+class Ctx implements HandlerContext<unknown, unknown> {
+  private ac: AbortController | undefined;
+  /** why the signal fired or must fire when made */
+  abortReason: Error | undefined;
+  readonly default: unknown;
+  constructor(
+    private readonly server: SubsystemServer,
+    private readonly bop: BoundOp,
+    readonly reqId: bigint,
+    readonly deadlineNs: bigint,
+    dflt: unknown,
+    readonly shadow: boolean,
+    readonly advisory: boolean,
+  ) {
+    this.default = dflt;
+  }
+
+  get subsystem(): string {
+    return this.server.subsystem;
+  }
+
+  get op(): number {
+    return this.bop.op;
+  }
+
+  get opName(): string {
+    return this.bop.name;
+  }
+
+  get logger(): Logger {
+    return this.server.logger;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      this.ac = new AbortController();
+      if (this.abortReason) this.ac.abort(this.abortReason);
+    }
+    return this.ac.signal;
+  }
+
+  /** Fires the signal (once; the first reason wins). */
+  abort(reason: Error): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.ac?.abort(reason);
+  }
+
+  // AdvisoryCache's checks (key 1..keyMax bytes, ttl 1..cacheTtlMaxMs, encodable value);
+  // shadow requests get the same checks, and nothing is sent
+  publish(key: Uint8Array | string, value: unknown, ttlMs: number): Promise<void> {
+    return this.server.publishFor(this.bop, this.shadow, key, value, ttlMs);
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
 export class SubsystemServer {
   readonly policy: SubsystemPolicy;
   readonly subsysId: number;
   readonly role: Role;
+  readonly logger: Logger;
   private readonly transport: Transport;
-  private readonly logger: Logger;
   private readonly clock: Clock;
+  private readonly deadlines: DeadlineQueue;
   private readonly onDecision: ((ev: DecisionEvent) => void) | undefined;
   private readonly onPublishError: ((err: unknown) => void) | undefined;
-  private readonly lanes: Record<Lane, { queue: PQueue; concurrency: number; max: number; waiting: Set<Queued> }>;
+  private readonly lanes: Record<Lane, LaneState>;
   private readonly budgetNs: bigint;
   private closing = false;
-  /** aborts every running handler's ctx.signal when drain() begins */
-  private readonly draining = new AbortController();
+  /** running handlers that took a promise, for drain() to abort */
+  private readonly pendingAsync = new Set<Job>();
+  private idleWaiters: (() => void)[] = [];
   /** abandoned handlers whose promise has not settled yet */
   abandonedRunning = 0;
   /** ctx.publish() calls that failed (awaited by the handler or not) */
@@ -169,19 +265,18 @@ export class SubsystemServer {
     this.role = opts.role ?? 'live';
     this.logger = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? monotonicNs;
+    this.deadlines = DeadlineQueue.for(this.clock);
     this.onDecision = opts.onDecision;
     this.onPublishError = opts.onPublishError;
     const l = this.policy.limits;
-    this.lanes = {
-      blocking: { queue: new PQueue({ concurrency: l.concurrency }), concurrency: l.concurrency, max: l.queueMax, waiting: new Set() },
-      advisory: { queue: new PQueue({ concurrency: l.advisoryConcurrency }), concurrency: l.advisoryConcurrency, max: l.advisoryQueueMax, waiting: new Set() },
-    };
+    const lane = (concurrency: number, max: number): LaneState => ({ concurrency, max, running: 0, waiting: [], head: 0 });
+    this.lanes = { blocking: lane(l.concurrency, l.queueMax), advisory: lane(l.advisoryConcurrency, l.advisoryQueueMax) };
     this.budgetNs = BigInt(l.minBudgetUs) * 1000n;
   }
 
   laneStats(lane: Lane): LaneStats {
-    const q = this.lanes[lane].queue;
-    return { queued: q.size, running: q.pending };
+    const l = this.lanes[lane];
+    return { queued: l.waiting.length - l.head, running: l.running };
   }
 
   get subsystem(): string {
@@ -190,18 +285,26 @@ export class SubsystemServer {
 
   /** Handles one request; resolves with what was done once it is done. Never rejects. */
   handle(req: KernelRequest): Promise<DecisionEvent> {
+    return new Promise<DecisionEvent>((resolve) => this.serve(req, resolve));
+  }
+
+  /**
+   * Handles one request, reporting its one outcome to onDecision (and to
+   * `onDone`): synchronously when its handler returns a value, else when
+   * the promise settles or the deadline passes. Never throws.
+   */
+  serve(req: KernelRequest, onDone?: (ev: DecisionEvent) => void): void {
     const arrived = this.clock();
     const lane: Lane = (req.flags & KOFFLOAD.reqFlag.advisory) !== 0 ? 'advisory' : 'blocking';
     const bop = this.policy.ops.get(req.op);
-    const base = { lane, req, opName: bop?.name, arrived };
-    if (this.closing) return Promise.resolve(this.finishShutdown(base, {}));
-    if (!bop) return Promise.resolve(this.finish(base, 'unimplemented', 'decline'));
+    if (this.closing) return this.report(onDone, this.finishShutdown({ lane, req, opName: bop?.name, arrived }, {}));
+    if (!bop) return this.report(onDone, this.finish({ lane, req, opName: undefined, arrived }, 'unimplemented', 'decline'));
     let request: unknown;
     try {
       request = bop.request.decode(req.payload);
     } catch (err) {
       this.logger.warn('request payload does not decode', { subsystem: this.subsystem, op: bop.name, err: String(err) });
-      return Promise.resolve(this.finish(base, 'bad_request', 'decline', { error: err }));
+      return this.report(onDone, this.finish({ lane, req, opName: bop.name, arrived }, 'bad_request', 'decline', { error: err }));
     }
     let dflt: unknown;
     if (req.default !== undefined) {
@@ -212,128 +315,175 @@ export class SubsystemServer {
       }
     }
     const l = this.lanes[lane];
+    const job = new Job(lane, req, bop.name, arrived, bop, request, dflt, onDone);
     if (this.abandonedRunning >= this.policy.limits.abandonedMax) {
-      return Promise.resolve(this.finish(base, 'stalled', 'error', { request, default: dflt }));
+      return this.report(onDone, this.finish(job, 'stalled', 'error', { request, default: dflt }));
     }
     // a free slot takes the request at once, whatever queueMax says
-    if (l.queue.pending >= l.concurrency && l.queue.size >= l.max) return Promise.resolve(this.finish(base, 'shed', 'decline', { request, default: dflt }));
-    return new Promise<DecisionEvent>((resolve) => {
-      const entry: Queued = { base, extra: { request, default: dflt }, done: false, resolve };
-      l.waiting.add(entry);
-      void l.queue.add(async () => {
-        if (entry.done) return; // finished by drain()
-        l.waiting.delete(entry);
-        entry.done = true;
-        try {
-          resolve(await this.run(base, bop, request, dflt));
-        } catch (err) {
-          // run() does not throw; should it, the caller still gets exactly one outcome
-          this.logger.error('serving a request failed', { subsystem: this.subsystem, err: String(err) });
-          resolve(this.finish(base, 'error', 'error', { request, default: dflt, error: err }));
-        }
-      });
-    });
+    if (l.running < l.concurrency) {
+      this.run(l, job);
+      return;
+    }
+    if (l.waiting.length - l.head >= l.max) return this.report(onDone, this.finish(job, 'shed', 'decline', { request, default: dflt }));
+    l.waiting.push(job);
+  }
+
+  private report(onDone: Done, ev: DecisionEvent): void {
+    onDone?.(ev);
+  }
+
+  /** Starts the oldest waiting requests while slots are free. */
+  private pump(l: LaneState): void {
+    while (l.running < l.concurrency && l.head < l.waiting.length) {
+      const job = l.waiting[l.head]!;
+      l.waiting[l.head++] = undefined as unknown as Job;
+      if (l.head > 32 && l.head * 2 > l.waiting.length) {
+        l.waiting = l.waiting.slice(l.head);
+        l.head = 0;
+      }
+      if (job.done) continue; // finished by drain()
+      this.run(l, job);
+    }
+    if (l.running === 0 && l.head === l.waiting.length) this.checkIdle();
   }
 
   /** Finishes a request at shutdown: DECLINE while its caller still waits, nothing past its deadline. */
-  private finishShutdown(base: Base, extra: Partial<Pick<DecisionEvent, 'request' | 'default'>>): DecisionEvent {
+  private finishShutdown(base: Base, extra: Extra): DecisionEvent {
     return this.finish(base, 'shutdown', this.clock() < base.req.deadlineNs ? 'decline' : undefined, extra);
   }
 
-  private async run(
-    base: { lane: Lane; req: KernelRequest; opName: string | undefined; arrived: bigint },
-    bop: BoundOp,
-    request: unknown,
-    dflt: unknown,
-  ): Promise<DecisionEvent> {
-    const { req } = base;
-    const extra = { request, default: dflt };
-    if (this.closing) return this.finishShutdown(base, extra);
-    const start = this.clock();
-    if (cannotMeet(req.deadlineNs, start, this.budgetNs)) {
-      // past the deadline nobody waits: no reply (see the header comment)
-      return this.finish(base, 'expired', start >= req.deadlineNs ? undefined : 'decline', extra);
-    }
-    const ds = deadlineSignal(req.deadlineNs, this.clock);
-    // ctx.signal: the deadline or the start of drain(), whichever comes first
-    const ac = new AbortController();
-    const onDeadline = (): void => ac.abort(ds.signal.reason);
-    const onDrain = (): void => ac.abort(new ServerDrainingError());
-    if (ds.signal.aborted) onDeadline();
-    else ds.signal.addEventListener('abort', onDeadline, { once: true });
-    if (this.draining.signal.aborted) onDrain();
-    else this.draining.signal.addEventListener('abort', onDrain, { once: true });
-    const shadow = this.role === 'shadow' || (req.flags & KOFFLOAD.reqFlag.shadow) !== 0;
-    const cache = new AdvisoryCache(shadow ? noPublish : this.transport, this.subsysId, bop.response);
-    const ctx: HandlerContext<unknown, unknown> = {
-      subsystem: this.subsystem,
-      op: bop.op,
-      opName: bop.name,
-      reqId: req.reqId,
-      deadlineNs: req.deadlineNs,
-      signal: ac.signal,
-      logger: this.logger,
-      default: dflt,
-      shadow,
-      advisory: base.lane === 'advisory',
-      // AdvisoryCache's checks (key 1..keyMax bytes, ttl 1..cacheTtlMaxMs, encodable value);
-      // shadow requests get the same checks, and nothing is sent
-      publish: (key, value, ttlMs) => {
-        const p = cache.publish(key, value, ttlMs);
-        // handled here too, so a handler that does not await it cannot end the process
-        p.catch((err: unknown) => {
-          this.publishErrors++;
-          this.logger.warn('ctx.publish() failed', { subsystem: this.subsystem, op: bop.name, err: String(err) });
-          this.onPublishError?.(err);
-        });
-        return p;
-      },
-    };
-    type Settled = { kind: 'value'; v: unknown } | { kind: 'throw'; e: unknown } | { kind: 'abandoned' };
-    const ran: Promise<Settled> = (async () => bop.handler(request, ctx))().then(
-      (v): Settled => ({ kind: 'value', v }),
-      (e: unknown): Settled => ({ kind: 'throw', e }),
-    );
-    const abandonment = new Promise<Settled>((resolve) => {
-      if (ds.signal.aborted) resolve({ kind: 'abandoned' });
-      else ds.signal.addEventListener('abort', () => resolve({ kind: 'abandoned' }), { once: true });
-    });
-    const settled = await Promise.race([ran, abandonment]);
-    ds.dispose();
-    ds.signal.removeEventListener('abort', onDeadline);
-    this.draining.signal.removeEventListener('abort', onDrain);
-    const handlerNs = this.clock() - start;
-    if (settled.kind === 'abandoned' || this.clock() >= req.deadlineNs) {
-      if (settled.kind === 'abandoned') {
-        this.abandonedRunning++;
-        void ran.then(() => this.abandonedRunning--);
+  /** Runs a request in a slot of lane `l`; the slot is freed when it ends (or is abandoned). */
+  private run(l: LaneState, job: Job): void {
+    job.done = true;
+    l.running++;
+    const { bop, req } = job;
+    let ev: DecisionEvent | undefined;
+    try {
+      if (this.closing) {
+        ev = this.finishShutdown(job, { request: job.request, default: job.dflt });
+        return;
       }
+      const start = this.clock();
+      if (cannotMeet(req.deadlineNs, start, this.budgetNs)) {
+        // past the deadline nobody waits: no reply (see the header comment)
+        ev = this.finish(job, 'expired', start >= req.deadlineNs ? undefined : 'decline', { request: job.request, default: job.dflt });
+        return;
+      }
+      job.start = start;
+      const shadow = this.role === 'shadow' || (req.flags & KOFFLOAD.reqFlag.shadow) !== 0;
+      const ctx = new Ctx(this, bop, req.reqId, req.deadlineNs, job.dflt, shadow, job.lane === 'advisory');
+      job.ctx = ctx;
+      let result: unknown;
+      try {
+        result = bop.handler(job.request, ctx);
+      } catch (err) {
+        ev = this.settle(job, 'throw', err);
+        return;
+      }
+      if (!isThenable(result)) {
+        ev = this.settle(job, 'value', result);
+        return;
+      }
+      // a promise: the slot stays taken until it settles or the deadline passes
+      this.pendingAsync.add(job);
+      if (this.closing) ctx.abort(new ServerDrainingError());
+      job.ticket = this.deadlines.add(req.deadlineNs, () => this.abandon(l, job, result as PromiseLike<unknown>));
+      result.then(
+        (v) => this.settleAsync(l, job, 'value', v),
+        (e: unknown) => this.settleAsync(l, job, 'throw', e),
+      );
+    } catch (err) {
+      // nothing above throws; should it, the caller still gets exactly one outcome
+      this.logger.error('serving a request failed', { subsystem: this.subsystem, err: String(err) });
+      ev = this.finish(job, 'error', 'error', { request: job.request, default: job.dflt, error: err });
+    } finally {
+      if (ev) {
+        l.running--;
+        job.settled = true;
+        this.report(job.onDone, ev);
+        this.pump(l);
+      }
+    }
+  }
+
+  private settleAsync(l: LaneState, job: Job, kind: 'value' | 'throw', v: unknown): void {
+    if (job.settled) return; // abandoned: its slot was freed then
+    job.settled = true;
+    job.ticket?.cancel();
+    this.pendingAsync.delete(job);
+    let ev: DecisionEvent;
+    try {
+      ev = this.settle(job, kind, v);
+    } catch (err) {
+      this.logger.error('serving a request failed', { subsystem: this.subsystem, err: String(err) });
+      ev = this.finish(job, 'error', 'error', { request: job.request, default: job.dflt, error: err });
+    }
+    l.running--;
+    this.report(job.onDone, ev);
+    this.pump(l);
+  }
+
+  /** The deadline passed with the handler's promise pending: its slot is freed, its answer will be dropped. */
+  private abandon(l: LaneState, job: Job, ran: PromiseLike<unknown>): void {
+    if (job.settled) return;
+    job.settled = true;
+    this.pendingAsync.delete(job);
+    job.ctx?.abort(new DeadlineExceededError());
+    this.abandonedRunning++;
+    const left = (): void => {
+      this.abandonedRunning--;
+    };
+    ran.then(left, left);
+    this.logger.warn('handler overran its deadline; abandoned', { subsystem: this.subsystem, op: job.bop.name });
+    const ev = this.finish(job, 'abandoned', undefined, { request: job.request, default: job.dflt, handlerNs: this.clock() - job.start });
+    l.running--;
+    this.report(job.onDone, ev);
+    this.pump(l);
+  }
+
+  /** The outcome of a handler that returned or threw (sync or async). */
+  private settle(job: Job, kind: 'value' | 'throw', v: unknown): DecisionEvent {
+    // object literals, never spreads: a spread here cost microseconds per request
+    const { bop } = job;
+    const base = job;
+    const now = this.clock();
+    const handlerNs = now - job.start;
+    if (now >= base.req.deadlineNs) {
       this.logger.warn('handler overran its deadline; abandoned', { subsystem: this.subsystem, op: bop.name });
-      return this.finish(base, 'abandoned', undefined, { ...extra, handlerNs });
+      return this.finish(base, 'abandoned', undefined, { request: job.request, default: job.dflt, handlerNs });
     }
-    if (settled.kind === 'throw') {
-      const status = statusOfThrown(settled.e);
-      if (status === 'error') this.logger.error('handler threw', { subsystem: this.subsystem, op: bop.name, err: String(settled.e) });
-      return this.finish(base, status === 'decline' ? 'declined' : 'error', status, { ...extra, handlerNs, error: settled.e });
+    if (kind === 'throw') {
+      const status = statusOfThrown(v);
+      if (status === 'error') this.logger.error('handler threw', { subsystem: this.subsystem, op: bop.name, err: String(v) });
+      return this.finish(base, status === 'decline' ? 'declined' : 'error', status, { request: job.request, default: job.dflt, handlerNs, error: v });
     }
-    if (isDecline(settled.v)) return this.finish(base, 'declined', 'decline', { ...extra, handlerNs });
+    if (isDecline(v)) return this.finish(base, 'declined', 'decline', { request: job.request, default: job.dflt, handlerNs });
     let payload: Buffer;
     try {
-      payload = bop.response.encode(settled.v);
+      payload = bop.response.encode(v);
       if (payload.length > KOFFLOAD.limits.payloadMax) throw new Error(`response is ${payload.length} bytes, more than ${KOFFLOAD.limits.payloadMax}`);
     } catch (err) {
       this.logger.error('handler returned a response that does not encode', { subsystem: this.subsystem, op: bop.name, err: String(err) });
-      return this.finish(base, 'bad_response', 'error', { ...extra, handlerNs, error: err, response: settled.v });
+      return this.finish(base, 'bad_response', 'error', { request: job.request, default: job.dflt, handlerNs, error: err, response: v });
     }
-    return this.finish(base, 'ok', 'ok', { ...extra, handlerNs, payload, response: settled.v });
+    return this.finish(base, 'ok', 'ok', { request: job.request, default: job.dflt, handlerNs, payload, response: v }, now);
   }
 
-  private finish(
-    base: { lane: Lane; req: KernelRequest; opName: string | undefined; arrived: bigint },
-    outcome: RequestOutcome,
-    status: Status | undefined,
-    extra: Partial<Pick<DecisionEvent, 'request' | 'default' | 'response' | 'payload' | 'handlerNs' | 'error'>> = {},
-  ): DecisionEvent {
+  /** ctx.publish(): checked always, sent only for a live, non-shadow request. */
+  publishFor(bop: BoundOp, shadow: boolean, key: Uint8Array | string, value: unknown, ttlMs: number): Promise<void> {
+    const cache = new AdvisoryCache(shadow ? noPublish : this.transport, this.subsysId, bop.response);
+    const p = cache.publish(key, value, ttlMs);
+    // handled here too, so a handler that does not await it cannot end the process
+    p.catch((err: unknown) => {
+      this.publishErrors++;
+      this.logger.warn('ctx.publish() failed', { subsystem: this.subsystem, op: bop.name, err: String(err) });
+      this.onPublishError?.(err);
+    });
+    return p;
+  }
+
+  /** Replies (when the request is answerable and a status was decided) and reports; `now` saves a clock read. */
+  private finish(base: Base, outcome: RequestOutcome, status: Status | undefined, extra: Extra = {}, now?: bigint): DecisionEvent {
     const { req } = base;
     const answerable = this.role === 'live' && req.reqId !== 0n && (req.flags & KOFFLOAD.reqFlag.shadow) === 0;
     let replied = false;
@@ -359,7 +509,7 @@ export class SubsystemServer {
       default: extra.default,
       response: extra.response,
       handlerNs: extra.handlerNs ?? 0n,
-      totalNs: this.clock() - base.arrived,
+      totalNs: (now ?? this.clock()) - base.arrived,
       arrivedNs: base.arrived,
       error: extra.error,
     };
@@ -371,6 +521,13 @@ export class SubsystemServer {
     return ev;
   }
 
+  private checkIdle(): void {
+    if (this.lanes.blocking.running !== 0 || this.lanes.advisory.running !== 0 || this.idleWaiters.length === 0) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
   /**
    * Stops serving: requests arriving from now on and those still queued are
    * finished at once (outcome `shutdown`: DECLINE while the caller still
@@ -380,18 +537,20 @@ export class SubsystemServer {
    */
   async drain(): Promise<void> {
     this.closing = true;
-    if (!this.draining.signal.aborted) this.draining.abort(new ServerDrainingError());
+    for (const job of [...this.pendingAsync]) job.ctx?.abort(new ServerDrainingError());
     for (const l of Object.values(this.lanes)) {
-      const waiting = [...l.waiting];
-      l.waiting.clear();
-      l.queue.clear();
-      for (const entry of waiting) {
-        if (entry.done) continue;
-        entry.done = true;
-        entry.resolve(this.finishShutdown(entry.base, entry.extra));
+      const waiting = l.waiting.slice(l.head);
+      l.waiting = [];
+      l.head = 0;
+      for (const job of waiting) {
+        if (job.done) continue;
+        job.done = true;
+        job.settled = true;
+        this.report(job.onDone, this.finishShutdown(job, { request: job.request, default: job.dflt }));
       }
     }
-    await Promise.all([this.lanes.blocking.queue.onIdle(), this.lanes.advisory.queue.onIdle()]);
+    if (this.lanes.blocking.running === 0 && this.lanes.advisory.running === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 }
 
@@ -436,8 +595,8 @@ export class Dispatcher {
           // closed: the kernel falls back on its own
         }
       }
-    } else void s.handle(req);
-    if (sh) void sh.handle(req);
+    } else s.serve(req);
+    if (sh) sh.serve(req);
   }
 
   /** Stops listening (requests are no longer routed). */

@@ -36,7 +36,9 @@ function errnoError(errno: number, code: string): Error {
 }
 
 export class InprocSocket extends EventEmitter<GenlSocketEvents> implements GenlSocket {
-  readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, sends: 0 };
+  readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, batches: 0, sends: 0 };
+  /** no receive crossings here: replies flush at setImmediate */
+  readonly receiving = false;
   readonly privileged: boolean;
   private readonly rcvbuf: number;
   private queue: Array<{ buf: Buffer; from: number }> = [];

@@ -14,21 +14,16 @@
  *    one period shows up as a different inode and still counts as a death.
  *
  * 2. Backpressure. The kernel's own unicast never blocks: a full receiver
- *    makes it fail with EAGAIN. A userspace sender on a non-blocking socket
- *    gets EAGAIN too, but the `netlink` package (src/binding.cc Sendmsg())
- *    then keeps the datagram queued and retries whenever the socket is
- *    writable, which for netlink is always: the caller never sees EAGAIN,
- *    the loop spins, and every later send of this socket waits behind it.
- *    So a send must never be attempted when it would fail: before each
- *    unicast the receiver's sk_rmem_alloc (from /proc/net/netlink, read
- *    once per batch and raised by an estimate of each datagram sent) is
- *    compared with its sk_rcvbuf (from sock_diag, learnt at BIND), which is
- *    the kernel's own test in netlink_attachskb(). Full means EAGAIN here,
- *    without sending. Sends are made from setImmediate, never from inside
- *    a send callback of the package, so each goes out synchronously.
- *    When sock_diag is unavailable (no netlink_diag) the buffer size is
- *    unknown and the check is skipped: a full receiver then delays the
- *    simulator instead of failing the call (documented in docs/simulator.md).
+ *    makes it fail with EAGAIN. The transport's sends are non-blocking
+ *    (MSG_DONTWAIT), so a full userspace receiver fails with EAGAIN too.
+ *    Before each unicast the receiver's sk_rmem_alloc (from
+ *    /proc/net/netlink, read once per batch and raised by an estimate of
+ *    each datagram sent) is also compared with its sk_rcvbuf (from
+ *    sock_diag, learnt at BIND), the kernel's own test in
+ *    netlink_attachskb() as 6.1 and 6.13+ apply it: full means EAGAIN
+ *    without a send, so the simulator refuses by the stricter of the two
+ *    kernels' rules whichever runs underneath. Without sock_diag (no
+ *    netlink_diag) only the send's own EAGAIN counts.
  *
  * 3. Privilege and identity. The process behind a port is found through
  *    the socket inode in /proc/<pid>/fd, its CAP_NET_ADMIN in
@@ -94,7 +89,8 @@ export class NetlinkTransport implements SimTransport {
   }
 
   onDatagram(listener: (buf: Buffer, senderPort: number) => void): void {
-    this.sock.on('datagram', listener);
+    // the socket's buffer is reused by its next receive; the simulator keeps payloads (replies, the cache)
+    this.sock.on('datagram', (buf, port) => listener(Buffer.from(buf), port));
   }
 
   unicast(port: number, bufs: readonly Buffer[]): Promise<number> {

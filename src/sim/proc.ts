@@ -8,11 +8,11 @@
  * - NETLINK_SOCK_DIAG (netlink_diag): a socket's receive buffer size
  *   (sk_rcvbuf), which /proc does not show.
  *
- * This file and socket.ts are the only importers of the `netlink` package:
- * socket.ts opens NETLINK_GENERIC only, sock_diag needs NETLINK_SOCK_DIAG.
+ * The sock_diag socket is the transport's (src/netlink/socket.ts,
+ * openNetlinkSocket()) with protocol NETLINK_SOCK_DIAG.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import netlink from 'netlink';
+import { type GenlSocket, openNetlinkSocket } from '../netlink/socket.js';
 
 export const NETLINK_GENERIC = 16;
 const NETLINK_SOCK_DIAG = 4;
@@ -120,23 +120,29 @@ export function hasNetAdmin(pid: number): boolean {
  */
 export function readRcvbufs(timeoutMs = 1000): Promise<Map<number, number>> {
   return new Promise((resolve, reject) => {
-    let sock: InstanceType<typeof netlink.RawNetlinkSocket>;
+    let sock: GenlSocket;
     try {
-      sock = new netlink.RawNetlinkSocket(NETLINK_SOCK_DIAG, { recvBufferSize: 1 << 20, sendBufferSize: 1 << 16 });
+      sock = openNetlinkSocket(NETLINK_SOCK_DIAG, { recvBufferSize: 1 << 20, sendBufferSize: 1 << 16, dropCheckMs: 0, recvSlots: 4 });
     } catch (err) {
       reject(err instanceof Error ? err : new Error(String(err)));
       return;
     }
     const out = new Map<number, number>();
     const finish = (err?: Error): void => {
+      done = true;
       clearTimeout(timer);
       sock.close();
       if (err) reject(err);
       else resolve(out);
     };
     const timer = setTimeout(() => finish(new Error('sock_diag did not answer')), timeoutMs);
-    sock.on('error', (err: Error) => finish(err));
-    sock.on('message', (buf: Buffer) => {
+    let done = false;
+    const end = finish;
+    sock.on('close', (err) => {
+      if (!done && err) end(err);
+    });
+    sock.on('datagram', (buf: Buffer) => {
+      if (done) return;
       let off = 0;
       while (buf.length - off >= 16) {
         const len = buf.readUInt32LE(off);
@@ -166,8 +172,6 @@ export function readRcvbufs(timeoutMs = 1000): Promise<Map<number, number>> {
     req.writeUInt8(AF_NETLINK, 16);
     req.writeUInt8(NETLINK_GENERIC, 17);
     req.writeUInt32LE(NDIAG_SHOW_MEMINFO, 16 + 8);
-    sock.send(req, { port: 0 }, (err?: Error | null) => {
-      if (err) finish(err);
-    });
+    sock.send([req], { port: 0 }).catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
   });
 }

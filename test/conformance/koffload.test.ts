@@ -251,7 +251,8 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const opts = target().koffload();
     const sock = opts.socket ?? openGenlSocket({ capAck: true });
     const raw: Buffer[] = [];
-    sock.on('datagram', (d: Buffer) => raw.push(d));
+    // the socket's receive buffer is reused by its next crossing: keep copies
+    sock.on('datagram', (d: Buffer) => raw.push(Buffer.from(d)));
     const h = await handler('ktest', () => ({ status: KOFFLOAD.status.ok, payload: Buffer.alloc(2000, 7) }), {}, { ...opts, socket: sock });
     const errs: ReplyErrorEvent[] = [];
     h.client.on('replyError', (e) => errs.push(e));
@@ -652,7 +653,7 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const h = await handler('ktest', hang, {}, { ...opts, socket: sock });
     const familyId = h.client.familyId;
     const got: Buffer[] = [];
-    sock.on('datagram', (b: Buffer) => got.push(b));
+    sock.on('datagram', (b: Buffer) => got.push(Buffer.from(b)));
     const A = KOFFLOAD.attr;
     // a REPLY nobody waits for, as a handler in a timeout storm sends them: no NLM_F_ACK
     const m = encodeGenlMsg({ type: familyId, flags: NLM_F.REQUEST, seq: 77, pid: h.client.portId, cmd: KOFFLOAD.cmd.reply, version: 1 }, [
@@ -940,7 +941,7 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const opts = target().koffload();
     const sock = opts.socket ?? openGenlSocket();
     const raw: Buffer[] = [];
-    sock.on('datagram', (d) => raw.push(d));
+    sock.on('datagram', (d) => raw.push(Buffer.from(d)));
     const h = await handler('ktest', decline, {}, { ...opts, socket: sock });
     await ledger.run({ subsys: 'ktest', op: 2, calls: 1, threads: 1, timeoutMs: 5000, context: 'normal', payload: Buffer.from('abc'), flags: KOFFLOAD_TEST.runFlag.sendDefault });
     const reqs = raw.flatMap((d) => decodeNlMessages(d)).filter((m) => m.header.type === h.client.familyId && m.payload[0] === KOFFLOAD.cmd.request);
@@ -967,7 +968,7 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const A = KOFFLOAD.attr;
     const C = KOFFLOAD.cmd;
     const got: Buffer[] = [];
-    genl.socket.on('datagram', (b) => got.push(b));
+    genl.socket.on('datagram', (b) => got.push(Buffer.from(b)));
     let seq = 0x10000;
     type Case = [what: string, cmd: number, attrs: Buffer[], errno: string, msg: string | undefined, tlvs: number[], offset?: number, miss?: number];
     const nameNoNul = putAttr(A.subsysName, Buffer.from('ktest'));

@@ -326,6 +326,27 @@ describe('KoffloadClient over an in-memory socket', () => {
     assert.equal(client.stats.malformedDeclined, 1);
   });
 
+  it('sends the replies of one receive crossing in one sendmsg() when the crossing ends, before any other turn', () => {
+    const req = (id: bigint): Buffer =>
+      encodeGenlMsg({ type: FAMILY_ID, flags: 0, seq: 0, cmd: KOFFLOAD.cmd.request, version: 1 }, encodeAttrs(SPEC, { reqId: id, subsysId: 1, op: 1, deadlineNs: 1n, flags: 0, payload: Buffer.from('x') }));
+    client.on('request', (r) => client.reply(r.reqId, 'ok', r.payload));
+    for (const id of [1n, 2n, 3n]) sock.deliver(req(id));
+    assert.equal(sock.sent.length, 0, 'nothing sent while the crossing is being read');
+    sock.emit('batch');
+    assert.equal(sock.sent.length, 1, 'one datagram as soon as the crossing ends');
+    assert.deepEqual(replies(), [[1n, 0], [2n, 0], [3n, 0]]);
+  });
+
+  it('gives every handler its own copy of the payload: the receive buffer is reused', () => {
+    const got: KernelRequest[] = [];
+    client.on('request', (r) => got.push(r));
+    const shared = encodeGenlMsg({ type: FAMILY_ID, flags: 0, seq: 0, cmd: KOFFLOAD.cmd.request, version: 1 }, encodeAttrs(SPEC, { reqId: 9n, subsysId: 1, op: 1, deadlineNs: 1n, flags: 4, payload: Buffer.from('payload'), default: Buffer.from('dflt') }));
+    sock.deliver(shared);
+    shared.fill(0);
+    assert.equal(got[0]!.payload.toString(), 'payload');
+    assert.equal(got[0]!.default?.toString(), 'dflt');
+  });
+
   it('ignores REQUEST flag bits it does not know (a newer module)', async () => {
     const got = new Promise<KernelRequest>((resolve) => client.once('request', resolve));
     const unknownBit = 0x100;
@@ -364,12 +385,13 @@ describe('KoffloadClient over an in-memory socket', () => {
 });
 
 describe('GenlSocket', () => {
-  it('rejects a send still unconfirmed when the socket closes (the package drops its callback)', async () => {
+  it('settles a send before send() returns, so a close right after it leaves nothing pending', async () => {
     const s = openGenlSocket({ dropCheckMs: 0 });
     const msg = encodeGenlMsg({ type: 16, flags: 1, seq: 1, cmd: 3, version: 1 }, []);
     const sent = s.send([msg], { port: 0 });
     s.close();
     const settled = await Promise.race([sent.then(() => 'resolved', (e: unknown) => (e as { code?: string }).code), new Promise((r) => setTimeout(() => r('never settled'), 1000))]);
-    assert.equal(settled, 'KOFFLOAD_ERR_SOCKET_CLOSED');
+    assert.equal(settled, 'resolved');
+    await assert.rejects(s.send([msg], { port: 0 }), { code: 'KOFFLOAD_ERR_SOCKET_CLOSED' });
   });
 });

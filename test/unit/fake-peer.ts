@@ -31,7 +31,8 @@ export class FakePeer {
 
   constructor() {
     this.socket = openGenlSocket({ recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
-    this.socket.on('datagram', (buf, from) => this.onDatagram(buf, from));
+    // the socket's buffer is reused by its next receive: keep a copy
+    this.socket.on('datagram', (buf, from) => this.onDatagram(Buffer.from(buf), from));
   }
 
   get portId(): number {

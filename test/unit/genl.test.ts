@@ -2,10 +2,28 @@
 // layer between two userspace ports. Needs Linux; the tests that send to
 // another userspace port need root and say so when skipped.
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { NetlinkError } from '../../src/errors.js';
 import { decodeAttrs, decodeNlMessages, encodeGenlMsg, putAttr, putString } from '../../src/netlink/codec.js';
 import { CTRL_ATTR, CTRL_CMD_GETFAMILY, GENL_ID_CTRL, GenlClient } from '../../src/netlink/genl.js';
-import { type GenlSocket, openGenlSocket } from '../../src/netlink/socket.js';
+import { koffloadNl } from '../../src/native/koffload-nl.js';
+import { type GenlSocket, NETLINK_GENERIC, openGenlSocket } from '../../src/netlink/socket.js';
+
+/** The fd of this process's NETLINK_GENERIC socket bound to `port`, through /proc. */
+function fdOf(port: number): number {
+  for (const line of readFileSync('/proc/self/net/netlink', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || Number(f[1]) !== NETLINK_GENERIC || Number(f[2]) !== port) continue;
+    for (const name of readdirSync('/proc/self/fd')) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${name}`) === `socket:[${f[9]}]`) return Number(name);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  throw new Error(`no fd for port ${port}`);
+}
 import { IS_ROOT, UNICAST_NEEDS_ROOT, skipBecause } from '../skip.js';
 
 const CTRL = {
@@ -92,6 +110,29 @@ describe('genl: nlctrl on this host', () => {
     }
   });
 
+  it('reports a socket error (ENOBUFS without NETLINK_NO_ENOBUFS) and goes on receiving', async () => {
+    const small = new GenlClient({ recvBufferSize: 1024, dropCheckMs: 0 });
+    try {
+      // the addon set NETLINK_NO_ENOBUFS; take it away so an overrun sets sk_err (POLLERR)
+      const fd = fdOf(small.socket.portId);
+      koffloadNl().setsockopt(fd, 270, 5, 0);
+      const errors: Error[] = [];
+      small.socket.on('socketError', (e) => errors.push(e));
+      const item = { familyId: GENL_ID_CTRL, cmd: CTRL_CMD_GETFAMILY, attrs: [putString(CTRL_ATTR.FAMILY_NAME, 'nlctrl')] };
+      await small.sendBatch(Array.from({ length: 64 }, () => item)).sent;
+      let id: number | undefined;
+      for (let i = 0; i < 10 && id === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        id = await small.resolveFamily('nlctrl', { timeoutMs: 2000 }).catch(() => undefined);
+      }
+      assert.equal(id, 16, 'still answering after the error');
+      assert.equal(small.closed, false);
+      assert.ok(small.socket.stats.enobufs >= 1, `ENOBUFS counted (${small.socket.stats.enobufs}), errors ${errors.map((e) => e.message).join('; ')}`);
+    } finally {
+      small.close();
+    }
+  });
+
   it('rejects pending requests when closed', async () => {
     const silent = new GenlClient({ peerPort: openSilentPort() });
     const p = silent.request(0x7f0, 1, []);
@@ -141,7 +182,7 @@ describe('socket: between two userspace ports', () => {
     const got: { buf: Buffer; from: number }[] = [];
     const two = new Promise<void>((resolve) =>
       b.on('datagram', (buf, from) => {
-        got.push({ buf, from });
+        got.push({ buf: Buffer.from(buf), from });
         if (got.length === 2) resolve();
       }),
     );
@@ -158,6 +199,53 @@ describe('socket: between two userspace ports', () => {
       [4],
     );
     assert.equal(got[0]!.from, a.portId);
+  });
+
+  it('reads many datagrams in one crossing, then says the batch is over', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const seqs: number[] = [];
+    const batches: number[] = [];
+    const msg = (seq: number): Buffer => encodeGenlMsg({ type: 0x7f0, flags: 1, seq, cmd: 4, version: 1 }, []);
+    // queued while nobody reads: one poll wake-up finds all 50
+    b.setRef(false);
+    for (let i = 1; i <= 50; i++) await a.send([msg(i)], { port: b.portId });
+    await new Promise<void>((resolve) => {
+      b.on('datagram', (buf) => seqs.push(...decodeNlMessages(buf).map((m) => m.header.seq)));
+      b.on('batch', () => {
+        batches.push(seqs.length);
+        if (seqs.length === 50) resolve();
+      });
+    });
+    assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.equal(b.stats.datagrams, 50);
+    assert.ok(b.stats.batches < 50 && batches.length === b.stats.batches, `50 datagrams in ${b.stats.batches} crossings (${batches.join(',')})`);
+  });
+
+  it('the bytes sent are those of send() time: a buffer changed right after it changes nothing', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const buf = encodeGenlMsg({ type: 0x7f0, flags: 1, seq: 7, cmd: 4, version: 1 }, [putString(1, 'before')]);
+    const got = new Promise<Buffer>((resolve) => b.once('datagram', (d) => resolve(Buffer.from(d))));
+    const sent = a.send([buf], { port: b.portId });
+    buf.fill(0);
+    await sent;
+    assert.equal(decodeNlMessages(await got)[0]!.header.seq, 7);
+  });
+
+  it('counts a datagram longer than its receive slot as truncated and goes on', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const c = openGenlSocket({ recvSlotBytes: 4096, dropCheckMs: 0 });
+    try {
+      const errors: Error[] = [];
+      c.on('socketError', (e) => errors.push(e));
+      const next = new Promise<Buffer>((resolve) => c.on('datagram', (d) => resolve(Buffer.from(d))));
+      await a.send([encodeGenlMsg({ type: 0x7f0, flags: 1, seq: 1, cmd: 4, version: 1 }, [Buffer.alloc(6000)])], { port: c.portId });
+      await a.send([encodeGenlMsg({ type: 0x7f0, flags: 1, seq: 2, cmd: 4, version: 1 }, [])], { port: c.portId });
+      assert.equal(decodeNlMessages(await next)[0]!.header.seq, 2);
+      assert.equal(c.stats.truncated, 1);
+      assert.match(errors[0]?.message ?? '', /truncated/);
+    } finally {
+      c.close();
+    }
   });
 
   it('fails a send to a port nobody holds', async function () {

@@ -2,14 +2,29 @@
 // the install-time promise behind it: no dependency compiles anything when
 // `npm ci` runs. Any user; no root needed.
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { koffloadNl } from '../../src/native/koffload-nl.js';
-import { type GenlSocket, findGenlSocketFd, openGenlSocket } from '../../src/netlink/socket.js';
+import { type GenlSocket, NETLINK_GENERIC, openGenlSocket } from '../../src/netlink/socket.js';
+
+/** The fd of this process's NETLINK_GENERIC socket bound to `portId`, found through /proc. */
+function findGenlSocketFd(portId: number): { fd: number } | undefined {
+  for (const line of readFileSync('/proc/self/net/netlink', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || Number(f[1]) !== NETLINK_GENERIC || Number(f[2]) !== portId) continue;
+    for (const name of readdirSync('/proc/self/fd')) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${name}`) === `socket:[${f[9]}]`) return { fd: Number(name) };
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
+}
 
 /** Repository root (this file runs from dist/test/unit). */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -87,19 +102,8 @@ describe('install: nothing compiled by npm ci', () => {
     return out;
   }
 
-  it('every native addon under node_modules is a shipped prebuild', () => {
-    const all = addons();
-    assert.ok(all.some((p) => p.startsWith('netlink/prebuilds/')), `netlink's prebuilds are missing: ${all.join(', ')}`);
-    const built = all.filter((p) => !/(^|\/)prebuilds\//.test(p));
+  it('no native addon under node_modules was compiled at install time', () => {
+    const built = addons().filter((p) => !/(^|\/)prebuilds\//.test(p));
     assert.deepEqual(built, [], 'addons compiled at install time');
-  });
-
-  it("the netlink package loads its linux prebuild (node-gyp-build never falls back to node-gyp)", () => {
-    const req = createRequire(join(modules, 'netlink', 'package.json'));
-    const nodeGypBuild = req('node-gyp-build') as { path(dir: string): string };
-    const path = nodeGypBuild.path(join(modules, 'netlink'));
-    assert.match(path, new RegExp(`/prebuilds/linux-${process.arch}/`));
-    assert.ok(existsSync(path));
-    assert.equal(typeof (req(path) as object), 'object');
   });
 });

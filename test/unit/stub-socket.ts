@@ -5,7 +5,9 @@ import type { GenlSocket, GenlSocketEvents, GenlSocketStats, SendOptions } from 
 
 export class StubSocket extends EventEmitter<GenlSocketEvents> implements GenlSocket {
   readonly portId = 4242;
-  readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, sends: 0 };
+  readonly stats: GenlSocketStats = { drops: 0, enobufs: 0, recvErrors: 0, truncated: 0, datagrams: 0, batches: 0, sends: 0 };
+  /** no receive crossings here: replies flush at setImmediate */
+  readonly receiving = false;
   readonly sent: Buffer[] = [];
   closed = false;
   /** called per send with its index (0-based); an Error rejects that send */

@@ -8,6 +8,7 @@
 // Op.
 
 import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';
+import * as pb from '../../runtime/pb.js';
 
 /** Op ids of subsystem f2fs_gc (koffload op = enum value). */
 export const Op = {
@@ -193,7 +194,867 @@ export interface MovedResponse {
 export interface MovedResponseInit {
 }
 
-const descriptor = {
+const T_VictimRequest = 'koffload.f2fs.VictimRequest';
+const K_VictimRequest = new Set(['dev', 'gc_type', 'free_segments', 'reserved_segments', 'kernel_victim', 'kernel_victim_valid', 'fallback', 'gc_seq']);
+const E_GcType = {"GC_FOREGROUND":0,"GC_BACKGROUND":1};
+const E_Fallback = {"FALLBACK_NONE":0,"FALLBACK_NO_ADVICE":1,"FALLBACK_STALE":2,"FALLBACK_MALFORMED":3};
+
+function read_VictimRequest(r: pb.PbReader): VictimRequest {
+  let f_1: number | undefined;
+  let f_2: number | undefined;
+  let f_3: number | undefined;
+  let f_4: number | undefined;
+  let f_5: number | undefined;
+  let f_6: number | undefined;
+  let f_7: number | undefined;
+  let f_8: bigint | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('dev', wt);
+        f_1 = r.u32();
+        break;
+      case 2:
+        if (wt !== 0) throw pb.wrongWireType('gc_type', wt);
+        f_2 = r.int32();
+        break;
+      case 3:
+        if (wt !== 0) throw pb.wrongWireType('free_segments', wt);
+        f_3 = r.u32();
+        break;
+      case 4:
+        if (wt !== 0) throw pb.wrongWireType('reserved_segments', wt);
+        f_4 = r.u32();
+        break;
+      case 5:
+        if (wt !== 0) throw pb.wrongWireType('kernel_victim', wt);
+        f_5 = r.u32();
+        break;
+      case 6:
+        if (wt !== 0) throw pb.wrongWireType('kernel_victim_valid', wt);
+        f_6 = r.u32();
+        break;
+      case 7:
+        if (wt !== 0) throw pb.wrongWireType('fallback', wt);
+        f_7 = r.int32();
+        break;
+      case 8:
+        if (wt !== 0) throw pb.wrongWireType('gc_seq', wt);
+        f_8 = r.uint64();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { dev: f_1 ?? 0, gc_type: f_2 ?? 0, free_segments: f_3 ?? 0, reserved_segments: f_4 ?? 0, kernel_victim: f_5 ?? 0, kernel_victim_valid: f_6 ?? 0, fallback: f_7 ?? 0, gc_seq: f_8 ?? 0n };
+}
+
+function decode_VictimRequest(bytes: Uint8Array): VictimRequest {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_VictimRequest(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_VictimRequest, err);
+  }
+}
+
+function size_VictimRequest(v: unknown, path: string): number {
+  const o = pb.checkObject(T_VictimRequest, v, path, K_VictimRequest);
+  let n = 0;
+  {
+    const x = o['dev'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_VictimRequest, path, 'dev', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['gc_type'];
+    if (x !== undefined && x !== null) {
+      const y = pb.enumOf(T_VictimRequest, path, 'gc_type', x, E_GcType);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['free_segments'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_VictimRequest, path, 'free_segments', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['reserved_segments'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_VictimRequest, path, 'reserved_segments', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['kernel_victim'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_VictimRequest, path, 'kernel_victim', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['kernel_victim_valid'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_VictimRequest, path, 'kernel_victim_valid', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['fallback'];
+    if (x !== undefined && x !== null) {
+      const y = pb.enumOf(T_VictimRequest, path, 'fallback', x, E_Fallback);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['gc_seq'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_VictimRequest, path, 'gc_seq', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  return n;
+}
+
+function write_VictimRequest(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['dev'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['gc_type'];
+    if (x !== undefined && x !== null) {
+      w.u32(16);
+      w.int32((x as number));
+    }
+  }
+  {
+    const x = o['free_segments'];
+    if (x !== undefined && x !== null) {
+      w.u32(24);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['reserved_segments'];
+    if (x !== undefined && x !== null) {
+      w.u32(32);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['kernel_victim'];
+    if (x !== undefined && x !== null) {
+      w.u32(40);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['kernel_victim_valid'];
+    if (x !== undefined && x !== null) {
+      w.u32(48);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['fallback'];
+    if (x !== undefined && x !== null) {
+      w.u32(56);
+      w.int32((x as number));
+    }
+  }
+  {
+    const x = o['gc_seq'];
+    if (x !== undefined && x !== null) {
+      w.u32(64);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+}
+
+function encode_VictimRequest(value: VictimRequestInit): Buffer {
+  const size = size_VictimRequest(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_VictimRequest(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_VictimResponse = 'koffload.f2fs.VictimResponse';
+const K_VictimResponse = new Set(['segno']);
+
+function read_VictimResponse(r: pb.PbReader): VictimResponse {
+  let f_1: number | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('segno', wt);
+        f_1 = r.u32();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { segno: f_1 ?? 0 };
+}
+
+function decode_VictimResponse(bytes: Uint8Array): VictimResponse {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_VictimResponse(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_VictimResponse, err);
+  }
+}
+
+function size_VictimResponse(v: unknown, path: string): number {
+  const o = pb.checkObject(T_VictimResponse, v, path, K_VictimResponse);
+  let n = 0;
+  {
+    const x = o['segno'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_VictimResponse, path, 'segno', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  return n;
+}
+
+function write_VictimResponse(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['segno'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u32((x as number));
+    }
+  }
+}
+
+function encode_VictimResponse(value: VictimResponseInit): Buffer {
+  const size = size_VictimResponse(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_VictimResponse(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_RankedVictim = 'koffload.f2fs.RankedVictim';
+const K_RankedVictim = new Set(['segno', 'valid', 'seg_type']);
+
+function read_RankedVictim(r: pb.PbReader): RankedVictim {
+  let f_1: number | undefined;
+  let f_2: number | undefined;
+  let f_3: number | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('segno', wt);
+        f_1 = r.u32();
+        break;
+      case 2:
+        if (wt !== 0) throw pb.wrongWireType('valid', wt);
+        f_2 = r.u32();
+        break;
+      case 3:
+        if (wt !== 0) throw pb.wrongWireType('seg_type', wt);
+        f_3 = r.u32();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { segno: f_1 ?? 0, valid: f_2 ?? 0, seg_type: f_3 ?? 0 };
+}
+
+function decode_RankedVictim(bytes: Uint8Array): RankedVictim {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_RankedVictim(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_RankedVictim, err);
+  }
+}
+
+function size_RankedVictim(v: unknown, path: string): number {
+  const o = pb.checkObject(T_RankedVictim, v, path, K_RankedVictim);
+  let n = 0;
+  {
+    const x = o['segno'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_RankedVictim, path, 'segno', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['valid'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_RankedVictim, path, 'valid', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['seg_type'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_RankedVictim, path, 'seg_type', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  return n;
+}
+
+function write_RankedVictim(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['segno'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['valid'];
+    if (x !== undefined && x !== null) {
+      w.u32(16);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['seg_type'];
+    if (x !== undefined && x !== null) {
+      w.u32(24);
+      w.u32((x as number));
+    }
+  }
+}
+
+function encode_RankedVictim(value: RankedVictimInit): Buffer {
+  const size = size_RankedVictim(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_RankedVictim(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_Ranking = 'koffload.f2fs.Ranking';
+const K_Ranking = new Set(['gc_seq', 'victims']);
+
+function read_Ranking(r: pb.PbReader): Ranking {
+  let f_1: bigint | undefined;
+  const f_2: RankedVictim[] = [];
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('gc_seq', wt);
+        f_1 = r.uint64();
+        break;
+      case 2:
+        if (wt !== 2) throw pb.wrongWireType('victims', wt);
+        {
+          const outer = r.enter();
+          const v = read_RankedVictim(r);
+          r.pos = r.end;
+          r.end = outer;
+          f_2.push(v);
+        }
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { gc_seq: f_1 ?? 0n, victims: f_2 };
+}
+
+function decode_Ranking(bytes: Uint8Array): Ranking {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_Ranking(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_Ranking, err);
+  }
+}
+
+function size_Ranking(v: unknown, path: string): number {
+  const o = pb.checkObject(T_Ranking, v, path, K_Ranking);
+  let n = 0;
+  {
+    const x = o['gc_seq'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_Ranking, path, 'gc_seq', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  {
+    const x = o['victims'];
+    if (x !== undefined && x !== null) {
+      const a = pb.arrayOf(T_Ranking, path, 'victims', x);
+      for (let i = 0; i < a.length; i++) {
+        const s = size_RankedVictim(a[i], `${path}victims[${i}].`);
+        n += 1 + pb.varintSize(s) + s;
+      }
+    }
+  }
+  return n;
+}
+
+function write_Ranking(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['gc_seq'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+  {
+    const x = o['victims'];
+    if (x !== undefined && x !== null) {
+      const a = x as unknown[];
+      for (let i = 0; i < a.length; i++) {
+        w.u32(18);
+        w.u32(size_RankedVictim(a[i], ''));
+        write_RankedVictim(w, a[i] as Record<string, unknown>);
+      }
+    }
+  }
+}
+
+function encode_Ranking(value: RankingInit): Buffer {
+  const size = size_Ranking(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_Ranking(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_MovedRun = 'koffload.f2fs.MovedRun';
+const K_MovedRun = new Set(['ino', 'first_index', 'count', 'dest_segno', 'dest_type']);
+
+function read_MovedRun(r: pb.PbReader): MovedRun {
+  let f_1: number | undefined;
+  let f_2: number | undefined;
+  let f_3: number | undefined;
+  let f_4: number | undefined;
+  let f_5: number | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('ino', wt);
+        f_1 = r.u32();
+        break;
+      case 2:
+        if (wt !== 0) throw pb.wrongWireType('first_index', wt);
+        f_2 = r.u32();
+        break;
+      case 3:
+        if (wt !== 0) throw pb.wrongWireType('count', wt);
+        f_3 = r.u32();
+        break;
+      case 4:
+        if (wt !== 0) throw pb.wrongWireType('dest_segno', wt);
+        f_4 = r.u32();
+        break;
+      case 5:
+        if (wt !== 0) throw pb.wrongWireType('dest_type', wt);
+        f_5 = r.u32();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { ino: f_1 ?? 0, first_index: f_2 ?? 0, count: f_3 ?? 0, dest_segno: f_4 ?? 0, dest_type: f_5 ?? 0 };
+}
+
+function decode_MovedRun(bytes: Uint8Array): MovedRun {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_MovedRun(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_MovedRun, err);
+  }
+}
+
+function size_MovedRun(v: unknown, path: string): number {
+  const o = pb.checkObject(T_MovedRun, v, path, K_MovedRun);
+  let n = 0;
+  {
+    const x = o['ino'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRun, path, 'ino', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['first_index'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRun, path, 'first_index', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['count'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRun, path, 'count', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['dest_segno'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRun, path, 'dest_segno', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['dest_type'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRun, path, 'dest_type', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  return n;
+}
+
+function write_MovedRun(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['ino'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['first_index'];
+    if (x !== undefined && x !== null) {
+      w.u32(16);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['count'];
+    if (x !== undefined && x !== null) {
+      w.u32(24);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['dest_segno'];
+    if (x !== undefined && x !== null) {
+      w.u32(32);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['dest_type'];
+    if (x !== undefined && x !== null) {
+      w.u32(40);
+      w.u32((x as number));
+    }
+  }
+}
+
+function encode_MovedRun(value: MovedRunInit): Buffer {
+  const size = size_MovedRun(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_MovedRun(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_MovedRequest = 'koffload.f2fs.MovedRequest';
+const K_MovedRequest = new Set(['dev', 'segno', 'seg_type', 'valid', 'mtime', 'from_advice', 'gc_seq', 'part', 'last', 'runs']);
+
+function read_MovedRequest(r: pb.PbReader): MovedRequest {
+  let f_1: number | undefined;
+  let f_2: number | undefined;
+  let f_3: number | undefined;
+  let f_4: number | undefined;
+  let f_5: bigint | undefined;
+  let f_6: boolean | undefined;
+  let f_7: bigint | undefined;
+  let f_8: number | undefined;
+  let f_9: boolean | undefined;
+  const f_10: MovedRun[] = [];
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('dev', wt);
+        f_1 = r.u32();
+        break;
+      case 2:
+        if (wt !== 0) throw pb.wrongWireType('segno', wt);
+        f_2 = r.u32();
+        break;
+      case 3:
+        if (wt !== 0) throw pb.wrongWireType('seg_type', wt);
+        f_3 = r.u32();
+        break;
+      case 4:
+        if (wt !== 0) throw pb.wrongWireType('valid', wt);
+        f_4 = r.u32();
+        break;
+      case 5:
+        if (wt !== 0) throw pb.wrongWireType('mtime', wt);
+        f_5 = r.uint64();
+        break;
+      case 6:
+        if (wt !== 0) throw pb.wrongWireType('from_advice', wt);
+        f_6 = r.bool();
+        break;
+      case 7:
+        if (wt !== 0) throw pb.wrongWireType('gc_seq', wt);
+        f_7 = r.uint64();
+        break;
+      case 8:
+        if (wt !== 0) throw pb.wrongWireType('part', wt);
+        f_8 = r.u32();
+        break;
+      case 9:
+        if (wt !== 0) throw pb.wrongWireType('last', wt);
+        f_9 = r.bool();
+        break;
+      case 10:
+        if (wt !== 2) throw pb.wrongWireType('runs', wt);
+        {
+          const outer = r.enter();
+          const v = read_MovedRun(r);
+          r.pos = r.end;
+          r.end = outer;
+          f_10.push(v);
+        }
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { dev: f_1 ?? 0, segno: f_2 ?? 0, seg_type: f_3 ?? 0, valid: f_4 ?? 0, mtime: f_5 ?? 0n, from_advice: f_6 ?? false, gc_seq: f_7 ?? 0n, part: f_8 ?? 0, last: f_9 ?? false, runs: f_10 };
+}
+
+function decode_MovedRequest(bytes: Uint8Array): MovedRequest {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_MovedRequest(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_MovedRequest, err);
+  }
+}
+
+function size_MovedRequest(v: unknown, path: string): number {
+  const o = pb.checkObject(T_MovedRequest, v, path, K_MovedRequest);
+  let n = 0;
+  {
+    const x = o['dev'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRequest, path, 'dev', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['segno'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRequest, path, 'segno', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['seg_type'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRequest, path, 'seg_type', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['valid'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRequest, path, 'valid', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['mtime'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_MovedRequest, path, 'mtime', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  {
+    const x = o['from_advice'];
+    if (x !== undefined && x !== null) {
+      pb.boolOf(T_MovedRequest, path, 'from_advice', x);
+      n += 1 + 1;
+    }
+  }
+  {
+    const x = o['gc_seq'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_MovedRequest, path, 'gc_seq', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  {
+    const x = o['part'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_MovedRequest, path, 'part', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['last'];
+    if (x !== undefined && x !== null) {
+      pb.boolOf(T_MovedRequest, path, 'last', x);
+      n += 1 + 1;
+    }
+  }
+  {
+    const x = o['runs'];
+    if (x !== undefined && x !== null) {
+      const a = pb.arrayOf(T_MovedRequest, path, 'runs', x);
+      for (let i = 0; i < a.length; i++) {
+        const s = size_MovedRun(a[i], `${path}runs[${i}].`);
+        n += 1 + pb.varintSize(s) + s;
+      }
+    }
+  }
+  return n;
+}
+
+function write_MovedRequest(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['dev'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['segno'];
+    if (x !== undefined && x !== null) {
+      w.u32(16);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['seg_type'];
+    if (x !== undefined && x !== null) {
+      w.u32(24);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['valid'];
+    if (x !== undefined && x !== null) {
+      w.u32(32);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['mtime'];
+    if (x !== undefined && x !== null) {
+      w.u32(40);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+  {
+    const x = o['from_advice'];
+    if (x !== undefined && x !== null) {
+      w.u32(48);
+      w.u32((x as boolean) ? 1 : 0);
+    }
+  }
+  {
+    const x = o['gc_seq'];
+    if (x !== undefined && x !== null) {
+      w.u32(56);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+  {
+    const x = o['part'];
+    if (x !== undefined && x !== null) {
+      w.u32(64);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['last'];
+    if (x !== undefined && x !== null) {
+      w.u32(72);
+      w.u32((x as boolean) ? 1 : 0);
+    }
+  }
+  {
+    const x = o['runs'];
+    if (x !== undefined && x !== null) {
+      const a = x as unknown[];
+      for (let i = 0; i < a.length; i++) {
+        w.u32(82);
+        w.u32(size_MovedRun(a[i], ''));
+        write_MovedRun(w, a[i] as Record<string, unknown>);
+      }
+    }
+  }
+}
+
+function encode_MovedRequest(value: MovedRequestInit): Buffer {
+  const size = size_MovedRequest(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_MovedRequest(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_MovedResponse = 'koffload.f2fs.MovedResponse';
+const K_MovedResponse = new Set([]);
+
+function read_MovedResponse(r: pb.PbReader): MovedResponse {
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      default:
+        r.skip(wt);
+    }
+  }
+  return {  };
+}
+
+function decode_MovedResponse(bytes: Uint8Array): MovedResponse {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_MovedResponse(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_MovedResponse, err);
+  }
+}
+
+function size_MovedResponse(v: unknown, path: string): number {
+  pb.checkObject(T_MovedResponse, v, path, K_MovedResponse);
+  let n = 0;
+  return n;
+}
+
+function write_MovedResponse(_w: pb.PbWriter, _o: Record<string, unknown>): void {
+}
+
+function encode_MovedResponse(value: MovedResponseInit): Buffer {
+  const size = size_MovedResponse(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_MovedResponse(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+/** The protobufjs JSON descriptor of the file (the reflection codecs are built from it). */
+export const descriptor = {
   nested: {
     koffload: {
       nested: {
@@ -383,6 +1244,15 @@ export const f2fs: Schema<F2fsOps> = defineSchema<F2fsOps>({
   name: 'f2fs',
   package: 'koffload.f2fs',
   descriptor,
+  codecs: {
+    'koffload.f2fs.VictimRequest': { decode: decode_VictimRequest, encode: encode_VictimRequest },
+    'koffload.f2fs.VictimResponse': { decode: decode_VictimResponse, encode: encode_VictimResponse },
+    'koffload.f2fs.RankedVictim': { decode: decode_RankedVictim, encode: encode_RankedVictim },
+    'koffload.f2fs.Ranking': { decode: decode_Ranking, encode: encode_Ranking },
+    'koffload.f2fs.MovedRun': { decode: decode_MovedRun, encode: encode_MovedRun },
+    'koffload.f2fs.MovedRequest': { decode: decode_MovedRequest, encode: encode_MovedRequest },
+    'koffload.f2fs.MovedResponse': { decode: decode_MovedResponse, encode: encode_MovedResponse },
+  },
   ops: {
     victim: { op: 1, request: 'VictimRequest', response: 'VictimResponse' },
     moved: { op: 2, request: 'MovedRequest', response: 'MovedResponse' },

@@ -8,6 +8,7 @@
 // enum Op.
 
 import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';
+import * as pb from '../../runtime/pb.js';
 
 /** Op ids of the ktest subsystems (koffload op = enum value). */
 export const Op = {
@@ -76,7 +77,392 @@ export interface PickResponseInit {
   victim_id?: number;
 }
 
-const descriptor = {
+const T_EchoRequest = 'koffload.ktest.EchoRequest';
+const K_EchoRequest = new Set(['data', 'seq']);
+
+function read_EchoRequest(r: pb.PbReader): EchoRequest {
+  let f_1: Buffer | undefined;
+  let f_2: bigint | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 2) throw pb.wrongWireType('data', wt);
+        f_1 = r.bytes();
+        break;
+      case 2:
+        if (wt !== 0) throw pb.wrongWireType('seq', wt);
+        f_2 = r.uint64();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { data: f_1 ?? Buffer.alloc(0), seq: f_2 ?? 0n };
+}
+
+function decode_EchoRequest(bytes: Uint8Array): EchoRequest {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_EchoRequest(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_EchoRequest, err);
+  }
+}
+
+function size_EchoRequest(v: unknown, path: string): number {
+  const o = pb.checkObject(T_EchoRequest, v, path, K_EchoRequest);
+  let n = 0;
+  {
+    const x = o['data'];
+    if (x !== undefined && x !== null) {
+      const y = pb.bytesOf(T_EchoRequest, path, 'data', x);
+      n += 1 + pb.varintSize(y.byteLength) + y.byteLength;
+    }
+  }
+  {
+    const x = o['seq'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_EchoRequest, path, 'seq', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  return n;
+}
+
+function write_EchoRequest(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['data'];
+    if (x !== undefined && x !== null) {
+      w.u32(10);
+      w.bytes((x as Uint8Array));
+    }
+  }
+  {
+    const x = o['seq'];
+    if (x !== undefined && x !== null) {
+      w.u32(16);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+}
+
+function encode_EchoRequest(value: EchoRequestInit): Buffer {
+  const size = size_EchoRequest(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_EchoRequest(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_EchoResponse = 'koffload.ktest.EchoResponse';
+const K_EchoResponse = new Set(['data', 'seq']);
+
+function read_EchoResponse(r: pb.PbReader): EchoResponse {
+  let f_1: Buffer | undefined;
+  let f_2: bigint | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 2) throw pb.wrongWireType('data', wt);
+        f_1 = r.bytes();
+        break;
+      case 2:
+        if (wt !== 0) throw pb.wrongWireType('seq', wt);
+        f_2 = r.uint64();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { data: f_1 ?? Buffer.alloc(0), seq: f_2 ?? 0n };
+}
+
+function decode_EchoResponse(bytes: Uint8Array): EchoResponse {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_EchoResponse(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_EchoResponse, err);
+  }
+}
+
+function size_EchoResponse(v: unknown, path: string): number {
+  const o = pb.checkObject(T_EchoResponse, v, path, K_EchoResponse);
+  let n = 0;
+  {
+    const x = o['data'];
+    if (x !== undefined && x !== null) {
+      const y = pb.bytesOf(T_EchoResponse, path, 'data', x);
+      n += 1 + pb.varintSize(y.byteLength) + y.byteLength;
+    }
+  }
+  {
+    const x = o['seq'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_EchoResponse, path, 'seq', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  return n;
+}
+
+function write_EchoResponse(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['data'];
+    if (x !== undefined && x !== null) {
+      w.u32(10);
+      w.bytes((x as Uint8Array));
+    }
+  }
+  {
+    const x = o['seq'];
+    if (x !== undefined && x !== null) {
+      w.u32(16);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+}
+
+function encode_EchoResponse(value: EchoResponseInit): Buffer {
+  const size = size_EchoResponse(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_EchoResponse(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_Segment = 'koffload.ktest.Segment';
+const K_Segment = new Set(['id', 'valid_blocks', 'age_ms']);
+
+function read_Segment(r: pb.PbReader): Segment {
+  let f_1: number | undefined;
+  let f_2: number | undefined;
+  let f_3: bigint | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('id', wt);
+        f_1 = r.u32();
+        break;
+      case 2:
+        if (wt !== 0) throw pb.wrongWireType('valid_blocks', wt);
+        f_2 = r.u32();
+        break;
+      case 3:
+        if (wt !== 0) throw pb.wrongWireType('age_ms', wt);
+        f_3 = r.uint64();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { id: f_1 ?? 0, valid_blocks: f_2 ?? 0, age_ms: f_3 ?? 0n };
+}
+
+function decode_Segment(bytes: Uint8Array): Segment {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_Segment(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_Segment, err);
+  }
+}
+
+function size_Segment(v: unknown, path: string): number {
+  const o = pb.checkObject(T_Segment, v, path, K_Segment);
+  let n = 0;
+  {
+    const x = o['id'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_Segment, path, 'id', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['valid_blocks'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_Segment, path, 'valid_blocks', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  {
+    const x = o['age_ms'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_Segment, path, 'age_ms', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  return n;
+}
+
+function write_Segment(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['id'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['valid_blocks'];
+    if (x !== undefined && x !== null) {
+      w.u32(16);
+      w.u32((x as number));
+    }
+  }
+  {
+    const x = o['age_ms'];
+    if (x !== undefined && x !== null) {
+      w.u32(24);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+}
+
+function encode_Segment(value: SegmentInit): Buffer {
+  const size = size_Segment(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_Segment(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_PickRequest = 'koffload.ktest.PickRequest';
+const K_PickRequest = new Set(['candidates']);
+
+function read_PickRequest(r: pb.PbReader): PickRequest {
+  const f_1: Segment[] = [];
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 2) throw pb.wrongWireType('candidates', wt);
+        {
+          const outer = r.enter();
+          const v = read_Segment(r);
+          r.pos = r.end;
+          r.end = outer;
+          f_1.push(v);
+        }
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { candidates: f_1 };
+}
+
+function decode_PickRequest(bytes: Uint8Array): PickRequest {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_PickRequest(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_PickRequest, err);
+  }
+}
+
+function size_PickRequest(v: unknown, path: string): number {
+  const o = pb.checkObject(T_PickRequest, v, path, K_PickRequest);
+  let n = 0;
+  {
+    const x = o['candidates'];
+    if (x !== undefined && x !== null) {
+      const a = pb.arrayOf(T_PickRequest, path, 'candidates', x);
+      for (let i = 0; i < a.length; i++) {
+        const s = size_Segment(a[i], `${path}candidates[${i}].`);
+        n += 1 + pb.varintSize(s) + s;
+      }
+    }
+  }
+  return n;
+}
+
+function write_PickRequest(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['candidates'];
+    if (x !== undefined && x !== null) {
+      const a = x as unknown[];
+      for (let i = 0; i < a.length; i++) {
+        w.u32(10);
+        w.u32(size_Segment(a[i], ''));
+        write_Segment(w, a[i] as Record<string, unknown>);
+      }
+    }
+  }
+}
+
+function encode_PickRequest(value: PickRequestInit): Buffer {
+  const size = size_PickRequest(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_PickRequest(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+const T_PickResponse = 'koffload.ktest.PickResponse';
+const K_PickResponse = new Set(['victim_id']);
+
+function read_PickResponse(r: pb.PbReader): PickResponse {
+  let f_1: number | undefined;
+  while (r.pos < r.end) {
+    const t = r.u32();
+    const wt = t & 7;
+    switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('victim_id', wt);
+        f_1 = r.u32();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { victim_id: f_1 ?? 0 };
+}
+
+function decode_PickResponse(bytes: Uint8Array): PickResponse {
+  const b = pb.asBuffer(bytes);
+  try {
+    return read_PickResponse(pb.reader.reset(b));
+  } catch (err) {
+    throw pb.badPayload(T_PickResponse, err);
+  }
+}
+
+function size_PickResponse(v: unknown, path: string): number {
+  const o = pb.checkObject(T_PickResponse, v, path, K_PickResponse);
+  let n = 0;
+  {
+    const x = o['victim_id'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int32Of(T_PickResponse, path, 'victim_id', 'uint32', x);
+      n += 1 + pb.varintSize(y);
+    }
+  }
+  return n;
+}
+
+function write_PickResponse(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['victim_id'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u32((x as number));
+    }
+  }
+}
+
+function encode_PickResponse(value: PickResponseInit): Buffer {
+  const size = size_PickResponse(value, '');
+  const b = Buffer.allocUnsafe(size);
+  write_PickResponse(pb.writer.reset(b), value as unknown as Record<string, unknown>);
+  return b;
+}
+
+/** The protobufjs JSON descriptor of the file (the reflection codecs are built from it). */
+export const descriptor = {
   nested: {
     koffload: {
       nested: {
@@ -164,6 +550,13 @@ export const ktest: Schema<KtestOps> = defineSchema<KtestOps>({
   name: 'ktest',
   package: 'koffload.ktest',
   descriptor,
+  codecs: {
+    'koffload.ktest.EchoRequest': { decode: decode_EchoRequest, encode: encode_EchoRequest },
+    'koffload.ktest.EchoResponse': { decode: decode_EchoResponse, encode: encode_EchoResponse },
+    'koffload.ktest.Segment': { decode: decode_Segment, encode: encode_Segment },
+    'koffload.ktest.PickRequest': { decode: decode_PickRequest, encode: encode_PickRequest },
+    'koffload.ktest.PickResponse': { decode: decode_PickResponse, encode: encode_PickResponse },
+  },
   ops: {
     echo: { op: 1, request: 'EchoRequest', response: 'EchoResponse' },
     pick: { op: 2, request: 'PickRequest', response: 'PickResponse' },
