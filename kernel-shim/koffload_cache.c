@@ -84,6 +84,7 @@ int koffload_cache_init(struct koffload_subsys *ks)
 	}
 	ks->ks_cache_count = 0;
 	ks->ks_cache_cursor = 0;
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_TABLE, 1);
 	return 0;
 }
 
@@ -108,6 +109,7 @@ static void koffload_cache_drop(struct koffload_subsys *ks,
 	hlist_del_rcu(&e->kce_node);
 	ks->ks_cache_count--;
 	kfree_rcu(e, kce_rcu);
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, -1);
 }
 
 /*
@@ -186,6 +188,7 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 		e = kmalloc(struct_size(e, kce_data, len), GFP_KERNEL_ACCOUNT);
 		if (!e)
 			return -ENOMEM;
+		koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, 1);
 		e->kce_expires_ns = now + (u64)ttl_ms * NSEC_PER_MSEC;
 		e->kce_gen = gen;
 		e->kce_hash = hash;
@@ -202,6 +205,7 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 	if (old && e) {
 		hlist_replace_rcu(&old->kce_node, &e->kce_node);
 		kfree_rcu(old, kce_rcu);
+		koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, -1);
 	} else if (old) {
 		koffload_cache_drop(ks, old);
 	} else if (!e) {
@@ -224,10 +228,14 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 	}
 	spin_unlock_bh(&ks->ks_cache_lock);
 
-	if (err)
+	if (err) {
+		koffload_alloc_freed(KOFFLOAD_ALLOC_CACHE_ENTRY, e);
 		kfree(e);
+	}
 	return err;
 }
+
+KOFFLOAD_EXPORT_FOR_TEST(koffload_cache_publish);
 
 /* Canary mode samples lookups as it samples calls; never in NMI. */
 static bool koffload_cache_mode_allows(struct koffload_subsys *ks)
@@ -323,6 +331,8 @@ void koffload_cache_flush(struct koffload_subsys *ks)
 	spin_unlock_bh(&ks->ks_cache_lock);
 }
 
+KOFFLOAD_EXPORT_FOR_TEST(koffload_cache_flush);
+
 /**
  * koffload_cache_destroy - free the cache of an unregistered subsystem
  * @ks: the subsystem; no lookup or publish may be running (an RCU grace
@@ -336,6 +346,7 @@ void koffload_cache_destroy(struct koffload_subsys *ks)
 	ks->ks_cache = NULL;
 	free_percpu(ks->ks_pcpu);
 	ks->ks_pcpu = NULL;
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_TABLE, -1);
 }
 
 /**

@@ -14,6 +14,8 @@
 #include <linux/xarray.h>
 #include <net/genetlink.h>
 
+#include "koffload_fault.h"
+
 /*
  * A request id carries the subsystem id in its top bits, so a REPLY finds
  * its subsystem without a global table, and a per-subsystem sequence below
@@ -95,6 +97,24 @@ struct koffload_unbound {
 	struct hlist_head	ku_claimed;
 	u32			ku_outcome;
 };
+
+/*
+ * Test builds (KOFFLOAD_FAULT_INJECT) let koffload_kunit.ko reach a few
+ * internals of the call path; the module that ships keeps them static and
+ * exports none of them.
+ */
+#ifdef KOFFLOAD_FAULT_INJECT
+/* KOFFLOAD_EXPORT_FOR_TEST(sym) exports to KOFFLOAD_INTERNAL, see Kbuild */
+#define KOFFLOAD_STATIC_UNLESS_TEST
+bool koffload_claim(struct koffload_subsys *ks, struct koffload_pending *kp);
+enum hrtimer_restart koffload_deadline_fired(struct hrtimer *timer);
+bool koffload_circuit_admit(struct koffload_subsys *ks, bool *probe);
+void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
+			     bool probe);
+#else
+#define KOFFLOAD_STATIC_UNLESS_TEST	static
+#define KOFFLOAD_EXPORT_FOR_TEST(sym)
+#endif
 
 extern struct xarray koffload_subsystems;
 extern struct mutex koffload_registry_mutex;
