@@ -288,15 +288,17 @@ class DaemonProc {
       join(here, 'fixtures', 'fault-policy.js'),
       '--metrics-port',
       String(metricsPort),
+      // a throwing policy is logged per request: thousands of lines
       '--log-level',
-      'error',
+      'silent',
     ];
     const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
     const d = new DaemonProc(proc, metricsPort);
-    await waitFor('koffloadd to bind ktest', async () => {
+    await waitFor('koffloadd to bind ktest and serve /metrics', async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`koffloadd exited (${proc.exitCode ?? proc.signalCode})`);
       const i = await info('ktest');
-      return i.bound && i.boundPid === proc.pid;
+      // it listens for /metrics after it has bound
+      return i.bound && i.boundPid === proc.pid && (await d.metrics().then(() => true, () => false));
     }, 120_000);
     return d;
   }
