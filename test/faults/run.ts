@@ -673,6 +673,9 @@ async function userScenarios(): Promise<void> {
     await daemon();
     const opens0 = (await info('ktest')).counters.circuitOpens;
     const n = calls(600);
+    // a success first: the failures counted while the circuit was held
+    // closed would open it at the first error
+    s.book('ktest', await run({ subsys: 'ktest', op: OP_ECHO, calls: 1, timeoutMs: 1000, payload: payload('echo') }), 1, 1000);
     // one caller, so the failures are consecutive: the circuit opens after CIRCUIT_THRESHOLD
     circuitThreshold(CIRCUIT_THRESHOLD);
     let res: RunResult;
@@ -687,7 +690,10 @@ async function userScenarios(): Promise<void> {
     s.expect(res.outcomes.handlerError >= BigInt(CIRCUIT_THRESHOLD), `only ${res.outcomes.handlerError} errors before it opened`);
     s.expect(res.outcomes.handlerError + res.outcomes.circuitOpen === BigInt(n), 'calls ended otherwise than handler-error or circuit-open');
     s.note(`circuit opened ${opens} times`);
-    await sleep(1200); // it cools down for what follows
+    // it cools down, and a served probe closes it for what follows
+    await sleep(1200);
+    s.book('ktest', await run({ subsys: 'ktest', op: OP_ECHO, calls: 1, timeoutMs: 1000, payload: payload('echo') }), 1, 1000);
+    s.expect((await info('ktest')).circuit === 'closed', 'a served probe did not close the circuit');
   });
 
   await scenario('koffloadd SIGKILLed with calls in flight', async (s) => {
@@ -726,16 +732,25 @@ async function userScenarios(): Promise<void> {
 
   await scenario('koffloadd restarted in a loop while calls run', async (s) => {
     let dd = await daemon();
-    const n = calls(1500);
-    const id = await kt.run({ subsys: 'ktest', op: OP_ECHO, calls: n, threads: 4, timeoutMs: 200, payload: payload('slow:2') });
-    for (let i = 0; i < 4; i++) {
-      await sleep(300);
-      await dd.stop(i % 2 ? 'SIGKILL' : 'SIGTERM');
-      s.row.injected++;
-      dd = await daemon();
+    let restarting = true;
+    // runs of calls for as long as the daemon restarts
+    const calling = (async () => {
+      while (restarting) {
+        const n = calls(200);
+        s.book('ktest', await run({ subsys: 'ktest', op: OP_ECHO, calls: n, threads: 4, timeoutMs: 200, payload: payload('slow:2') }), n, 200);
+      }
+    })();
+    try {
+      for (let i = 0; i < 4; i++) {
+        await sleep(300);
+        await dd.stop(i % 2 ? 'SIGKILL' : 'SIGTERM');
+        s.row.injected++;
+        dd = await daemon();
+      }
+    } finally {
+      restarting = false;
+      await calling;
     }
-    const res = await kt.waitResult(id);
-    s.book('ktest', res, n, 200);
   });
   await d?.stop('SIGTERM');
 
