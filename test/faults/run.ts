@@ -844,13 +844,14 @@ async function userScenarios(): Promise<void> {
     put(join(cg, 'cgroup.subtree_control'), '+memory');
     const grp = join(cg, 'koffloadd');
     if (!existsSync(grp)) mkdirSync(grp);
-    put(join(grp, 'memory.high'), String(160 << 20));
-    put(join(grp, 'memory.max'), String(256 << 20));
+    put(join(grp, 'memory.high'), String(96 << 20));
+    put(join(grp, 'memory.max'), String(192 << 20));
     if (existsSync(join(grp, 'memory.swap.max'))) put(join(grp, 'memory.swap.max'), '0');
     // the daemon starts inside the group: a shell that joins it, then execs node
     const dm = await DaemonProc.start(port, ['/bin/sh', '-c', `echo $$ > ${grp}/cgroup.procs && exec "$@"`, 'sh']);
     try {
-      // 4 MiB more per call: the daemon goes past memory.high towards memory.max
+      // 4 MiB more per call: the daemon goes past memory.high (reclaimed and
+      // throttled there) towards memory.max (where the OOM killer may end it)
       const pressure = kt.run({ subsys: 'ktest', op: OP_ECHO, calls: calls(45), threads: 2, timeoutMs: 1000, payload: payload('alloc:4') });
       const reclaimers: Promise<RunResult>[] = [];
       for (const context of ['noreclaim', 'kswapd', 'nofs', 'noio'] as const) {
