@@ -16,7 +16,7 @@
 # Environment (besides kernel-test.sh's and build-debug-kernel.sh's):
 #   KOFFLOAD_FAULTS_SCALE         scales every scenario's calls (default 1)
 #   KOFFLOAD_FAULTS_FUZZ          hostile genl messages (default 100000)
-#   KOFFLOAD_FAULTS_DECODER_FUZZ  mutated REQUESTs for the daemon (default 600)
+#   KOFFLOAD_FAULTS_DECODER_FUZZ  mutated REQUESTs for the daemon (default 400)
 #   KOFFLOAD_FAULTS_SLACK_MS      stated slack over a caller's deadline (default 100)
 #   KOFFLOAD_FAULTS_ONLY          regexp: run only the scenarios it matches
 #                                 (then the totals are not held to the bar)

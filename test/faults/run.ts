@@ -51,7 +51,7 @@ const SCALE = num('KOFFLOAD_FAULTS_SCALE', 1);
 /** Hostile genl messages, split between the three fuzzer sockets. */
 const FUZZ = num('KOFFLOAD_FAULTS_FUZZ', 100_000);
 /** Mutated REQUESTs the daemon's decoder gets. */
-const DECODER_FUZZ = num('KOFFLOAD_FAULTS_DECODER_FUZZ', 600);
+const DECODER_FUZZ = num('KOFFLOAD_FAULTS_DECODER_FUZZ', 400);
 const MIN_KINDS = num('KOFFLOAD_FAULTS_MIN_KINDS', 20);
 const MIN_FUZZED = num('KOFFLOAD_FAULTS_MIN_FUZZED', 100_000);
 const MIN_CALLS = num('KOFFLOAD_FAULTS_MIN_CALLS', 10_000);
