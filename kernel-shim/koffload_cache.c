@@ -154,50 +154,90 @@ static bool koffload_cache_make_room(struct koffload_subsys *ks, u64 now,
 }
 
 /**
+ * koffload_cache_entry_new - allocate an entry for koffload_cache_publish()
+ * @key: cache key
+ * @key_len: its length, 1..KOFFLOAD_KEY_MAX
+ * @data: the decision payload
+ * @len: its length, at most KOFFLOAD_PAYLOAD_MAX
+ * @ttl_ms: lifetime, more than zero
+ *
+ * Process context (the PUBLISH doit, before it takes any lock); may sleep.
+ * Charged to the publisher's memory cgroup.
+ *
+ * Return: the entry, ERR_PTR(-EINVAL) for bad lengths, ERR_PTR(-ENOMEM).
+ */
+struct koffload_cache_entry *koffload_cache_entry_new(const void *key,
+						      u32 key_len,
+						      const void *data,
+						      u32 len, u32 ttl_ms)
+{
+	struct koffload_cache_entry *e;
+
+	if (!key_len || key_len > KOFFLOAD_KEY_MAX ||
+	    len > KOFFLOAD_PAYLOAD_MAX || !ttl_ms)
+		return ERR_PTR(-EINVAL);
+	e = kmalloc(struct_size(e, kce_data, len), GFP_KERNEL_ACCOUNT);
+	if (!e)
+		return ERR_PTR(-ENOMEM);
+	e->kce_expires_ns = ktime_get_ns() + (u64)ttl_ms * NSEC_PER_MSEC;
+	e->kce_hash = koffload_cache_hash(key, key_len);
+	e->kce_key_len = key_len;
+	e->kce_len = len;
+	memcpy(e->kce_key, key, key_len);
+	if (len)
+		memcpy(e->kce_data, data, len);
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, 1);
+	return e;
+}
+
+KOFFLOAD_EXPORT_FOR_TEST(koffload_cache_entry_new);
+
+/**
+ * koffload_cache_entry_free - free an entry that never entered the cache
+ * @e: from koffload_cache_entry_new(), or NULL
+ *
+ * Any context; takes no lock. Keeps the test builds' allocation counter
+ * true for entries a failed PUBLISH drops.
+ */
+void koffload_cache_entry_free(struct koffload_cache_entry *e)
+{
+	koffload_alloc_freed(KOFFLOAD_ALLOC_CACHE_ENTRY, e);
+	kfree(e);
+}
+
+/**
  * koffload_cache_publish - insert, replace or delete an advisory decision
  * @ks: the subsystem
  * @key: cache key, 1..KOFFLOAD_KEY_MAX bytes
  * @key_len: its length
- * @data: the decision payload
- * @len: its length, at most KOFFLOAD_PAYLOAD_MAX
- * @ttl_ms: lifetime; zero deletes the entry
+ * @e: from koffload_cache_entry_new() for @key, or NULL to delete @key;
+ *	consumed whatever the result
  * @gen: the binding generation the publisher was checked against
  *
- * Process context (the PUBLISH doit, koffload_registry_mutex held); may
- * sleep to allocate. Entries are charged to the publisher's memory cgroup.
+ * Any context that may take a BH-disabling spinlock; allocates nothing
+ * (the PUBLISH doit calls it with koffload_registry_mutex held).
  *
  * Return:
  *   %0: done
- *   %-EINVAL: bad key or payload length
- *   %-ENOENT: @ttl_ms is zero and there was no such entry
+ *   %-EINVAL: bad key length
+ *   %-ENOENT: @e is NULL and there was no such entry
  *   %-ENOSPC: the cache is full of live entries
- *   %-ENOMEM: out of memory
  */
 int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
-			   u32 key_len, const void *data, u32 len, u32 ttl_ms,
+			   u32 key_len, struct koffload_cache_entry *e,
 			   u32 gen)
 {
 	u32 hash = koffload_cache_hash(key, key_len);
-	struct koffload_cache_entry *old, *e = NULL;
+	struct koffload_cache_entry *old;
 	u64 now = ktime_get_ns();
 	int err;
 
-	if (!key_len || key_len > KOFFLOAD_KEY_MAX || len > KOFFLOAD_PAYLOAD_MAX)
+	if (!key_len || key_len > KOFFLOAD_KEY_MAX) {
+		koffload_cache_entry_free(e);
 		return -EINVAL;
-	if (ttl_ms) {
-		e = kmalloc(struct_size(e, kce_data, len), GFP_KERNEL_ACCOUNT);
-		if (!e)
-			return -ENOMEM;
-		koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, 1);
-		e->kce_expires_ns = now + (u64)ttl_ms * NSEC_PER_MSEC;
-		e->kce_gen = gen;
-		e->kce_hash = hash;
-		e->kce_key_len = key_len;
-		e->kce_len = len;
-		memcpy(e->kce_key, key, key_len);
-		if (len)
-			memcpy(e->kce_data, data, len);
 	}
+	if (e)
+		e->kce_gen = gen;
 
 	spin_lock_bh(&ks->ks_cache_lock);
 	old = koffload_cache_find(ks, key, key_len, hash);
@@ -228,10 +268,8 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 	}
 	spin_unlock_bh(&ks->ks_cache_lock);
 
-	if (err) {
-		koffload_alloc_freed(KOFFLOAD_ALLOC_CACHE_ENTRY, e);
-		kfree(e);
-	}
+	if (err)
+		koffload_cache_entry_free(e);
 	return err;
 }
 
@@ -284,7 +322,7 @@ int koffload_cache_lookup(struct koffload_subsys *ks, const void *key,
 		return -EINVAL;
 
 	rcu_read_lock();
-	if (READ_ONCE(ks->ks_state) != KOFFLOAD_KS_LIVE) {
+	if (koffload_state(ks) != KOFFLOAD_KS_LIVE) {
 		rcu_read_unlock();
 		return -ENOENT;
 	}

@@ -210,7 +210,17 @@ bool koffload_circuit_admit(struct koffload_subsys *ks, bool *probe)
 		return false;
 	if (atomic_cmpxchg(&ks->ks_probe_out, 0, 1))
 		return false;
-	WRITE_ONCE(ks->ks_circuit, KOFFLOAD_CIRCUIT_HALF_OPEN);
+	/*
+	 * Only a circuit still open becomes half open: one that closed
+	 * meanwhile (a good probe, a new binding) stays closed, and this call
+	 * is no probe.
+	 */
+	if (state == KOFFLOAD_CIRCUIT_OPEN &&
+	    cmpxchg(&ks->ks_circuit, state, KOFFLOAD_CIRCUIT_HALF_OPEN) != state &&
+	    READ_ONCE(ks->ks_circuit) == KOFFLOAD_CIRCUIT_CLOSED) {
+		atomic_set(&ks->ks_probe_out, 0);
+		return true;
+	}
 	*probe = true;
 	return true;
 }
@@ -305,6 +315,8 @@ static u32 koffload_precheck(struct koffload_subsys *ks,
 		return KOFFLOAD_OUTCOME_RECURSION;
 	if (fatal_signal_pending(current))
 		return KOFFLOAD_OUTCOME_SIGNAL;
+	/* the binding a probe belongs to: a probe of another never clears ours */
+	ka->ka_gen = READ_ONCE(ks->ks_bind_gen);
 	if (!koffload_circuit_admit(ks, &ka->ka_probe))
 		return KOFFLOAD_OUTCOME_CIRCUIT_OPEN;
 	return KOFFLOAD_OUTCOME_SERVED;
@@ -325,11 +337,13 @@ static u32 koffload_grab(struct koffload_subsys *ks,
 	unsigned long flags;
 
 	spin_lock_irqsave(&ks->ks_lock, flags);
-	ka->ka_gen = ks->ks_bind_gen;
 	if (ks->ks_state != KOFFLOAD_KS_LIVE) {
 		outcome = KOFFLOAD_OUTCOME_SHUTDOWN;
 	} else if (!ks->ks_sk) {
 		outcome = KOFFLOAD_OUTCOME_NO_HANDLER;
+	} else if (ka->ka_probe && ka->ka_gen != ks->ks_bind_gen) {
+		/* probed one binding, another is bound now */
+		outcome = KOFFLOAD_OUTCOME_HANDLER_DIED;
 	} else if (sock_flag(ks->ks_sk, SOCK_DEAD)) {
 		outcome = KOFFLOAD_OUTCOME_HANDLER_DIED;
 	} else if (thread_group_exited(ks->ks_bound_tgid)) {
@@ -338,6 +352,7 @@ static u32 koffload_grab(struct koffload_subsys *ks,
 	} else {
 		ka->ka_sk = ks->ks_sk;
 		sock_hold(ka->ka_sk);
+		ka->ka_gen = ks->ks_bind_gen;
 		ka->ka_portid = ks->ks_portid;
 		ka->ka_budget_ns = koffload_budget_ns(ks, kc);
 		ka->ka_inflight_cap = koffload_effective_inflight(ks);
@@ -361,16 +376,17 @@ static void koffload_leave(struct koffload_subsys *ks, u32 outcome,
 	atomic64_inc(&ks->ks_outcomes[outcome]);
 	spin_lock_irqsave(&ks->ks_lock, flags);
 	/* an outcome of an earlier binding says nothing of this one */
-	if (ka->ka_gen == ks->ks_bind_gen)
+	if (ka->ka_gen == ks->ks_bind_gen) {
 		koffload_circuit_record(ks, outcome, ka->ka_probe);
-	if (ka->ka_probe)
-		atomic_set(&ks->ks_probe_out, 0);
+		if (ka->ka_probe)
+			atomic_set(&ks->ks_probe_out, 0);
+	}
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 
 	rcu_read_lock();
 	if (atomic_dec_and_test(&ks->ks_users) &&
 	    READ_ONCE(ks->ks_state) == KOFFLOAD_KS_DRAINING)
-		wake_up(&ks->ks_drain_wq);
+		wake_up_all(&koffload_drain_wq);
 	rcu_read_unlock();
 }
 
@@ -663,7 +679,7 @@ int koffload_call(struct koffload_subsys *ks, struct koffload_call *kc,
 	koffload_judge(&kx, gfp);
 	/* @ks is touched only inside this section or as a user (ks_users) */
 	rcu_read_lock();
-	if (READ_ONCE(ks->ks_state) != KOFFLOAD_KS_LIVE)
+	if (koffload_state(ks) != KOFFLOAD_KS_LIVE)
 		outcome = KOFFLOAD_OUTCOME_SHUTDOWN;
 	else if (koffload_call_invalid(ks, kc))
 		outcome = KOFFLOAD_OUTCOME_INVALID;
@@ -707,8 +723,8 @@ EXPORT_SYMBOL_GPL(koffload_call);
  * no lock before it knows it can send, so it is usable where
  * koffload_call() may not wait: atomic context, reclaim, NOFS/NOIO scopes
  * and the handler's own process. It does not send with IRQs off, in
- * hardirq or NMI. Counted as advisories or advisories-dropped on @ks, not
- * as a call outcome.
+ * hardirq or NMI. Every return is counted on @ks, as advisories (0) or
+ * advisories-dropped (an error), not as a call outcome.
  *
  * Return:
  *   %0: sent
@@ -737,17 +753,13 @@ int koffload_advise(struct koffload_subsys *ks, u32 op, const void *req,
 	int err;
 
 	rcu_read_lock();
-	if (READ_ONCE(ks->ks_state) != KOFFLOAD_KS_LIVE) {
-		rcu_read_unlock();
-		return -ESHUTDOWN;
-	}
-	if (!op || op > ks->ks_nr_ops || req_len > KOFFLOAD_PAYLOAD_MAX ||
-	    (req_len && !req)) {
-		rcu_read_unlock();
-		return -EINVAL;
-	}
 	mode = READ_ONCE(ks->ks_mode);
-	if (!READ_ONCE(ks->ks_portid))
+	if (koffload_state(ks) != KOFFLOAD_KS_LIVE)
+		err = -ESHUTDOWN;
+	else if (!op || op > ks->ks_nr_ops || req_len > KOFFLOAD_PAYLOAD_MAX ||
+		 (req_len && !req))
+		err = -EINVAL;
+	else if (!READ_ONCE(ks->ks_portid))
 		err = -ESRCH;
 	else if (mode == KOFFLOAD_MODE_OFF)
 		err = -EOPNOTSUPP;
@@ -959,9 +971,9 @@ void koffload_bind(struct koffload_subsys *ks, struct sock *sk, u32 portid)
 	sock_hold(sk);
 	spin_lock_irqsave(&ks->ks_lock, flags);
 	ks->ks_sk = sk;
-	ks->ks_bound_tgid = tgid;
+	WRITE_ONCE(ks->ks_bound_tgid, tgid);
 	WRITE_ONCE(ks->ks_portid, portid);
-	ks->ks_bind_gen++;
+	WRITE_ONCE(ks->ks_bind_gen, ks->ks_bind_gen + 1);
 	WRITE_ONCE(ks->ks_circuit, KOFFLOAD_CIRCUIT_CLOSED);
 	ks->ks_failures = 0;
 	atomic_set(&ks->ks_probe_out, 0);
@@ -979,9 +991,9 @@ static void koffload_unbind_locked(struct koffload_subsys *ks,
 	ku->ku_sk = ks->ks_sk;
 	ku->ku_tgid = ks->ks_bound_tgid;
 	ks->ks_sk = NULL;
-	ks->ks_bound_tgid = NULL;
+	WRITE_ONCE(ks->ks_bound_tgid, NULL);
 	WRITE_ONCE(ks->ks_portid, 0);
-	ks->ks_bind_gen++;
+	WRITE_ONCE(ks->ks_bind_gen, ks->ks_bind_gen + 1);
 	WRITE_ONCE(ks->ks_cap_deadline_ms, 0);
 	WRITE_ONCE(ks->ks_cap_inflight, 0);
 	hash_for_each_safe(ks->ks_pending, bkt, tmp, kp, kp_node) {

@@ -117,6 +117,7 @@ void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
 #endif
 
 extern struct xarray koffload_subsystems;
+extern wait_queue_head_t koffload_drain_wq;
 extern struct mutex koffload_registry_mutex;
 extern struct genl_family koffload_family;
 
@@ -144,13 +145,26 @@ struct sk_buff *koffload_nl_request(const struct koffload_subsys *ks,
 
 /* koffload_cache.c */
 int koffload_cache_init(struct koffload_subsys *ks);
+struct koffload_cache_entry;
+struct koffload_cache_entry *koffload_cache_entry_new(const void *key,
+						      u32 key_len,
+						      const void *data,
+						      u32 len, u32 ttl_ms);
+void koffload_cache_entry_free(struct koffload_cache_entry *e);
 int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
-			   u32 key_len, const void *data, u32 len, u32 ttl_ms,
+			   u32 key_len, struct koffload_cache_entry *e,
 			   u32 gen);
 void koffload_cache_flush(struct koffload_subsys *ks);
 void koffload_cache_destroy(struct koffload_subsys *ks);
 u64 koffload_cache_hits(const struct koffload_subsys *ks);
 u64 koffload_cache_misses(const struct koffload_subsys *ks);
+
+/* The subsystem's state, read without a lock. */
+static inline u32 koffload_state(const struct koffload_subsys *ks)
+{
+	/* pairs with the release in koffload_register(): LIVE implies set up */
+	return smp_load_acquire(&ks->ks_state);
+}
 
 static inline void koffload_count(struct koffload_subsys *ks, u32 counter)
 {

@@ -22,6 +22,13 @@ DEFINE_XARRAY_ALLOC1(koffload_subsystems);
 DEFINE_MUTEX(koffload_registry_mutex);
 /* Next subsystem id to try, under koffload_registry_mutex. */
 static u32 koffload_next_id;
+/*
+ * Unregisters wait here: for the last caller to leave, and for a
+ * concurrent unregister of the same subsystem to finish. Module-wide, so
+ * registering a subsystem again never re-initialises a queue someone
+ * sleeps on.
+ */
+DECLARE_WAIT_QUEUE_HEAD(koffload_drain_wq);
 
 /**
  * koffload_find_by_name - look a registered subsystem up by name
@@ -79,11 +86,10 @@ static int koffload_init_state(struct koffload_subsys *ks)
 
 	spin_lock_init(&ks->ks_lock);
 	spin_lock_init(&ks->ks_cache_lock);
-	init_waitqueue_head(&ks->ks_drain_wq);
 	hash_init(ks->ks_pending);
 	atomic_set(&ks->ks_users, 0);
+	/* ks_bind_gen goes on counting: generations never repeat */
 	koffload_init_binding(ks);
-	ks->ks_bind_gen = 0;
 	ks->ks_mode = KOFFLOAD_MODE_ON;
 	ks->ks_canary_permille = KOFFLOAD_PERMILLE;
 	ks->ks_cap_deadline_ms = 0;
@@ -170,14 +176,18 @@ EXPORT_SYMBOL_GPL(koffload_register);
  */
 void koffload_unregister(struct koffload_subsys *ks)
 {
+	u32 seq;
+
 	mutex_lock(&koffload_registry_mutex);
 	if (ks->ks_state != KOFFLOAD_KS_LIVE) {
 		bool draining = ks->ks_state == KOFFLOAD_KS_DRAINING;
 
+		seq = ks->ks_unreg_seq;
 		mutex_unlock(&koffload_registry_mutex);
+		/* another unregister is draining: return once it is done */
 		if (draining)
-			wait_event(ks->ks_drain_wq, READ_ONCE(ks->ks_state) ==
-				   KOFFLOAD_KS_UNREGISTERED);
+			wait_event(koffload_drain_wq,
+				   READ_ONCE(ks->ks_unreg_seq) != seq);
 		return;
 	}
 	/* callers that start now end with shutdown; the sweep ends the rest */
@@ -188,14 +198,20 @@ void koffload_unregister(struct koffload_subsys *ks)
 	koffload_unbind(ks, KOFFLOAD_OUTCOME_SHUTDOWN);
 	mutex_unlock(&koffload_registry_mutex);
 
-	wait_event(ks->ks_drain_wq, !atomic_read(&ks->ks_users));
-	/* callers, leavers and netlink handlers found @ks under RCU */
+	/* every caller that saw LIVE is now counted in ks_users, or gone */
+	synchronize_rcu();
+	wait_event(koffload_drain_wq, !atomic_read(&ks->ks_users));
+	/* the last leaver's wake-up, shadow senders, netlink handlers */
 	synchronize_rcu();
 	cancel_work_sync(&ks->ks_exit_work);
+
+	mutex_lock(&koffload_registry_mutex);
 	koffload_cache_destroy(ks);
-	pr_debug("unregistered subsystem %s\n", ks->ks_name);
 	WRITE_ONCE(ks->ks_state, KOFFLOAD_KS_UNREGISTERED);
-	wake_up_all(&ks->ks_drain_wq);
+	WRITE_ONCE(ks->ks_unreg_seq, ks->ks_unreg_seq + 1);
+	mutex_unlock(&koffload_registry_mutex);
+	wake_up_all(&koffload_drain_wq);
+	pr_debug("unregistered subsystem %s\n", ks->ks_name);
 }
 EXPORT_SYMBOL_GPL(koffload_unregister);
 

@@ -285,15 +285,18 @@ static int koffload_nl_bind_doit(struct sk_buff *skb, struct genl_info *info)
 				    "no such subsystem");
 		goto out_unlock;
 	}
-	if (ks->ks_sk && !koffload_bound_to(ks, sk)) {
-		err = -EBUSY;
-		if (!koffload_binding_dead(ks)) {
-			NL_SET_ERR_MSG(info->extack,
-				       "subsystem already has a handler");
-			goto out_unlock;
-		}
+	/*
+	 * A dead binding is released first, also when the sender holds its
+	 * socket (passed on by a binder that has exited): the sender then
+	 * binds afresh, as itself.
+	 */
+	if (koffload_binding_dead(ks)) {
 		if (koffload_unbind(ks, KOFFLOAD_OUTCOME_HANDLER_DIED))
 			koffload_count(ks, KOFFLOAD_COUNTER_RELEASES);
+	} else if (ks->ks_sk && !koffload_bound_to(ks, sk)) {
+		err = -EBUSY;
+		NL_SET_ERR_MSG(info->extack, "subsystem already has a handler");
+		goto out_unlock;
 	}
 
 	koffload_nl_policy_save(ks, &old);
@@ -397,6 +400,7 @@ static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr **attrs = info->attrs;
 	struct nlattr *payload = attrs[KOFFLOAD_A_PAYLOAD];
 	struct nlattr *key = attrs[KOFFLOAD_A_CACHE_KEY];
+	struct koffload_cache_entry *e = NULL;
 	struct koffload_subsys *ks;
 	u32 ttl_ms;
 	int err;
@@ -413,9 +417,17 @@ static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 
+	/* allocated first: nothing may sleep in reclaim under the mutex */
+	if (ttl_ms) {
+		e = koffload_cache_entry_new(nla_data(key), nla_len(key),
+					     nla_data(payload), nla_len(payload),
+					     ttl_ms);
+		if (IS_ERR(e))
+			return PTR_ERR(e);
+	}
 	/*
-	 * The registry mutex keeps @ks registered and its binding stable
-	 * while we allocate: the entry belongs to this binding's generation.
+	 * The registry mutex keeps @ks registered and its binding stable: the
+	 * entry belongs to this binding's generation.
 	 */
 	mutex_lock(&koffload_registry_mutex);
 	ks = koffload_nl_subsys(info);
@@ -428,14 +440,14 @@ static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "socket is not the bound handler");
 		goto out_unlock;
 	}
-	err = koffload_cache_publish(ks, nla_data(key), nla_len(key),
-				     payload ? nla_data(payload) : NULL,
-				     payload ? nla_len(payload) : 0, ttl_ms,
+	err = koffload_cache_publish(ks, nla_data(key), nla_len(key), e,
 				     ks->ks_bind_gen);
+	e = NULL;
 	if (err == -ENOSPC)
 		NL_SET_ERR_MSG(info->extack, "advisory cache is full");
 out_unlock:
 	mutex_unlock(&koffload_registry_mutex);
+	koffload_cache_entry_free(e);
 	return err;
 }
 
@@ -587,6 +599,20 @@ static int koffload_nl_release(struct notifier_block *nb, unsigned long event,
 
 	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC ||
 	    !n->portid || !net_eq(n->net, &init_net))
+		return NOTIFY_DONE;
+
+	/*
+	 * Every genl socket closing comes here: take the mutex only for a
+	 * port some subsystem is bound to. A socket being released cannot be
+	 * bound anew meanwhile (a BIND needs its sender's file), so a miss
+	 * here stays a miss.
+	 */
+	rcu_read_lock();
+	xa_for_each(&koffload_subsystems, id, ks)
+		if (READ_ONCE(ks->ks_portid) == n->portid)
+			break;
+	rcu_read_unlock();
+	if (!ks)
 		return NOTIFY_DONE;
 
 	mutex_lock(&koffload_registry_mutex);

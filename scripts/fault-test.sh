@@ -51,14 +51,13 @@ log="${KOFFLOAD_KERNEL_LOG:-$repo/build/fault-test.log}"
 matrix="$repo/build/faults-matrix.md"
 rc=0
 # No module of the cloud kernel loads into the debug kernel (nlmon and the
-# rest are built in): none to pack, under either name of that knob.
+# rest are built in): none to pack.
 KOFFLOAD_SKIP_DEPS=1 \
 	KOFFLOAD_KERNEL_IMAGE="$bzimage" \
 	KOFFLOAD_KDIR="$kdir" \
 	KOFFLOAD_KMOD_SRC="$src" \
 	KOFFLOAD_KMOD_MAKE_ARGS="KOFFLOAD_FAULT_INJECT=y" \
 	KOFFLOAD_KMOD_NAMES="koffload koffload_kunit koffload_test" \
-	KOFFLOAD_SYS_KMODS="" \
 	KOFFLOAD_CLOUD_KMODS="" \
 	KOFFLOAD_IMAGE_ESBUILD=1 \
 	KOFFLOAD_KERNEL_LOG="$log" \

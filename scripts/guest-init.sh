@@ -9,6 +9,9 @@
 # Inputs written by the host into the image:
 #   /koffload/.guest/env      shell assignments (see kernel-test.sh)
 #   /koffload/.guest/cmd.sh   the command to run in /koffload
+#   /koffload/kmods/*.ko      extra modules (KOFFLOAD_CLOUD_KMODS, KOFFLOAD_EXTRA_KOS):
+#                             KOFFLOAD_GUEST_KMODS_FIRST load before the project's
+#                             modules, KOFFLOAD_GUEST_KMODS_LAST after them
 #
 # PID 1 must never exit (that panics the kernel), so no `set -e` here: every
 # step checks its own status.
@@ -40,6 +43,8 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up || say "cannot bring u
 KOFFLOAD_TARGET=kernel
 KOFFLOAD_KMOD_DIR=/koffload/kernel-shim
 KOFFLOAD_GUEST_MODULES="koffload koffload_test"
+KOFFLOAD_GUEST_KMODS_FIRST=
+KOFFLOAD_GUEST_KMODS_LAST=
 KOFFLOAD_GUEST_TIMEOUT=0
 KOFFLOAD_FAIL_TAINT_MASK=672
 KOFFLOAD_SKIP_UNLOAD=0
@@ -82,32 +87,35 @@ read -r up _ </proc/uptime
 say "kernel $(uname -r), up ${up}s, $(grep -c ^processor /proc/cpuinfo) cpus, $(sed -n 's/^MemTotal: *//p' /proc/meminfo) RAM"
 taint0=$(cat /proc/sys/kernel/tainted)  # not `read`: sysctl files do not do 1-byte reads
 
-# The kernel's own modules the harness packed (dependencies first).
-if [ -f /koffload/sysmods/order ]; then
-	while read -r ko; do
-		[ -n "$ko" ] || continue
-		stage="insmod:$ko"
-		if ! insmod "/koffload/sysmods/$ko"; then
-			say "insmod of the kernel's own $ko FAILED"
+# Loads $1/<name>.ko for each "name" or "name:arg=val,arg=val" in $2.
+load_modules() {
+	dir="$1"
+	for spec in $2; do
+		m="${spec%%:*}"
+		args=
+		case "$spec" in *:*) args="$(echo "${spec#*:}" | tr ',' ' ')" ;; esac
+		ko="$dir/$m.ko"
+		stage="insmod:$m.ko"
+		if [ ! -f "$ko" ]; then
+			say "module file $ko is missing from the image"
 			finish 2
 		fi
-	done </koffload/sysmods/order
-fi
-
-for m in $KOFFLOAD_GUEST_MODULES; do
-	ko="$KOFFLOAD_KMOD_DIR/$m.ko"
-	stage="insmod:$m.ko"
-	if [ ! -f "$ko" ]; then
-		say "module file $ko is missing from the image"
-		finish 2
-	fi
-	if ! insmod "$ko"; then
-		say "insmod $ko FAILED: the module did not load"
-		finish 2
-	fi
-	say "loaded $m"
+		# $args unquoted: one word per parameter.
+		if ! insmod "$ko" $args; then
+			say "insmod $ko $args FAILED: the module did not load"
+			finish 2
+		fi
+		say "loaded $m${args:+ ($args)}"
+	done
+}
+load_modules /koffload/kmods "$KOFFLOAD_GUEST_KMODS_FIRST"
+load_modules "$KOFFLOAD_KMOD_DIR" "$KOFFLOAD_GUEST_MODULES"
+load_modules /koffload/kmods "$KOFFLOAD_GUEST_KMODS_LAST"
+all_modules=
+for spec in $KOFFLOAD_GUEST_KMODS_FIRST $KOFFLOAD_GUEST_MODULES $KOFFLOAD_GUEST_KMODS_LAST; do
+	all_modules="$all_modules ${spec%%:*}"
 done
-[ -n "$KOFFLOAD_GUEST_MODULES" ] && grep -E "^($(echo $KOFFLOAD_GUEST_MODULES | tr ' ' '|')) " /proc/modules
+[ -n "$all_modules" ] && grep -E "^($(echo $all_modules | tr ' ' '|')) " /proc/modules
 
 cd /koffload || finish 2
 stage=suite
@@ -152,7 +160,7 @@ fi
 if [ "$KOFFLOAD_SKIP_UNLOAD" != 1 ]; then
 	stage=rmmod
 	unload=
-	for m in $KOFFLOAD_GUEST_MODULES; do unload="$m $unload"; done
+	for m in $all_modules; do unload="$m $unload"; done
 	for m in $unload; do
 		grep -q "^$m " /proc/modules || continue
 		if ! rmmod "$m"; then

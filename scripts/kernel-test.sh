@@ -45,9 +45,6 @@
 #                            KOFFLOAD_KDIR, the image built from that tree
 #   KOFFLOAD_KMOD_NAMES      modules to build, pack and insmod in order
 #                            (default "koffload koffload_test"; empty: load none)
-#   KOFFLOAD_SYS_KMODS       modules of the cloud kernel itself to pack and load first,
-#                            with their dependencies (default "nlmon": the suite runs the
-#                            calling contexts with a netlink tap up)
 #   KOFFLOAD_FAIL_TAINT_MASK taint bits that fail a passing run (default 672 = B|D|W)
 #   KOFFLOAD_SKIP_UNLOAD=1   do not rmmod the modules after the suite
 #   KOFFLOAD_INITRAMFS_COMPRESS  zstd (default), gzip or none
@@ -58,6 +55,22 @@
 #   KOFFLOAD_GUEST_PASS      names of further host variables to pass into the guest
 #   KOFFLOAD_QEMU_LOCK       lock file that keeps to one QEMU at a time on this machine
 #                            (default /tmp/koffload-qemu.lock; two guests share two cores)
+#
+# Extras (the F2FS experiment, npm run poc:gc, uses them):
+#   KOFFLOAD_CLOUD_KMODS     modules of the cloud kernel itself, taken from the installed
+#                            linux-image-<kver> package, loaded in this order before the
+#                            project's modules, each after the modules it depends on
+#                            (modinfo); "name:arg=val,arg=val" passes module parameters,
+#                            e.g. "crc32_generic null_blk:nr_devices=0" (default "nlmon":
+#                            the conformance suite runs the calling contexts with a netlink
+#                            tap up; empty: none)
+#   KOFFLOAD_EXTRA_KOS       paths of further built modules (e.g. the f2fs.ko that
+#                            scripts/build-f2fs.sh prints), loaded in this order after the
+#                            project's modules; all are unloaded in reverse after the run
+#   KOFFLOAD_GUEST_BINS      programs (names on the PATH or paths) copied with the
+#                            libraries ldd lists into the guest's /usr/local/bin, e.g. mkfs.f2fs
+#   KOFFLOAD_GUEST_FILES     files or directories of the repository copied to the same
+#                            path under the guest's /koffload, e.g. poc/gc
 #   Every other KOFFLOAD_* variable of the host is passed into the guest as is.
 set -euo pipefail
 
@@ -120,6 +133,47 @@ vmlinuz="${KOFFLOAD_KERNEL_IMAGE:-/boot/vmlinuz-$kver}"
 [ -r "$vmlinuz" ] || die "cannot read $vmlinuz"
 say "kernel $kver; modules: ${kos[*]:-(none)} ($(elapsed "$t0" "$(now)") s)"
 
+# The cloud kernel's own modules named in KOFFLOAD_CLOUD_KMODS, with what
+# they depend on first; "name.ko" paths from the image package, "name:args".
+cloud_kos=()
+cloud_load=()
+declare -A cloud_seen=()
+cloud_pkg=
+cloud_files=
+add_cloud_kmod() {
+	local name="$1" args="${2:-}" path dep
+	[ -z "${cloud_seen[$name]:-}" ] || return 0
+	cloud_seen[$name]=1
+	path="$(printf '%s\n' "$cloud_files" | grep -E "/${name//_/[_-]}\.ko(\.xz|\.zst|\.gz)?\$" | head -n 1)"
+	[ -n "$path" ] || die "module $name is not in package $cloud_pkg"
+	for dep in $(modinfo -F depends "$path" 2>/dev/null | tr ',' ' '); do
+		add_cloud_kmod "$dep"
+	done
+	cloud_kos+=("$path")
+	cloud_load+=("$name${args:+:$args}")
+}
+cloud_kmods="${KOFFLOAD_CLOUD_KMODS-nlmon}"
+if [ -n "$cloud_kmods" ]; then
+	cloud_pkg="linux-image-$kver"
+	cloud_files="$(dpkg -L "$cloud_pkg" 2>/dev/null || dpkg -L "$cloud_pkg-unsigned" 2>/dev/null)" ||
+		die "cannot list the files of package $cloud_pkg"
+	for spec in $cloud_kmods; do
+		if [[ "$spec" == *:* ]]; then
+			add_cloud_kmod "${spec%%:*}" "${spec#*:}"
+		else
+			add_cloud_kmod "$spec"
+		fi
+	done
+	say "cloud kernel modules: ${cloud_load[*]}"
+fi
+extra_kos=()
+for ko in ${KOFFLOAD_EXTRA_KOS:-}; do
+	[ -f "$ko" ] || die "KOFFLOAD_EXTRA_KOS names $ko, which does not exist"
+	vm="$(modinfo -F vermagic "$ko" 2>/dev/null || true)"
+	[[ "$vm" == "$kver "* ]] || die "$ko has vermagic '$vm', not kernel $kver"
+	extra_kos+=("$ko")
+done
+
 # ---------------------------------------------------------------- image
 work="$(mktemp -d "${TMPDIR:-/tmp}/koffload-kernel-test.XXXXXX")"
 qpid=
@@ -138,7 +192,7 @@ trap 'say "interrupted"; exit 130' INT TERM
 
 root="$work/root"
 img="$work/initramfs.img"
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,tmp,run,root,koffload/kernel-shim,koffload/.guest}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,proc,sys,tmp,run,root,koffload/kernel-shim,koffload/.guest}
 chmod 1777 "$root/tmp"
 
 t0="$(now)"
@@ -185,25 +239,25 @@ tar -C "$repo" -cf - \
 for ko in "${kos[@]}"; do
 	cp "$ko" "$root/koffload/kernel-shim/"
 done
-
-# The cloud kernel's own modules, dependencies first, in load order.
-mkdir -p "$root/koffload/sysmods"
-: >"$root/koffload/sysmods/order"
-for m in ${KOFFLOAD_SYS_KMODS-nlmon}; do
-	deps="$(modprobe -S "$kver" --show-depends "$m" 2>/dev/null)" ||
-		die "the cloud kernel $kver has no module $m"
-	while read -r kind path _; do
-		[ "$kind" = insmod ] || continue
-		base="$(basename "$path")"
-		grep -qx "$base" "$root/koffload/sysmods/order" && continue
-		case "$path" in
-			*.ko.xz) xz -dc "$path" >"$root/koffload/sysmods/${base%.xz}"; base="${base%.xz}" ;;
-			*.ko.zst) zstd -qdc "$path" >"$root/koffload/sysmods/${base%.zst}"; base="${base%.zst}" ;;
-			*) cp "$path" "$root/koffload/sysmods/" ;;
-		esac
-		echo "$base" >>"$root/koffload/sysmods/order"
-	done <<<"$deps"
+# Extra modules go to /koffload/kmods, decompressed (busybox insmod reads plain .ko).
+if [ ${#cloud_kos[@]} -gt 0 ] || [ ${#extra_kos[@]} -gt 0 ]; then
+	mkdir -p "$root/koffload/kmods"
+fi
+for ko in "${cloud_kos[@]}" "${extra_kos[@]}"; do
+	base="$(basename "$ko")"
+	case "$ko" in
+		*.ko.xz) xz -dc "$ko" >"$root/koffload/kmods/${base%.xz}" ;;
+		*.ko.zst) zstd -q -dc "$ko" >"$root/koffload/kmods/${base%.zst}" ;;
+		*.ko.gz) gzip -dc "$ko" >"$root/koffload/kmods/${base%.gz}" ;;
+		*) cp "$ko" "$root/koffload/kmods/$base" ;;
+	esac
 done
+for f in ${KOFFLOAD_GUEST_FILES:-}; do
+	[ -e "$repo/$f" ] || die "KOFFLOAD_GUEST_FILES names $f, which is not in $repo"
+	mkdir -p "$root/koffload/$(dirname "$f")"
+	cp -a "$repo/$f" "$root/koffload/$(dirname "$f")/"
+done
+
 
 # Userspace helpers the suite uses: iproute2's ip (nlmon devices), and the
 # C netlink probe of the identity, reply-failure and deadline tests.
@@ -232,6 +286,13 @@ cp "$node_bin" "$root/usr/bin/node"
 elfs=("$node_bin")
 [ -x "$root/usr/sbin/ip" ] && elfs+=("$root/usr/sbin/ip")
 elfs+=("${c_fixtures[@]}")
+for b in ${KOFFLOAD_GUEST_BINS:-}; do
+	p="$(command -v "$b" 2>/dev/null || true)"
+	[ -n "$p" ] && [ -x "$p" ] || die "KOFFLOAD_GUEST_BINS names $b, which is not an executable"
+	p="$(readlink -f "$p")"
+	cp "$p" "$root/usr/local/bin/$(basename "$b")"
+	elfs+=("$p")
+done
 while IFS= read -r -d '' addon; do
 	elfs+=("$addon")
 done < <(find "$root/koffload/node_modules" "$root/koffload/dist" -name '*.node' -type f -print0)
@@ -287,6 +348,7 @@ mods="${KOFFLOAD_KMOD_NAMES-koffload koffload_test}"
 	while IFS= read -r name; do
 		case "$name" in
 			KOFFLOAD_GUEST_CMD | KOFFLOAD_TARGET | KOFFLOAD_KMOD_DIR | KOFFLOAD_KMOD_SRC) continue ;;
+			KOFFLOAD_CLOUD_KMODS | KOFFLOAD_EXTRA_KOS | KOFFLOAD_GUEST_BINS | KOFFLOAD_GUEST_FILES) continue ;;
 		esac
 		printf 'export %s=%s\n' "$name" "$(shquote "${!name}")"
 	done < <(compgen -e | grep -E '^KOFFLOAD_[A-Za-z0-9_]*$' || true)
@@ -297,6 +359,13 @@ mods="${KOFFLOAD_KMOD_NAMES-koffload koffload_test}"
 	echo "KOFFLOAD_TARGET=kernel"
 	echo "KOFFLOAD_KMOD_DIR=/koffload/kernel-shim"
 	echo "KOFFLOAD_GUEST_MODULES=$(shquote "$mods")"
+	echo "KOFFLOAD_GUEST_KMODS_FIRST=$(shquote "${cloud_load[*]}")"
+	extra_names=()
+	for ko in "${extra_kos[@]}"; do
+		b="$(basename "$ko")"
+		extra_names+=("${b%.ko}")
+	done
+	echo "KOFFLOAD_GUEST_KMODS_LAST=$(shquote "${extra_names[*]}")"
 	echo "KOFFLOAD_GUEST_TIMEOUT=$guest_timeout"
 	echo "KOFFLOAD_FAIL_TAINT_MASK=$(shquote "${KOFFLOAD_FAIL_TAINT_MASK:-672}")"
 	echo "KOFFLOAD_SKIP_UNLOAD=$(shquote "${KOFFLOAD_SKIP_UNLOAD:-0}")"

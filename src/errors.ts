@@ -109,6 +109,11 @@ export const ERRORS = {
     message: 'invalid record file',
     solution: 'Pass a file written by `koffloadd --record` (JSON lines, format in docs/policy-guide.md).',
   },
+  KOFFLOAD_ERR_LFS_NO_SPACE: {
+    message: 'the LFS model ran out of free segments',
+    solution:
+      'GC found no victim while free space ran out, as F2FS does when every candidate costs UINT_MAX (cost-benefit with all SIT mtimes equal, e.g. a guest clock too fast for whole-second mtimes); lower blocksPerSec, the fill, or fix the hook that returned no victim.',
+  },
 } as const satisfies Record<string, { message: string; solution: string }>;
 
 export type KoffloadErrorCode = keyof typeof ERRORS;

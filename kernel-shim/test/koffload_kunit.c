@@ -380,11 +380,18 @@ static int koffload_kunit_lookup(struct koffload_subsys *ks, const char *key)
 	return koffload_cache_lookup(ks, key, strlen(key), buf, sizeof(buf));
 }
 
+/* As the PUBLISH doit does: the entry first, ttl 0 deletes. */
 static int koffload_kunit_publish(struct koffload_subsys *ks, const char *key,
 				  u32 ttl_ms, u32 gen)
 {
-	return koffload_cache_publish(ks, key, strlen(key), "abcd", 4, ttl_ms,
-				      gen);
+	struct koffload_cache_entry *e = NULL;
+
+	if (ttl_ms) {
+		e = koffload_cache_entry_new(key, strlen(key), "abcd", 4, ttl_ms);
+		if (IS_ERR(e))
+			return PTR_ERR(e);
+	}
+	return koffload_cache_publish(ks, key, strlen(key), e, gen);
 }
 
 /* Lookups hit only while something is bound: pretend a port is. */
@@ -422,8 +429,12 @@ static void koffload_kunit_cache_expiry(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, koffload_kunit_lookup(ks, "k2"), -ENOENT);
 	KUNIT_EXPECT_EQ(test, koffload_kunit_publish(ks, "k2", 0, gen), -ENOENT);
 	/* bad key lengths */
-	KUNIT_EXPECT_EQ(test, koffload_cache_publish(ks, "", 0, NULL, 0, 10, gen),
+	KUNIT_EXPECT_EQ(test, koffload_cache_publish(ks, "", 0, NULL, gen),
 			-EINVAL);
+	KUNIT_EXPECT_EQ(test, koffload_kunit_publish(ks, "", 10, gen), -EINVAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(koffload_cache_entry_new("k", 1, "abcd",
+							       KOFFLOAD_PAYLOAD_MAX + 1,
+							       10)), -EINVAL);
 	KUNIT_EXPECT_EQ(test, koffload_cache_lookup(ks, "x", KOFFLOAD_KEY_MAX + 1,
 						    small, sizeof(small)), -EINVAL);
 	koffload_kunit_cache_done(ks);

@@ -585,8 +585,16 @@ static void koffload_test_free(struct koffload_test_run *run)
 
 	if (run->ktr_workers) {
 		for (i = 0; i < run->ktr_nr_workers; i++) {
-			kfree(run->ktr_workers[i].ktw_req);
-			kfree(run->ktr_workers[i].ktw_resp);
+			struct koffload_test_worker *w = &run->ktr_workers[i];
+
+			/* set up (ktw_run set) or zeroed by kcalloc() */
+			if (w->ktw_run) {
+				/* irq_work_single() writes it after the callback */
+				irq_work_sync(&w->ktw_irq_work);
+				hrtimer_cancel(&w->ktw_timer);
+			}
+			kfree(w->ktw_req);
+			kfree(w->ktw_resp);
 		}
 		kfree(run->ktr_workers);
 	}
@@ -662,9 +670,9 @@ static void koffload_test_forget(u32 id)
 /*
  * Write a run id to koffload_test/self: the writer, which must belong to
  * the process that sent the RUN, makes the run's calls now, in its own
- * process context and outside every genl lock. Module exit removes the
- * file first, which waits for a write in progress (the loop stops at
- * koffload_test_exiting).
+ * process context and outside every genl lock. The open file pins the
+ * module (debugfs' proxy holds a reference), so the module cannot exit
+ * during a write.
  */
 static ssize_t koffload_test_self_write(struct file *file,
 					const char __user *ubuf, size_t len,
@@ -727,6 +735,7 @@ static struct koffload_subsys *koffload_test_find_subsys(const struct nlattr *nl
 struct koffload_test_unreg {
 	struct koffload_subsys	*ktu_ks;
 	struct completion	ktu_go;
+	struct completion	ktu_done;
 	int			ktu_users;
 };
 
@@ -740,6 +749,7 @@ static int koffload_test_unreg_thread(void *data)
 	wait_for_completion(&u->ktu_go);
 	koffload_unregister(u->ktu_ks);
 	u->ktu_users = atomic_read(&u->ktu_ks->ks_users);
+	complete(&u->ktu_done);
 	return 0;
 }
 
@@ -770,6 +780,7 @@ static ssize_t koffload_test_rereg_write(struct file *file,
 	mutex_lock(&koffload_test_rereg_lock);
 	u.ktu_ks = ks;
 	init_completion(&u.ktu_go);
+	init_completion(&u.ktu_done);
 	task = kthread_run(koffload_test_unreg_thread, &u, "ktest-unreg");
 	if (IS_ERR(task)) {
 		mutex_unlock(&koffload_test_rereg_lock);
@@ -780,6 +791,8 @@ static ssize_t koffload_test_rereg_write(struct file *file,
 	complete(&u.ktu_go);
 	koffload_unregister(ks);
 	users = atomic_read(&ks->ks_users);
+	/* its unregister ran: a kthread_stop() before its start would skip it */
+	wait_for_completion(&u.ktu_done);
 	kthread_stop(task);
 	put_task_struct(task);
 	err = koffload_register(ks);
@@ -912,7 +925,8 @@ static int koffload_test_alloc_workers(struct koffload_test_run *run)
 		w->ktw_run = run;
 		w->ktw_calls = run->ktr_calls / n + (i < run->ktr_calls % n);
 		spin_lock_init(&w->ktw_lock);
-		init_irq_work(&w->ktw_irq_work, koffload_test_irq_work);
+		/* hard: in hardirq context on PREEMPT_RT too */
+		w->ktw_irq_work = IRQ_WORK_INIT_HARD(koffload_test_irq_work);
 		hrtimer_init(&w->ktw_timer, CLOCK_MONOTONIC,
 			     HRTIMER_MODE_REL_SOFT);
 		w->ktw_timer.function = koffload_test_softirq;
@@ -1245,7 +1259,7 @@ out_unregister:
 /*
  * Unload with calls pending. The order matters:
  * 1. exiting: no RUN is accepted and no worker starts another call; the
- *    debugfs file goes, which waits for a context self write in progress;
+ *    debugfs files go (none is open: an open one pins the module);
  * 2. koffload_unregister() ends every pending call at once with outcome
  *    shutdown (a call a worker starts during or just after it ends the
  *    same way; the subsystems are static, so still valid);

@@ -510,10 +510,11 @@ export class SimCore {
    * -EINVAL. Counted as advisories or advisories-dropped, not as a call.
    */
   async advise(ks: Subsys, op: number, req: Buffer, ctx: CallerContext = contextOf('normal')): Promise<number> {
-    if (!ks.registered || ks.shutting) return -ERRNO.ESHUTDOWN;
-    if (!Number.isInteger(op) || op < 1 || op > ks.nrOps || req.length > L.payloadMax) return -ERRNO.EINVAL;
+    // every return is counted, as in koffload_advise()
     let err = 0;
-    if (!ks.portid) err = -ERRNO.ESRCH;
+    if (!ks.registered || ks.shutting) err = -ERRNO.ESHUTDOWN;
+    else if (!Number.isInteger(op) || op < 1 || op > ks.nrOps || req.length > L.payloadMax) err = -ERRNO.EINVAL;
+    else if (!ks.portid) err = -ERRNO.ESRCH;
     else if (ks.mode === 'off') err = -ERRNO.EOPNOTSUPP;
     else if (ctx.nosend) err = -ERRNO.EWOULDBLOCK;
     if (err) {

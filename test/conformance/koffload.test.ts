@@ -262,7 +262,8 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     assert.deepEqual(errs.map((e) => e.code), ['EMSGSIZE', 'EMSGSIZE']);
     assert.deepEqual(errs.map((e) => e.reqId), h.requests.map((r) => r.reqId), 'each error names its request');
     if (target().kind === 'kernel') {
-      const acks = raw.flatMap((d) => decodeNlMessages(d)).filter((m) => m.header.type === 2);
+      // the error answers (the socket's own requests also got ACKs, error 0)
+      const acks = raw.flatMap((d) => decodeNlMessages(d)).filter((m) => m.header.type === 2 && decodeNlError(m).errno !== 0);
       assert.equal(acks.length, 2);
       for (const m of acks) {
         assert.ok(m.header.flags & NLM_F.CAPPED, 'error answer is capped');
@@ -488,7 +489,7 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     const runId = await ktest.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutMs: 20_000, context: 'normal', payload: Buffer.from('x'), flags: 0 });
     await waitFor('4 calls pending', async () => (await kclient.getSubsys('ktest')).pending === 4);
     const gone = new Promise((resolve) => child.proc.once('exit', resolve));
-    child.proc.kill('SIGUSR1');
+    child.proc.kill('SIGUSR2');
     const holderPid = await holder;
     await gone;
     try {
@@ -573,9 +574,11 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
       assert.equal(res.intact, res.outcomes.served);
       // every late reply belongs to a call that ended at its deadline
       assert.ok(d.counters.lateReplies <= res.outcomes.deadline, `late replies ${d.counters.lateReplies} > deadlines ${res.outcomes.deadline}`);
-      // a deadline well above the round trip serves most calls; one near it
-      // (500 us under software emulation) is only reported
-      if (us >= 3 * rttUs) assert.ok(res.outcomes.served >= BigInt(calls / 2), `only ${res.outcomes.served} of ${calls} served with a ${us} us deadline (round trip ${rttUs.toFixed(0)} us)`);
+      // of the calls that reached the handler (five misses in a row open the
+      // circuit), a deadline well above the round trip serves most; one near
+      // it (500 us under software emulation) is only reported
+      const asked = res.outcomes.served + res.outcomes.deadline;
+      if (us >= 3 * rttUs) assert.ok(res.outcomes.served * 2n >= asked && asked > 0n, `only ${res.outcomes.served} of ${asked} calls that reached the handler served with a ${us} us deadline (round trip ${rttUs.toFixed(0)} us)`);
       await ledger.checkpoint();
     }
     for (const hh of handlers.splice(0)) hh.close();
@@ -586,7 +589,9 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     // one call per thread, all admitted before the first deadline opens the circuit
     const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutUs: 2000, context: 'normal', payload: Buffer.from('h'), flags: 0 });
     assert.deepEqual(nonZero(res.outcomes), { deadline: 4n });
-    const slackMs = 5; // the caller waking after its hrtimer, under emulation (seen: 0.5 ms; the simulator's timers: 2.2 ms)
+    // the module: the caller waking after its hrtimer, under emulation (seen
+    // 0.5 ms); the simulator: Node timers on a busy event loop (seen 2-13 ms)
+    const slackMs = target().kind === 'kernel' ? 5 : 50;
     const meanMs = ms(res.totalWaitNs) / 4;
     lines.push(`hung handler, 2 ms deadline: mean wait ${meanMs.toFixed(3)} ms, longest ${ms(res.maxWaitNs).toFixed(3)} ms`);
     console.log(`      ${lines.join('\n      ')}`);

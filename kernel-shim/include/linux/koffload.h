@@ -73,8 +73,8 @@ struct koffload_subsys {
 	spinlock_t		ks_lock;
 	u32			ks_id;		/* stable while registered */
 	u32			ks_state;	/* enum koffload_subsys_state */
+	u32			ks_unreg_seq;	/* unregisters done; never reset */
 	atomic_t		ks_users;	/* calls that may wait */
-	wait_queue_head_t	ks_drain_wq;
 	/* binding */
 	u32			ks_portid;	/* 0: no handler bound */
 	u32			ks_bind_gen;	/* changes with each (un)bind */
