@@ -17,9 +17,16 @@
 #   KOFFLOAD_FAULTS_SCALE         scales every scenario's calls (default 1)
 #   KOFFLOAD_FAULTS_FUZZ          hostile genl messages (default 100000)
 #   KOFFLOAD_FAULTS_DECODER_FUZZ  mutated REQUESTs for the daemon (default 400)
-#   KOFFLOAD_FAULTS_SLACK_MS      stated slack over a caller's deadline (default 100)
+#   KOFFLOAD_FAULTS_SLACK_MS      stated slack over a caller's deadline (default 300)
 #   KOFFLOAD_FAULTS_ONLY          regexp: run only the scenarios it matches
 #                                 (then the totals are not held to the bar)
+#
+# CI (CI=true) on a machine that had to build the debug kernel in this run
+# (20 to 29 minutes) runs the suite smaller to stay within CI's 90 minutes:
+# KOFFLOAD_FAULTS_SCALE and KOFFLOAD_FAULTS_DECODER_FUZZ default to 0.5 and
+# 100 there (what is set wins). The issue's bar still holds and is still
+# checked: every fault kind runs, 100,000 hostile genl messages, and far
+# more than 10,000 faulted calls. See docs/faults.md, "CI".
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +45,11 @@ bzimage="$(printf '%s\n' "$kernel_out" | sed -n 's/^BZIMAGE=//p')"
 cached="$(printf '%s\n' "$kernel_out" | sed -n 's/^CACHED=//p')"
 t_kernel=$((SECONDS - t0))
 say "debug kernel: $bzimage ($([ "$cached" = 1 ] && echo cached || echo built) in ${t_kernel}s)"
+if [ "${CI:-}" = true ] && [ "$cached" != 1 ]; then
+	export KOFFLOAD_FAULTS_SCALE="${KOFFLOAD_FAULTS_SCALE:-0.5}"
+	export KOFFLOAD_FAULTS_DECODER_FUZZ="${KOFFLOAD_FAULTS_DECODER_FUZZ:-100}"
+	say "CI with a cold-built kernel: KOFFLOAD_FAULTS_SCALE=$KOFFLOAD_FAULTS_SCALE KOFFLOAD_FAULTS_DECODER_FUZZ=$KOFFLOAD_FAULTS_DECODER_FUZZ"
+fi
 
 # The modules build in a copy of kernel-shim/, so the objects of the cloud
 # kernel's build (npm run test:kernel) stay as they are.
