@@ -84,6 +84,7 @@ int koffload_cache_init(struct koffload_subsys *ks)
 	}
 	ks->ks_cache_count = 0;
 	ks->ks_cache_cursor = 0;
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_TABLE, 1);
 	return 0;
 }
 
@@ -108,6 +109,7 @@ static void koffload_cache_drop(struct koffload_subsys *ks,
 	hlist_del_rcu(&e->kce_node);
 	ks->ks_cache_count--;
 	kfree_rcu(e, kce_rcu);
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, -1);
 }
 
 /*
@@ -184,7 +186,23 @@ struct koffload_cache_entry *koffload_cache_entry_new(const void *key,
 	memcpy(e->kce_key, key, key_len);
 	if (len)
 		memcpy(e->kce_data, data, len);
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, 1);
 	return e;
+}
+
+KOFFLOAD_EXPORT_FOR_TEST(koffload_cache_entry_new);
+
+/**
+ * koffload_cache_entry_free - free an entry that never entered the cache
+ * @e: from koffload_cache_entry_new(), or NULL
+ *
+ * Any context; takes no lock. Keeps the test builds' allocation counter
+ * true for entries a failed PUBLISH drops.
+ */
+void koffload_cache_entry_free(struct koffload_cache_entry *e)
+{
+	koffload_alloc_freed(KOFFLOAD_ALLOC_CACHE_ENTRY, e);
+	kfree(e);
 }
 
 /**
@@ -215,7 +233,7 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 	int err;
 
 	if (!key_len || key_len > KOFFLOAD_KEY_MAX) {
-		kfree(e);
+		koffload_cache_entry_free(e);
 		return -EINVAL;
 	}
 	if (e)
@@ -227,6 +245,7 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 	if (old && e) {
 		hlist_replace_rcu(&old->kce_node, &e->kce_node);
 		kfree_rcu(old, kce_rcu);
+		koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_ENTRY, -1);
 	} else if (old) {
 		koffload_cache_drop(ks, old);
 	} else if (!e) {
@@ -250,9 +269,11 @@ int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 	spin_unlock_bh(&ks->ks_cache_lock);
 
 	if (err)
-		kfree(e);
+		koffload_cache_entry_free(e);
 	return err;
 }
+
+KOFFLOAD_EXPORT_FOR_TEST(koffload_cache_publish);
 
 /* Canary mode samples lookups as it samples calls; never in NMI. */
 static bool koffload_cache_mode_allows(struct koffload_subsys *ks)
@@ -348,6 +369,8 @@ void koffload_cache_flush(struct koffload_subsys *ks)
 	spin_unlock_bh(&ks->ks_cache_lock);
 }
 
+KOFFLOAD_EXPORT_FOR_TEST(koffload_cache_flush);
+
 /**
  * koffload_cache_destroy - free the cache of an unregistered subsystem
  * @ks: the subsystem; no lookup or publish may be running (an RCU grace
@@ -361,6 +384,7 @@ void koffload_cache_destroy(struct koffload_subsys *ks)
 	ks->ks_cache = NULL;
 	free_percpu(ks->ks_pcpu);
 	ks->ks_pcpu = NULL;
+	koffload_alloc_note(KOFFLOAD_ALLOC_CACHE_TABLE, -1);
 }
 
 /**

@@ -196,7 +196,8 @@ static bool koffload_ctx_reclaim(gfp_t gfp)
  * and cooling down, or half open with its probe out. A cooled-down or
  * half-open circuit lets exactly one call through as the probe.
  */
-static bool koffload_circuit_admit(struct koffload_subsys *ks, bool *probe)
+KOFFLOAD_STATIC_UNLESS_TEST
+bool koffload_circuit_admit(struct koffload_subsys *ks, bool *probe)
 {
 	/* pairs with the release in koffload_circuit_open_locked() */
 	u32 state = smp_load_acquire(&ks->ks_circuit);
@@ -224,6 +225,8 @@ static bool koffload_circuit_admit(struct koffload_subsys *ks, bool *probe)
 	return true;
 }
 
+KOFFLOAD_EXPORT_FOR_TEST(koffload_circuit_admit);
+
 /* ks_lock held. The deadline first: admission reads it after the state. */
 static void koffload_circuit_open_locked(struct koffload_subsys *ks)
 {
@@ -235,8 +238,9 @@ static void koffload_circuit_open_locked(struct koffload_subsys *ks)
 }
 
 /* Rule 7: feed one call's outcome to the circuit breaker, ks_lock held. */
-static void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
-				    bool probe)
+KOFFLOAD_STATIC_UNLESS_TEST
+void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
+			     bool probe)
 {
 	if (probe) {
 		if (koffload_is_success(outcome)) {
@@ -256,6 +260,8 @@ static void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
 		koffload_circuit_open_locked(ks);
 	}
 }
+
+KOFFLOAD_EXPORT_FOR_TEST(koffload_circuit_record);
 
 /* How the caller may wait, judged before koffload takes RCU itself. */
 struct koffload_ctx {
@@ -388,8 +394,8 @@ static void koffload_leave(struct koffload_subsys *ks, u32 outcome,
  * Rule 9: whoever sets kp_claimed under ks_lock owns the call: it fills
  * the results and completes kp_done after dropping the lock.
  */
-static bool koffload_claim(struct koffload_subsys *ks,
-			   struct koffload_pending *kp)
+KOFFLOAD_STATIC_UNLESS_TEST
+bool koffload_claim(struct koffload_subsys *ks, struct koffload_pending *kp)
 {
 	unsigned long flags;
 	bool won = false;
@@ -405,8 +411,11 @@ static bool koffload_claim(struct koffload_subsys *ks,
 	return won;
 }
 
+KOFFLOAD_EXPORT_FOR_TEST(koffload_claim);
+
 /* Rule 4: the deadline, exact to the hrtimer, ends a call nobody claimed. */
-static enum hrtimer_restart koffload_deadline_fired(struct hrtimer *timer)
+KOFFLOAD_STATIC_UNLESS_TEST
+enum hrtimer_restart koffload_deadline_fired(struct hrtimer *timer)
 {
 	struct koffload_pending *kp =
 		container_of(timer, struct koffload_pending, kp_timer);
@@ -417,6 +426,8 @@ static enum hrtimer_restart koffload_deadline_fired(struct hrtimer *timer)
 	}
 	return HRTIMER_NORESTART;
 }
+
+KOFFLOAD_EXPORT_FOR_TEST(koffload_deadline_fired);
 
 /*
  * Right before a send: a handler socket that is closing is orphaned
@@ -431,6 +442,14 @@ static int koffload_unicast(struct sk_buff *skb,
 	if (sock_flag(ka->ka_sk, SOCK_DEAD)) {
 		kfree_skb(skb);
 		return -ECONNREFUSED;
+	}
+	if (koffload_should_fail(KOFFLOAD_FAULT_UNICAST)) {
+		kfree_skb(skb);
+		return -EIO;
+	}
+	if (koffload_should_fail(KOFFLOAD_FAULT_DROP_REQUEST)) {
+		kfree_skb(skb);
+		return 0;
 	}
 	return genlmsg_unicast(&init_net, skb, ka->ka_portid);
 }
@@ -865,6 +884,7 @@ int koffload_complete_reply(u64 id, const struct sock *sk, u32 status,
 	spin_unlock_irqrestore(&ks->ks_lock, flags);
 
 	/* ours alone now: its caller waits for the completion */
+	koffload_fault_delay_wakeup();
 	if (outcome == KOFFLOAD_OUTCOME_SERVED) {
 		if (len)
 			memcpy(found->kp_resp, payload, len);
@@ -880,6 +900,8 @@ out_unlock:
 	rcu_read_unlock();
 	return err;
 }
+
+KOFFLOAD_EXPORT_FOR_TEST(koffload_complete_reply);
 
 /*
  * Woken from do_notify_pidfd() when the binding process has exited (the

@@ -14,6 +14,8 @@
 #include <linux/xarray.h>
 #include <net/genetlink.h>
 
+#include "koffload_fault.h"
+
 /*
  * A request id carries the subsystem id in its top bits, so a REPLY finds
  * its subsystem without a global table, and a per-subsystem sequence below
@@ -96,6 +98,24 @@ struct koffload_unbound {
 	u32			ku_outcome;
 };
 
+/*
+ * Test builds (KOFFLOAD_FAULT_INJECT) let koffload_kunit.ko reach a few
+ * internals of the call path; the module that ships keeps them static and
+ * exports none of them.
+ */
+#ifdef KOFFLOAD_FAULT_INJECT
+/* KOFFLOAD_EXPORT_FOR_TEST(sym) exports to KOFFLOAD_INTERNAL, see Kbuild */
+#define KOFFLOAD_STATIC_UNLESS_TEST
+bool koffload_claim(struct koffload_subsys *ks, struct koffload_pending *kp);
+enum hrtimer_restart koffload_deadline_fired(struct hrtimer *timer);
+bool koffload_circuit_admit(struct koffload_subsys *ks, bool *probe);
+void koffload_circuit_record(struct koffload_subsys *ks, u32 outcome,
+			     bool probe);
+#else
+#define KOFFLOAD_STATIC_UNLESS_TEST	static
+#define KOFFLOAD_EXPORT_FOR_TEST(sym)
+#endif
+
 extern struct xarray koffload_subsystems;
 extern wait_queue_head_t koffload_drain_wq;
 extern struct mutex koffload_registry_mutex;
@@ -130,6 +150,7 @@ struct koffload_cache_entry *koffload_cache_entry_new(const void *key,
 						      u32 key_len,
 						      const void *data,
 						      u32 len, u32 ttl_ms);
+void koffload_cache_entry_free(struct koffload_cache_entry *e);
 int koffload_cache_publish(struct koffload_subsys *ks, const void *key,
 			   u32 key_len, struct koffload_cache_entry *e,
 			   u32 gen);

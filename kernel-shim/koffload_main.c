@@ -217,7 +217,15 @@ EXPORT_SYMBOL_GPL(koffload_unregister);
 
 static int __init koffload_init(void)
 {
-	return koffload_nl_init();
+	int err;
+
+	err = koffload_fault_init();
+	if (err)
+		return err;
+	err = koffload_nl_init();
+	if (err)
+		koffload_fault_exit();
+	return err;
 }
 
 static void __exit koffload_exit(void)
@@ -225,6 +233,7 @@ static void __exit koffload_exit(void)
 	/* Users hold a module reference, so the registry is empty here. */
 	WARN_ON(!xa_empty(&koffload_subsystems));
 	koffload_nl_exit();
+	koffload_fault_exit();
 }
 
 module_init(koffload_init);

@@ -67,7 +67,8 @@ struct sk_buff *koffload_nl_request(const struct koffload_subsys *ks,
 	    nla_put(skb, KOFFLOAD_A_DEFAULT, kc->kc_default_len, kc->kc_default))
 		goto err;
 	genlmsg_end(skb, hdr);
-	return skb;
+	/* test builds: as if the allocation had failed */
+	return koffload_fault_request(skb);
 err:
 	kfree_skb(skb);
 	return NULL;
@@ -153,6 +154,7 @@ static int koffload_nl_fill_subsys(struct sk_buff *skb,
 	st = kmalloc(sizeof(*st), GFP_KERNEL);
 	if (!st)
 		return -ENOMEM;
+	koffload_alloc_note(KOFFLOAD_ALLOC_STATS, 1);
 	spin_lock_irqsave(&ks->ks_lock, lflags);
 	bound_portid = ks->ks_portid;
 	mode = ks->ks_mode;
@@ -196,6 +198,7 @@ static int koffload_nl_fill_subsys(struct sk_buff *skb,
 	err = 0;
 out_free:
 	kfree(st);
+	koffload_alloc_note(KOFFLOAD_ALLOC_STATS, -1);
 	return err;
 }
 
@@ -364,11 +367,12 @@ static int koffload_nl_reply_doit(struct sk_buff *skb, struct genl_info *info)
 	if (GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_REQ_ID) ||
 	    GENL_REQ_ATTR_CHECK(info, KOFFLOAD_A_STATUS))
 		return -EINVAL;
-	err = koffload_complete_reply(nla_get_u64(attrs[KOFFLOAD_A_REQ_ID]),
+	/* test builds may damage the reply here, past the policy's checks */
+	err = koffload_complete_reply(koffload_fault_id(nla_get_u64(attrs[KOFFLOAD_A_REQ_ID])),
 				      NETLINK_CB(skb).sk,
-				      nla_get_u32(attrs[KOFFLOAD_A_STATUS]),
+				      koffload_fault_status(nla_get_u32(attrs[KOFFLOAD_A_STATUS])),
 				      payload ? nla_data(payload) : NULL,
-				      payload ? nla_len(payload) : 0);
+				      koffload_fault_len(payload ? nla_len(payload) : 0));
 	switch (err) {
 	case -EPERM:
 		NL_SET_ERR_MSG(info->extack, "socket is not the bound handler");
@@ -443,7 +447,7 @@ static int koffload_nl_publish_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "advisory cache is full");
 out_unlock:
 	mutex_unlock(&koffload_registry_mutex);
-	kfree(e);
+	koffload_cache_entry_free(e);
 	return err;
 }
 

@@ -14,6 +14,11 @@
 #
 # Environment:
 #   KOFFLOAD_KVER          use this kernel version instead of the package's
+#   KOFFLOAD_KDIR          build against this configured kernel tree instead of
+#                          the cloud kernel's headers (the debug kernel of
+#                          scripts/build-debug-kernel.sh); its kernel.release is KVER
+#   KOFFLOAD_KMOD_MAKE_ARGS extra make arguments (shell words), e.g.
+#                          KOFFLOAD_FAULT_INJECT=y for the fault points (kernel-shim/Kbuild)
 #   KOFFLOAD_KMOD_SRC      module source directory (default: <repo>/kernel-shim)
 #   KOFFLOAD_KMOD_NAMES    modules that must result (default: "koffload koffload_test")
 #   KOFFLOAD_SKIP_DEPS=1   do not run scripts/install-kernel-deps.sh
@@ -71,25 +76,32 @@ if [ "$mode" != kver ] && [ "${KOFFLOAD_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$here/install-kernel-deps.sh"
 fi
 
-kver="$(kver_of_system)"
+if [ -n "${KOFFLOAD_KDIR:-}" ]; then
+	kdir="$(cd "$KOFFLOAD_KDIR" && pwd)" || die "KOFFLOAD_KDIR $KOFFLOAD_KDIR does not exist"
+	[ -f "$kdir/include/config/kernel.release" ] || die "$kdir is not a configured kernel tree (no include/config/kernel.release)"
+	kver="$(cat "$kdir/include/config/kernel.release")"
+else
+	kver="$(kver_of_system)"
+fi
 if [ "$mode" = kver ]; then
 	printf '%s\n' "$kver"
 	exit 0
 fi
 
-kdir="$(build_dir "$kver")"
+[ -n "${KOFFLOAD_KDIR:-}" ] || kdir="$(build_dir "$kver")"
+read -r -a make_args <<<"${KOFFLOAD_KMOD_MAKE_ARGS:-}"
 src="${KOFFLOAD_KMOD_SRC:-$repo/kernel-shim}"
 [ -d "$src" ] || die "module source directory $src does not exist"
 src="$(cd "$src" && pwd)"
 [ -f "$src/Kbuild" ] || [ -f "$src/Makefile" ] || die "no Kbuild or Makefile in $src"
 
 if [ "$mode" = clean ]; then
-	make -C "$kdir" M="$src" clean
+	make -C "$kdir" M="$src" "${make_args[@]}" clean
 	exit 0
 fi
 
 echo "build-modules: KVER=$kver headers=$kdir src=$src" >&2
-make -C "$kdir" M="$src" -j"$(nproc 2>/dev/null || echo 2)" modules >&2
+make -C "$kdir" M="$src" -j"$(nproc 2>/dev/null || echo 2)" "${make_args[@]}" modules >&2
 
 read -r -a names <<<"${KOFFLOAD_KMOD_NAMES-koffload koffload_test}"
 kos=()

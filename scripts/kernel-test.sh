@@ -40,6 +40,11 @@
 #   KOFFLOAD_KERNEL_LOGLEVEL console loglevel (default 5: warnings and worse reach the console)
 #   KOFFLOAD_KERNEL_LOG      log file (default build/kernel-test.log)
 #   KOFFLOAD_KMOD_SRC        module sources (default kernel-shim), see build-modules.sh
+#   KOFFLOAD_KDIR            kernel tree to build the modules against (default: the
+#                            cloud kernel's headers), see build-modules.sh
+#   KOFFLOAD_KMOD_MAKE_ARGS  extra make arguments of the module build, see build-modules.sh
+#   KOFFLOAD_KERNEL_IMAGE    kernel image to boot (default /boot/vmlinuz-<KVER>); with
+#                            KOFFLOAD_KDIR, the image built from that tree
 #   KOFFLOAD_KMOD_NAMES      modules to build, pack and insmod in order
 #                            (default "koffload koffload_test"; empty: load none)
 #   KOFFLOAD_FAIL_TAINT_MASK taint bits that fail a passing run (default 672 = B|D|W)
@@ -124,7 +129,7 @@ build_out="$(KOFFLOAD_SKIP_DEPS=1 bash "$here/build-modules.sh")" || die "buildi
 kver="$(printf '%s\n' "$build_out" | sed -n 's/^KVER=//p')"
 mapfile -t kos < <(printf '%s\n' "$build_out" | sed -n 's/^KO=//p')
 [ -n "$kver" ] || die "build-modules.sh printed no KVER"
-vmlinuz="/boot/vmlinuz-$kver"
+vmlinuz="${KOFFLOAD_KERNEL_IMAGE:-/boot/vmlinuz-$kver}"
 [ -r "$vmlinuz" ] || die "cannot read $vmlinuz"
 say "kernel $kver; modules: ${kos[*]:-(none)} ($(elapsed "$t0" "$(now)") s)"
 
@@ -213,8 +218,8 @@ cp package.json "$root/koffload/"
 tar -C "$repo" -cf - \
 	--exclude='*.d.ts' --exclude='*.d.ts.map' --exclude='*.tsbuildinfo' dist |
 	tar -C "$root/koffload" -xf -
-esbuild_excludes=(--exclude='node_modules/esbuild' --exclude='node_modules/@esbuild')
-[ "${KOFFLOAD_GUEST_ESBUILD:-0}" = 1 ] && esbuild_excludes=()
+esbuild_excludes=(--exclude='node_modules/esbuild' --exclude='node_modules/@esbuild' --exclude='node_modules/.bin/esbuild')
+[ "${KOFFLOAD_GUEST_ESBUILD:-0}" = 1 ] && esbuild_excludes=(--exclude='node_modules/@esbuild/linux-arm*' --exclude='node_modules/@esbuild/linux-ia32' --exclude='node_modules/@esbuild/darwin-*' --exclude='node_modules/@esbuild/win32-*')
 tar -C "$repo" -cf - \
 	--exclude='node_modules/.cache' \
 	--exclude='node_modules/typescript' \
@@ -224,7 +229,6 @@ tar -C "$repo" -cf - \
 	--exclude='node_modules/.bin/tsc' \
 	--exclude='node_modules/.bin/tsserver' \
 	--exclude='node_modules/.bin/tsx' \
-	--exclude='node_modules/.bin/esbuild' \
 	--exclude='prebuilds/linux-arm*' \
 	--exclude='prebuilds/linux-ia32' \
 	--exclude='prebuilds/darwin-*' \
@@ -259,12 +263,18 @@ done
 # C netlink probe of the identity, reply-failure and deadline tests.
 ip_bin="$(command -v ip || true)"
 [ -n "$ip_bin" ] && cp "$(readlink -f "$ip_bin")" "$root/usr/sbin/ip"
-probe_src="$repo/test/conformance/fixtures/nl-probe.c"
-if [ -f "$probe_src" ]; then
-	mkdir -p "$root/koffload/dist/test/conformance/fixtures"
-	gcc -O2 -Wall -Werror -I "$repo/kernel-shim/include" -o "$root/koffload/dist/test/conformance/fixtures/nl-probe" "$probe_src" ||
-		die "cannot build $probe_src"
-fi
+# Every C fixture of the suites (test/*/fixtures/*.c) is built next to
+# its compiled JS.
+c_fixtures=()
+for c_src in "$repo"/test/*/fixtures/*.c; do
+	[ -f "$c_src" ] || continue
+	rel="${c_src#"$repo"/}"
+	out="$root/koffload/dist/${rel%.c}"
+	mkdir -p "$(dirname "$out")"
+	gcc -O2 -Wall -Werror -I "$repo/kernel-shim/include" -o "$out" "$c_src" ||
+		die "cannot build $c_src"
+	c_fixtures+=("$out")
+done
 
 # node, its native addons (the dependencies' and koffload's own
 # dist/native/koffload_nl.node), and every shared library they need.
@@ -275,7 +285,7 @@ cp "$node_bin" "$root/usr/bin/node"
 	die "dist/native/koffload_nl.node is missing: run 'npm run build' first"
 elfs=("$node_bin")
 [ -x "$root/usr/sbin/ip" ] && elfs+=("$root/usr/sbin/ip")
-[ -x "$root/koffload/dist/test/conformance/fixtures/nl-probe" ] && elfs+=("$root/koffload/dist/test/conformance/fixtures/nl-probe")
+elfs+=("${c_fixtures[@]}")
 for b in ${KOFFLOAD_GUEST_BINS:-}; do
 	p="$(command -v "$b" 2>/dev/null || true)"
 	[ -n "$p" ] && [ -x "$p" ] || die "KOFFLOAD_GUEST_BINS names $b, which is not an executable"

@@ -173,6 +173,21 @@ module_param_named(max_inflight, koffload_test_subsys[0].ks_max_inflight,
 MODULE_PARM_DESC(max_inflight,
 		 "in-flight cap of subsystem ktest (0: koffload's default)");
 
+/*
+ * The circuit breaker of ktest, writable at run time: the fault suite
+ * raises the threshold so that a failing handler sees every call, instead
+ * of the circuit refusing all but a probe a second. koffload reads both
+ * under ks_lock when a call ends; a write races nothing but that read.
+ */
+module_param_named(circuit_threshold, koffload_test_subsys[0].ks_circuit_threshold,
+		   uint, 0644);
+MODULE_PARM_DESC(circuit_threshold,
+		 "consecutive failures that open ktest's circuit (0 at load: koffload's default)");
+module_param_named(circuit_cooldown_ms,
+		   koffload_test_subsys[0].ks_circuit_cooldown_ms, uint, 0644);
+MODULE_PARM_DESC(circuit_cooldown_ms,
+		 "how long ktest's circuit stays open (0 at load: koffload's default)");
+
 /* The deadline of calls whose RUN gives no timeout-ms. */
 static unsigned int koffload_test_timeout_ms = 200;
 module_param_named(timeout_ms, koffload_test_timeout_ms, uint, 0444);
