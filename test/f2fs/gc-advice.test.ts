@@ -261,11 +261,29 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
         writeFileSync(`${SYS}/${k}`, String(v));
       }
       const before = stats();
-      for (let i = 0; i < 100 && stats().bg_served! - before.bg_served! === 0; i++) await sleep(100);
+      // The thread sleeps gc_min_sleep_time as it was at mount (30 s), and
+      // after a round without a victim no_gc_sleep_time (300 s): the new
+      // times apply from its next wake-up. gc_urgent=1 wakes it now (an
+      // urgent round, which never asks the policy); back at 0 its next
+      // rounds are the background ones that do.
+      writeFileSync(`${SYS}/gc_urgent_sleep_time`, '100');
+      writeFileSync(`${SYS}/gc_urgent`, '1');
+      await sleep(300);
+      writeFileSync(`${SYS}/gc_urgent`, '0');
+      const taken = (x: Record<string, number>): number => x.victim_advised! + x.bg_rejected! - before.victim_advised! - before.bg_rejected!;
+      for (let i = 0; i < 100; i++) {
+        const now = stats();
+        if (now.bg_served! > before.bg_served! && taken(now) > 0) break;
+        await sleep(100);
+      }
       const s = stats();
-      console.log(`      background: calls ${s.bg_calls! - before.bg_calls!}, served ${s.bg_served! - before.bg_served!}; policy answered ${p.bgCalls}`);
+      console.log(
+        `      background: calls ${s.bg_calls! - before.bg_calls!}, served ${s.bg_served! - before.bg_served!}, rejected ${s.bg_rejected! - before.bg_rejected!}; policy answered ${p.bgCalls}`,
+      );
       assert.ok(s.bg_served! - before.bg_served! > 0, 'the background thread never took the policy\'s victim');
       assert.ok(p.bgCalls > 0);
+      // the answer went to the victim selection that followed, advised or rejected there
+      assert.ok(taken(s) > 0, 'no victim selection took the background answer');
     } finally {
       writeFileSync(`${SYS}/gc_max_sleep_time`, '60000');
       p.close();
