@@ -57,6 +57,13 @@ export interface HandlerContext<Resp = unknown, RespInit = Resp> {
    * the handler then does not know its advice is missing.
    */
   publish(key: Uint8Array | string, value: RespInit, ttlMs: number): Promise<void>;
+  /**
+   * publish() of bytes as they are, for cache entries whose format the
+   * subsystem defines apart from the op's response type (proto/f2fs.proto's
+   * Ranking, or its raw class bitmaps); at most KOFFLOAD.limits.payloadMax
+   * bytes. Same checks, same handling when shadow or when it fails.
+   */
+  publishBytes(key: Uint8Array | string, payload: Uint8Array, ttlMs: number): Promise<void>;
 }
 
 export type HandlerResult<RespInit> = RespInit | Decline;

@@ -265,6 +265,15 @@ export class SubsystemServer {
     else this.draining.signal.addEventListener('abort', onDrain, { once: true });
     const shadow = this.role === 'shadow' || (req.flags & KOFFLOAD.reqFlag.shadow) !== 0;
     const cache = new AdvisoryCache(shadow ? noPublish : this.transport, this.subsysId, bop.response);
+    // handled here too, so a handler that does not await a publish cannot end the process
+    const watch = (p: Promise<void>, what: string): Promise<void> => {
+      p.catch((err: unknown) => {
+        this.publishErrors++;
+        this.logger.warn(what, { subsystem: this.subsystem, op: bop.name, err: String(err) });
+        this.onPublishError?.(err);
+      });
+      return p;
+    };
     const ctx: HandlerContext<unknown, unknown> = {
       subsystem: this.subsystem,
       op: bop.op,
@@ -278,16 +287,8 @@ export class SubsystemServer {
       advisory: base.lane === 'advisory',
       // AdvisoryCache's checks (key 1..keyMax bytes, ttl 1..cacheTtlMaxMs, encodable value);
       // shadow requests get the same checks, and nothing is sent
-      publish: (key, value, ttlMs) => {
-        const p = cache.publish(key, value, ttlMs);
-        // handled here too, so a handler that does not await it cannot end the process
-        p.catch((err: unknown) => {
-          this.publishErrors++;
-          this.logger.warn('ctx.publish() failed', { subsystem: this.subsystem, op: bop.name, err: String(err) });
-          this.onPublishError?.(err);
-        });
-        return p;
-      },
+      publish: (key, value, ttlMs) => watch(cache.publish(key, value, ttlMs), 'ctx.publish() failed'),
+      publishBytes: (key, payload, ttlMs) => watch(cache.publishBytes(key, payload, ttlMs), 'ctx.publishBytes() failed'),
     };
     type Settled = { kind: 'value'; v: unknown } | { kind: 'throw'; e: unknown } | { kind: 'abandoned' };
     const ran: Promise<Settled> = (async () => bop.handler(request, ctx))().then(

@@ -253,6 +253,28 @@ describe('runtime: lanes and answers', () => {
     for (const e of errors) assert.equal((e as { code?: string }).code, 'KOFFLOAD_ERR_INVALID_ARG');
   });
 
+  it('ctx.publishBytes() publishes bytes as they are, with the same checks, and nothing for shadow requests', async () => {
+    const errors: unknown[] = [];
+    const raw = Uint8Array.from({ length: KOFFLOAD.limits.payloadMax }, (_, i) => i & 0xff);
+    const { clock, transport, server } = setup({
+      echo: {
+        handler: async (r, ctx) => {
+          await ctx.publishBytes('c', raw, 1000);
+          for (const [k, p, ttl] of [['k', raw, 0], ['', raw, 1000], ['k', new Uint8Array(KOFFLOAD.limits.payloadMax + 1), 1000]] as const) {
+            await ctx.publishBytes(k, p, ttl).catch((e: unknown) => errors.push(e));
+          }
+          return { data: r.data, seq: r.seq };
+        },
+      },
+    });
+    assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.advisory }))).outcome, 'ok');
+    assert.equal(transport.published.length, 1);
+    assert.deepEqual([...transport.published[0]!.payload], [...raw]);
+    assert.deepEqual(errors.map((e) => (e as { code?: string }).code), ['KOFFLOAD_ERR_INVALID_ARG', 'KOFFLOAD_ERR_INVALID_ARG', 'KOFFLOAD_ERR_INVALID_ARG']);
+    assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.shadow | KOFFLOAD.reqFlag.advisory }))).outcome, 'ok');
+    assert.equal(transport.published.length, 1);
+  });
+
   it('ctx.publish() sends nothing for a request with the kernel shadow flag (also advisory ones), served by a live policy', async () => {
     const seen: boolean[] = [];
     const { clock, transport, server } = setup({
