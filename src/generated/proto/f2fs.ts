@@ -181,16 +181,43 @@ export interface MovedRequestInit {
 
 /**
  * Decoded koffload.f2fs.MovedResponse. OP_MOVED is advisory: nothing answers
- * it.
+ * it, and the kernel never reads this message. A policy may fill it with what
+ * it observed while handling the notice, so that `koffloadd --record` keeps
+ * its inputs next to the kernel's (the record of an advisory request holds the
+ * handler's response): what scripts/train-f2fs-policy.ts learns from.
  */
 export interface MovedResponse {
+  /**
+   * the policy's clock when it handled the notice: user data blocks written
+   * (iostat_info's "fs data" / 4096)
+   */
+  clock: bigint;
+  /**
+   * a segment_info poll taken then, if it took one: per segment a
+   * little-endian u16, valid blocks | log type << 12
+   */
+  segment_info: Uint8Array;
 }
 
 /**
  * What encode() accepts for koffload.f2fs.MovedResponse. OP_MOVED is advisory:
- * nothing answers it.
+ * nothing answers it, and the kernel never reads this message. A policy may
+ * fill it with what it observed while handling the notice, so that `koffloadd
+ * --record` keeps its inputs next to the kernel's (the record of an advisory
+ * request holds the handler's response): what scripts/train-f2fs-policy.ts
+ * learns from.
  */
 export interface MovedResponseInit {
+  /**
+   * the policy's clock when it handled the notice: user data blocks written
+   * (iostat_info's "fs data" / 4096)
+   */
+  clock?: bigint | number;
+  /**
+   * a segment_info poll taken then, if it took one: per segment a
+   * little-endian u16, valid blocks | log type << 12
+   */
+  segment_info?: Uint8Array;
 }
 
 const descriptor = {
@@ -363,7 +390,16 @@ const descriptor = {
               }
             },
             MovedResponse: {
-              fields: {}
+              fields: {
+                clock: {
+                  type: "uint64",
+                  id: 1
+                },
+                segment_info: {
+                  type: "bytes",
+                  id: 2
+                }
+              }
             }
           }
         }
