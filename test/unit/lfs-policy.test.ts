@@ -75,8 +75,8 @@ describe('lfs: policies', () => {
     const d = new GcDaemon({ ...DAEMON_DEFAULTS, place: 7 }, layout.nBlocks);
     const { hook } = advisedHook(d);
     const m = { segLog: Int8Array.from([LOG.WARM_DATA, LOG.COLD_DATA]) } as unknown as LfsModel;
-    d.advice.cls[7] = 1; // hot when it leaves a warm victim
-    d.advice.cls[8] = 2; // hot when it leaves a GC-log victim
+    d.advice.cls.set(7, 1); // hot when it leaves a warm victim
+    d.advice.cls.set(8, 2); // hot when it leaves a GC-log victim
     assert.equal(hook.destination!(m, 0, 7), LOG.HOT_DATA);
     assert.equal(hook.destination!(m, 1, 7), LOG.COLD_DATA);
     assert.equal(hook.destination!(m, 0, 8), LOG.COLD_DATA);
