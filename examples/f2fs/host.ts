@@ -11,7 +11,10 @@
  * - /proc/fs/f2fs/<name>/segment_info: each main-area segment's log type and
  *   valid blocks;
  * - /proc/fs/f2fs/<name>/iostat_info (with sysfs iostat_enable=1): bytes
- *   written, by kind; "fs data" / 4096 is the policy's clock.
+ *   written, by kind; "fs data" / 4096 is the learned policy's clock;
+ * - the filesystem's own clock, that of its SIT mtimes (get_mtime(): boot
+ *   time seconds since the mount, plus the checkpoint's elapsed time, 0 on
+ *   a fresh filesystem): floor(/proc/uptime) - /sys/fs/f2fs/<name>/mounted_time_sec.
  *
  * KOFFLOAD_F2FS_ROOT (default /) is prefixed to every path: the simulator's
  * model of F2FS (src/sim/lfs/koffload.ts) writes the same files under a
@@ -112,6 +115,8 @@ export function parseIostat(text: string): Iostat {
 export interface F2fsObserver {
   segmentInfo(dev: number): SegmentInfo;
   iostat(dev: number): Iostat;
+  /** the filesystem's clock, whole seconds since its mount (that of SIT mtimes on a fresh filesystem) */
+  clockSec(dev: number): number;
 }
 
 /** The observer of a real (or simulated, under KOFFLOAD_F2FS_ROOT) F2FS. */
@@ -141,6 +146,13 @@ export class ProcObserver implements F2fsObserver {
 
   iostat(dev: number): Iostat {
     return parseIostat(this.read(dev, 'iostat_info'));
+  }
+
+  clockSec(dev: number): number {
+    const up = Math.floor(Number(readFileSync(join(this.root, 'proc/uptime'), 'utf8').split(' ')[0]));
+    const mounted = Number(readFileSync(join(this.root, 'sys/fs/f2fs', this.name(dev), 'mounted_time_sec'), 'utf8').trim());
+    if (!Number.isFinite(up) || !Number.isFinite(mounted)) throw new Error('cannot read the filesystem clock (/proc/uptime, mounted_time_sec)');
+    return Math.max(0, up - mounted);
   }
 }
 

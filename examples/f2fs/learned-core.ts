@@ -108,6 +108,8 @@ export interface DaemonParams {
    * warm data victim, as koffload.c does
    */
   bitRule: number;
+  /** rule 7: a segment a poll sees empty resolves its examples as died at once (1), or when reborn (0) */
+  emptyDied: number;
 }
 
 export const DAEMON_DEFAULTS: DaemonParams = {
@@ -132,6 +134,7 @@ export const DAEMON_DEFAULTS: DaemonParams = {
   poll: 4096,
   top: 32,
   bitRule: 0,
+  emptyDied: 0,
 };
 
 /** What the daemon publishes; the kernel reads it at GC time. */
@@ -280,7 +283,12 @@ export class GcDaemon {
     const w = this.p.w;
     for (let s = 0; s < n; s++) {
       const v = valid[s]!;
-      if (v === 0 && pv[s]! > 0 && this.p.place === 7) this.resolve(s, NO_BLOCKS, 0, Infinity);
+      // Seen empty: either every block moved in died (a natural death), or
+      // GC just cleaned it and its notice has not been handled yet (a
+      // policy polls while notices wait). emptyDied 1 takes the first; 0
+      // leaves its examples to the notice, or to the poll that sees the
+      // segment reborn.
+      if (v === 0 && pv[s]! > 0 && this.p.place === 7 && this.p.emptyDied) this.resolve(s, NO_BLOCKS, 0, Infinity);
       if (opened[s]) {
         // allocated since the last poll: a new life (onOpen set its birth)
         opened[s] = 0;
