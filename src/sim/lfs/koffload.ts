@@ -448,14 +448,15 @@ const ENGINES: Record<string, { about: string; defaults: Params; make: (p: Param
  * The example policies' engines on the model through the contract, in this
  * process (DirectBackend): the kernel side, the requests and the cache
  * entries of the real path, without koffloadd. Parameters of every family:
- * minHot (sysfs min_hot_blocks, default 0), greedy (1: F2FS's fallback is
+ * minHot (sysfs min_hot_blocks; default -1: the experiment's, a mount
+ * setting like the kernel baselines'), greedy (1: F2FS's fallback is
  * greedy, else cost-benefit); koffload-learned also takes learned-core.ts's
  * DaemonParams and trained=1 (start from examples/f2fs/learned-model.ts).
  */
 export const DIRECT_FAMILIES: PolicyFamily[] = Object.entries(ENGINES).map(([base, e]) => ({
   base,
   about: e.about,
-  defaults: { ...e.defaults, minHot: 0, greedy: 0, ...(base === 'koffload-learned' ? { trained: 0 } : {}) },
+  defaults: { ...e.defaults, minHot: -1, greedy: 0, ...(base === 'koffload-learned' ? { trained: 0 } : {}) },
   make(p, ctx): PolicyRun {
     const observer = new ModelObserver();
     const backend = new DirectBackend(e.make(p, observer), observer);
@@ -463,7 +464,7 @@ export const DIRECT_FAMILIES: PolicyFamily[] = Object.entries(ENGINES).map(([bas
     return {
       kernelGc: p.greedy ? GC_GREEDY : GC_CB,
       hook: kernel,
-      minHotBlocks: p.minHot!,
+      ...(p.minHot! >= 0 ? { minHotBlocks: p.minHot! } : {}),
       stats: () => ({ ...kernel.stats }),
     };
   },
