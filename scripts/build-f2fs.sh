@@ -161,7 +161,7 @@ for d in "/lib/modules/$kver/build" "/usr/src/linux-headers-$kver"; do
 done
 [ -n "$kdir" ] || die "no kernel headers for $kver"
 
-margs=()
+margs=("KOFFLOAD_SHIM=$repo/kernel-shim")
 if [ -n "${KBUILD_EXTRA_SYMBOLS:-}" ]; then
 	for s in $KBUILD_EXTRA_SYMBOLS; do
 		[ -f "$s" ] || die "KBUILD_EXTRA_SYMBOLS names $s, which does not exist"

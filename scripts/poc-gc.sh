@@ -31,8 +31,8 @@
 # the guest console in build/poc-gc/guest.log. Exit status: that of
 # kernel-test.sh (0 when every configuration ran).
 #
-# KOFFLOAD_KMOD_NAMES (default empty) names the koffload modules to load
-# before f2fs.ko, e.g. "koffload" once the patch calls it; f2fs.ko is built
+# KOFFLOAD_KMOD_NAMES (default "koffload") names the koffload modules to
+# load before f2fs.ko, which the patch makes depend on koffload; f2fs.ko is built
 # with KBUILD_EXTRA_SYMBOLS=kernel-shim/Module.symvers (or the variable's
 # value).
 # Environment: POCGC_DEV_MB (null_blk size, default 1024), POCGC_CLEANER_ARGS
@@ -126,7 +126,7 @@ say "$n configurations (plan: $plan)"
 batches=$(( (n + jobs - 1) / jobs ))
 limit="${KOFFLOAD_QEMU_TIMEOUT:-$(( batches * (720 * (warmup + ops) / 2000000 + 60) + 300 ))}"
 log="$out/guest.log"
-export KOFFLOAD_KMOD_NAMES="${KOFFLOAD_KMOD_NAMES-}"
+export KOFFLOAD_KMOD_NAMES="${KOFFLOAD_KMOD_NAMES-koffload}"
 export KOFFLOAD_CLOUD_KMODS="crc32_generic null_blk:nr_devices=0"
 export KOFFLOAD_EXTRA_KOS="$f2fs_ko"
 export KOFFLOAD_GUEST_BINS="$bins"
