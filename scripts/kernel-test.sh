@@ -64,6 +64,8 @@
 #                            libraries ldd lists into the guest's /usr/local/bin, e.g. mkfs.f2fs
 #   KOFFLOAD_GUEST_FILES     files or directories of the repository copied to the same
 #                            path under the guest's /koffload, e.g. poc/gc
+#   KOFFLOAD_GUEST_ESBUILD=1 pack esbuild too: koffloadd's policy loader bundles every
+#                            policy with it (poc-gc runs koffloadd in the guest)
 #   Every other KOFFLOAD_* variable of the host is passed into the guest as is.
 set -euo pipefail
 
@@ -205,23 +207,24 @@ while IFS= read -r applet; do
 done < <("$bb" --list-full)
 
 # The project. Dev-only tools (compiler, bundler) stay out: the guest runs
-# compiled JS.
+# compiled JS. The bundler comes in only when the guest runs koffloadd with
+# a policy (its loader needs it).
 cp package.json "$root/koffload/"
 [ -d proto ] && cp -a proto "$root/koffload/"
 tar -C "$repo" -cf - \
 	--exclude='*.d.ts' --exclude='*.d.ts.map' --exclude='*.tsbuildinfo' dist |
 	tar -C "$root/koffload" -xf -
+esbuild_excludes=(--exclude='node_modules/esbuild' --exclude='node_modules/@esbuild' --exclude='node_modules/.bin/esbuild')
+[ "${KOFFLOAD_GUEST_ESBUILD:-0}" = 1 ] && esbuild_excludes=(--exclude='node_modules/@esbuild/linux-arm*' --exclude='node_modules/@esbuild/darwin-*' --exclude='node_modules/@esbuild/win32-*')
 tar -C "$repo" -cf - \
 	--exclude='node_modules/.cache' \
 	--exclude='node_modules/typescript' \
 	--exclude='node_modules/tsx' \
-	--exclude='node_modules/esbuild' \
-	--exclude='node_modules/@esbuild' \
+	"${esbuild_excludes[@]}" \
 	--exclude='node_modules/@types' \
 	--exclude='node_modules/.bin/tsc' \
 	--exclude='node_modules/.bin/tsserver' \
 	--exclude='node_modules/.bin/tsx' \
-	--exclude='node_modules/.bin/esbuild' \
 	--exclude='prebuilds/linux-arm*' \
 	--exclude='prebuilds/linux-ia32' \
 	--exclude='prebuilds/darwin-*' \
