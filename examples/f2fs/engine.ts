@@ -37,6 +37,12 @@ export interface EngineOptions {
   rankingTtlMs?: number;
   /** a class entry's lifetime, ms; republished when changed and every half of it. @default 60000 */
   classTtlMs?: number;
+  /**
+   * publish the class entries that changed after every classEvery-th
+   * cleaned victim only (4 KiB each, one per file chunk, most of them
+   * changed after each victim): fewer messages for a slow daemon. @default 1
+   */
+  classEvery?: number;
   /** ranking entries published, 1..64. @default 32 */
   top?: number;
   /** the clock of TTL refreshes, ms. @default performance.now() */
@@ -61,6 +67,7 @@ abstract class BaseEngine<D extends Dev> implements F2fsEngine {
   protected readonly classTtlMs: number;
   protected readonly top: number;
   protected readonly nowMs: () => number;
+  protected readonly classEvery: number;
 
   constructor(o: EngineOptions) {
     this.observer = o.observer;
@@ -68,6 +75,7 @@ abstract class BaseEngine<D extends Dev> implements F2fsEngine {
     this.classTtlMs = o.classTtlMs ?? 60000;
     this.top = Math.min(64, Math.max(1, o.top ?? 32));
     this.nowMs = o.nowMs ?? ((): number => performance.now());
+    this.classEvery = Math.max(1, Math.floor(o.classEvery ?? 1));
   }
 
   protected abstract makeDev(dev: number): D;
@@ -308,9 +316,16 @@ export class LearnedEngine extends BaseEngine<LearnedDev> {
   }
 
   protected makeDev(dev: number): LearnedDev {
+    // which victims are user-written depends on whether user data may go to the hot data log
+    let minHot = this.params.minHot;
+    try {
+      minHot = this.observer.minHotBlocks(dev);
+    } catch {
+      // not readable: the parameter's
+    }
     return {
       ...newDev(dev),
-      daemon: new GcDaemon(this.params, 0, undefined, this.model?.weights),
+      daemon: new GcDaemon({ ...this.params, minHot }, 0, undefined, this.model?.weights),
       blocks: new BlockMap(),
       polledAt: -1,
       lastPoll: undefined,
@@ -352,6 +367,7 @@ export class LearnedEngine extends BaseEngine<LearnedDev> {
   }
 
   protected override classes(d: LearnedDev): Publication[] {
+    if (d.daemon.stats.notifications % this.classEvery !== 0) return [];
     d.daemon.ensure(d.blocks.capacity);
     return d.daemon.advice.cls.take(d.blocks, d.dev, this.classTtlMs, this.nowMs());
   }

@@ -12,6 +12,8 @@
  *   valid blocks;
  * - /proc/fs/f2fs/<name>/iostat_info (with sysfs iostat_enable=1): bytes
  *   written, by kind; "fs data" / 4096 is the learned policy's clock;
+ * - /sys/fs/f2fs/<name>/min_hot_blocks: whether user data shares the hot data
+ *   log (the learned policy tells user-written victims from GC-written ones);
  * - the filesystem's own clock, that of its SIT mtimes (get_mtime(): boot
  *   time seconds since the mount, plus the checkpoint's elapsed time, 0 on
  *   a fresh filesystem): floor(/proc/uptime) - /sys/fs/f2fs/<name>/mounted_time_sec.
@@ -117,6 +119,8 @@ export interface F2fsObserver {
   iostat(dev: number): Iostat;
   /** the filesystem's clock, whole seconds since its mount (that of SIT mtimes on a fresh filesystem) */
   clockSec(dev: number): number;
+  /** sysfs min_hot_blocks: files with at most this many dirty pages at writeback go to the hot data log (0: user data never does) */
+  minHotBlocks(dev: number): number;
 }
 
 /** The observer of a real (or simulated, under KOFFLOAD_F2FS_ROOT) F2FS. */
@@ -146,6 +150,12 @@ export class ProcObserver implements F2fsObserver {
 
   iostat(dev: number): Iostat {
     return parseIostat(this.read(dev, 'iostat_info'));
+  }
+
+  minHotBlocks(dev: number): number {
+    const v = Number(readFileSync(join(this.root, 'sys/fs/f2fs', this.name(dev), 'min_hot_blocks'), 'utf8').trim());
+    if (!Number.isInteger(v) || v < 0) throw new Error('cannot read min_hot_blocks');
+    return v;
   }
 
   clockSec(dev: number): number {

@@ -261,7 +261,7 @@ describe('f2fs policy: engines on the model', () => {
 
   it('engines answer the background GC call with their first candidate', () => {
     const m = modelWith();
-    const observer = { segmentInfo: () => segmentInfoOf(m), iostat: () => iostatOf(m), clockSec: () => m.nowSec() };
+    const observer = { segmentInfo: () => segmentInfoOf(m), iostat: () => iostatOf(m), clockSec: () => m.nowSec(), minHotBlocks: () => m.minHotBlocks };
     const req = VictimRequest.decode(VictimRequest.encode({ dev: 1, gc_type: 1, kernel_victim: 0xffffffff }));
     for (const e of [new GreedyEngine({ observer }), new CostBenefitEngine({ observer })]) {
       // a proposal: f2fs_gc() checks it as it checks an ioctl's victim (a current segment is refused there)

@@ -374,6 +374,10 @@ export class ModelObserver implements F2fsObserver {
     return this.need().nowSec();
   }
 
+  minHotBlocks(): number {
+    return this.need().minHotBlocks;
+  }
+
   private need(): LfsModel {
     if (!this.model) throw new Error('the model has not started');
     return this.model;
@@ -439,8 +443,12 @@ const ENGINES: Record<string, { about: string; defaults: Params; make: (p: Param
   },
   'koffload-learned': {
     about: 'examples/f2fs-learned.ts: hazard-waste ranking and learned class bits through the f2fs_gc contract',
-    defaults: { ...DAEMON_DEFAULTS, ...LEARNED_PARAMS } as unknown as Params,
-    make: (p, observer) => new LearnedEngine({ observer, params: p as unknown as Partial<DaemonParams>, ...(p.trained ? { model: LEARNED_MODEL } : {}) }),
+    defaults: { ...DAEMON_DEFAULTS, ...LEARNED_PARAMS, classEvery: 1 } as unknown as Params,
+    make: (p, observer) => {
+      // the family's own parameters are not the core's
+      const { minHot: _m, greedy: _g, trained, classEvery, ...core } = p;
+      return new LearnedEngine({ observer, classEvery: classEvery!, params: core as unknown as Partial<DaemonParams>, ...(trained ? { model: LEARNED_MODEL } : {}) });
+    },
   },
 };
 
