@@ -152,7 +152,9 @@ export interface Advice {
 }
 
 /** Features of a block's history, for rule 7 (the daemon's own data only). */
-const NF = 7;
+export const NF = 7;
+/** The features' names, in weight order (the bias is the last weight). */
+export const FEATURES = ['never-moved-out-of-user', 'log-since-user-move', 'user-moves-decayed', 'in-gc-log-since', 'log-since-gc-move', 'next-from-user', 'never-seen'] as const;
 
 /** The userspace side: observations in, advice out. */
 export class GcDaemon {
@@ -186,6 +188,8 @@ export class GcDaemon {
   private segHead: Int32Array | undefined;
   private readonly x = new Float64Array(NF);
   private refreshAt = 0;
+  /** every labelled example, before it trains the weights (offline training collects them) */
+  onExample: ((x: Float64Array, died: number) => void) | undefined;
 
   /**
    * blocks: the block ids to make room for at once (more as ensure() is
@@ -438,6 +442,7 @@ export class GcDaemon {
       }
       for (let j = 0; j < NF; j++) x[j] = this.exX[e * NF + j]!;
       const y = alive.has(this.exBlock[e]!) ? 0 : 1;
+      this.onExample?.(x, y);
       const g = this.predict(x) - y;
       for (let j = 0; j < NF; j++) w[j]! -= lr * g * x[j]!;
       w[NF]! -= lr * g;
