@@ -151,20 +151,27 @@ class TestPolicy {
   }
 }
 
-function workload(args: string): string {
-  return sh(`workload --dist hotcold:90/10 ${args}`);
+/**
+ * Runs the workload in its own process, the event loop free meanwhile: the
+ * test policy lives in this process and must answer while it runs.
+ */
+function workload(...args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('workload', ['--dist', 'hotcold:90/10', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`workload ${args.join(' ')} exited ${code}`))));
+  });
 }
 
 describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
   this.timeout(600_000);
 
   before(function () {
-    if (process.env.KOFFLOAD_F2FS_TEST !== '1' || !existsSync('/sys/kernel/config/nullb')) {
-      skipBecause(this, 'needs the F2FS guest of scripts/f2fs-test.sh');
-    }
+    if (process.env.KOFFLOAD_F2FS_TEST !== '1') skipBecause(this, 'needs the F2FS guest of scripts/f2fs-test.sh');
+    if (!existsSync('/sys/kernel/config/nullb')) sh('mount -t configfs none /sys/kernel/config');
+    if (!existsSync('/sys/kernel/config/nullb')) throw new Error('null_blk has no configfs directory');
   });
 
-  beforeEach(() => {
+  beforeEach(async () => {
     // a fresh 256 MiB filesystem in lfs mode, greedy, 80% full
     sh(`[ -d ${CFG} ] || mkdir ${CFG}; echo 1 >${CFG}/memory_backed; echo 4096 >${CFG}/blocksize; echo 256 >${CFG}/size; echo 1 >${CFG}/power`);
     sh(`mkfs.f2fs -f /dev/${DEV} >/dev/null`);
@@ -172,7 +179,7 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     sh(`mount -t f2fs -o mode=lfs /dev/${DEV} ${MNT}`);
     writeFileSync(`${SYS}/gc_idle`, '2');
     writeFileSync(`${SYS}/iostat_enable`, '1');
-    workload(`fill ${MNT} 80 1 >/dev/null`);
+    await workload('fill', MNT, '80', '1');
   });
 
   afterEach(() => {
@@ -183,7 +190,7 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     const p = await TestPolicy.start({ rank: true, classBits: 3 });
     try {
       const before = stats();
-      workload(`run ${MNT} 60000 1 >/dev/null`);
+      await workload('run', MNT, '60000', '1');
       await sleep(200);
       const d = Object.fromEntries(Object.entries(stats()).map(([k, v]) => [k, v - (before[k] ?? 0)]));
       console.log(`      stats: ${JSON.stringify(d)}; notices seen ${p.notices.length}, victim advisories ${p.victimAdvisories.length}`);
@@ -209,7 +216,7 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     // bound, publishing nothing
     let p = await TestPolicy.start({ rank: false });
     let before = stats();
-    workload(`run ${MNT} 20000 1 >/dev/null`);
+    await workload('run', MNT, '20000', '1');
     let s = stats();
     assert.ok(s.victim_fallback_no_advice! - before.victim_fallback_no_advice! > 0, 'no fallback counted without advice');
     assert.equal(s.victim_advised! - before.victim_advised!, 0);
@@ -219,19 +226,18 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     p.behaviour = { rank: false, garbage: Buffer.from([0x12, 0xff, 0xff, 0xff]) };
     await p.client.publish(p.subsysId, Buffer.concat([Buffer.from('r'), u32(devNumber())]), p.behaviour.garbage!, 60_000);
     before = stats();
-    workload(`run ${MNT} 20000 2 >/dev/null`);
+    await workload('run', MNT, '20000', '2');
     s = stats();
     assert.ok(s.victim_fallback_malformed! - before.victim_fallback_malformed! > 0, 'a malformed ranking was not counted');
     // the policy dies mid-run: its binding and its cache go, F2FS carries on
     p.close();
     p = await TestPolicy.start({ rank: true });
-    const child = spawn('workload', ['--dist', 'hotcold:90/10', 'run', MNT, '20000', '3'], { stdio: 'ignore' });
-    const code = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const running = workload('run', MNT, '20000', '3');
     await sleep(500);
     p.close();
-    assert.equal(await code, 0, 'the workload failed when its policy died');
+    await running; // rejects if the workload failed when its policy died
     before = stats();
-    workload(`run ${MNT} 20000 4 >/dev/null`);
+    await workload('run', MNT, '20000', '4');
     s = stats();
     assert.equal(s.victim_advised! - before.victim_advised!, 0, 'advice survived its policy');
     assert.ok(s.victim_fallback_no_advice! - before.victim_fallback_no_advice! > 0);
@@ -241,7 +247,7 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
   it('lets the background GC thread ask the policy, with a deadline, when the device is idle', async () => {
     const p = await TestPolicy.start({ rank: true });
     try {
-      workload(`run ${MNT} 20000 5 >/dev/null`);
+      await workload('run', MNT, '20000', '5');
       // background GC on an idle device within a second
       for (const [k, v] of Object.entries({ gc_idle: 2, idle_interval: 1, gc_min_sleep_time: 100, gc_max_sleep_time: 200, gc_no_gc_sleep_time: 200 })) {
         writeFileSync(`${SYS}/${k}`, String(v));
