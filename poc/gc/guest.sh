@@ -175,12 +175,16 @@ run_one() {
 		echo "$minhot" >"$sys/min_hot_blocks" || { say "$name: cannot set min_hot_blocks=$minhot"; return 1; }
 	fi
 	kf_pid=
+	kf_url=
 	if [ -n "$kf" ]; then
 		# Before the fill: the policy sees the filesystem from its start.
 		# Its record and log go to the guest's /tmp, never to $mnt.
 		kf_url=http://127.0.0.1:$((9464 + job))/metrics
 		# shellcheck disable=SC2046
-		node dist/src/cli/koffloadd.js --policy "$kf" --metrics-port $((9464 + job)) --log-level warn \
+		# The patch asks the bound policy about every F2FS: this one
+		# decides for its own device only, the others of the batch keep
+		# F2FS's own choice.
+		KOFFLOAD_F2FS_DEVICES=$dev node dist/src/cli/koffloadd.js --policy "$kf" --metrics-port $((9464 + job)) --log-level warn \
 			$([ "$record" = 1 ] && echo "--record /tmp/record-$dev.jsonl") >"/tmp/koffloadd-$dev.log" 2>&1 &
 		kf_pid=$!
 		node poc/gc/kf.mjs wait "$kf_url" 180 ||
@@ -235,14 +239,18 @@ run_one() {
 	done
 	# The cleaner's counters at the start of the measured phase.
 	[ -n "$cleaner_pid" ] && kill -USR1 "$cleaner_pid"
-	[ -n "$kf" ] && node poc/gc/kf.mjs snap "$kf_url" "$dev" "/tmp/kf-a-$dev.json"
+	# every configuration: the patch's counters show whether anything advised it
+	node poc/gc/kf.mjs snap "${kf_url:--}" "$dev" "/tmp/kf-a-$dev.json"
 	t_warm=$(now)
 	out=$($wl run "$mnt" "$ops" "$seed") || { say "$name: run failed: $out"; return 1; }
 	s3=$(snapshot)
 	t_run=$(now)
 	echo "$out"
 	kfw=
-	if [ -n "$kf" ]; then
+	if [ -z "$kf" ]; then
+		node poc/gc/kf.mjs snap - "$dev" "/tmp/kf-b-$dev.json" &&
+			kfw=$(node poc/gc/kf.mjs diff "/tmp/kf-a-$dev.json" "/tmp/kf-b-$dev.json")
+	else
 		# the kernel's counters reach /metrics within a second
 		sleep 1
 		node poc/gc/kf.mjs snap "$kf_url" "$dev" "/tmp/kf-b-$dev.json" &&

@@ -5,6 +5,7 @@
 //
 //   node poc/gc/kf.mjs wait URL SECONDS      until subsystem f2fs_gc is bound (exit 1 on timeout)
 //   node poc/gc/kf.mjs snap URL DEV OUT      save /metrics and /sys/kernel/debug/koffload_f2fs/DEV/stats
+//                                            (URL -: the stats only, for a kernel-policy configuration)
 //   node poc/gc/kf.mjs diff BEFORE AFTER     print key=value words: what happened in between
 //
 // diff prints: kf_<name> for each debugfs counter (victim_advised,
@@ -85,7 +86,8 @@ if (cmd === 'wait') {
   } catch {
     st = '';
   }
-  writeFileSync(out, JSON.stringify({ metrics: await metrics(url), stats: st }));
+  // URL '-': a configuration without koffloadd (the patch's counters only)
+  writeFileSync(out, JSON.stringify({ metrics: url === '-' ? '' : await metrics(url), stats: st }));
 } else if (cmd === 'diff') {
   const [a, b] = args.map((f) => JSON.parse(readFileSync(f, 'utf8')));
   const words = [];

@@ -17,6 +17,7 @@ import {
   rankingKey,
 } from '../../examples/f2fs/advice.js';
 import { CostBenefitEngine, GreedyEngine, cbCost } from '../../examples/f2fs/engine.js';
+import { f2fsPolicy } from '../../examples/f2fs/policy.js';
 import { ProcObserver, decodeDev, encodeDev, packSegmentInfo, parseIostat, parseSegmentInfo, unpackSegmentInfo } from '../../examples/f2fs/host.js';
 import { Fallback, MovedRequest, type MovedRequestInit, Op, Ranking, VictimRequest } from '../../src/generated/proto/f2fs.js';
 import { runExperiment } from '../../src/sim/lfs/experiment.js';
@@ -24,6 +25,8 @@ import { scaledGeometry, userBlockCount } from '../../src/sim/lfs/geometry.js';
 import { type Backend, DIRECT_DEV, FIRST_INO, KernelSide, ProcFiles, formatIostat, formatSegmentInfo, iostatOf, segmentInfoOf } from '../../src/sim/lfs/koffload.js';
 import { GC_CB, LOG, LfsModel } from '../../src/sim/lfs/model.js';
 import { policyByName } from '../../src/sim/lfs/policies.js';
+import { isDecline } from '../../src/runtime/index.js';
+import type { HandlerContext } from '../../src/runtime/policy.js';
 import { runServed } from '../../src/sim/lfs/served.js';
 import { TraceGen, WORKLOADS, layoutFor } from '../../src/sim/lfs/workload.js';
 
@@ -268,5 +271,42 @@ describe('f2fs policy: engines on the model', () => {
       const s = e.victimCall(req);
       assert.ok(s !== undefined && m.valid[s]! > 0 && m.valid[s]! < 512, e.name);
     }
+  });
+
+  it('a policy given its devices leaves every other filesystem to F2FS: declined, nothing learned or published', async () => {
+    const seen: string[] = [];
+    const engine = {
+      name: 'spy',
+      victimAdvice: (r: VictimRequest) => (seen.push(`advice ${r.dev}`), [{ key: rankingKey(r.dev), payload: Buffer.alloc(4), ttlMs: 1000 }]),
+      victimCall: (r: VictimRequest) => (seen.push(`call ${r.dev}`), 7),
+      moved: (r: MovedRequest) => (seen.push(`moved ${r.dev}`), { publish: [], response: { clock: 5 } }),
+    };
+    const published: number[] = [];
+    const ctx = (advisory: boolean): HandlerContext<unknown, unknown> =>
+      ({ advisory, publishBytes: async (key: Uint8Array) => void published.push(key.length) }) as unknown as HandlerContext<unknown, unknown>;
+    const names: Record<number, string> = { 2: 'nullb2', 3: 'nullb3' };
+    const nameOf = (dev: number): string => {
+      if (!(dev in names)) throw new Error('no such device');
+      return names[dev]!;
+    };
+    const p = f2fsPolicy(engine, { devices: ['nullb2'], nameOf });
+    const victim = p.ops.get(Op.OP_VICTIM)!.handler;
+    const movedOp = p.ops.get(Op.OP_MOVED)!.handler;
+    const vreq = (dev: number): VictimRequest => VictimRequest.decode(VictimRequest.encode({ dev, gc_type: 1, kernel_victim: 0xffffffff }));
+    for (const dev of [3, 9]) {
+      assert.ok(isDecline(await victim(vreq(dev), ctx(true))), `advisory victim of dev ${dev}`);
+      assert.ok(isDecline(await victim(vreq(dev), ctx(false))), `victim call of dev ${dev}`);
+      assert.deepEqual(await movedOp(moved({ dev, segno: 1 }), ctx(true)), {});
+    }
+    assert.deepEqual(seen, []);
+    assert.deepEqual(published, []);
+    assert.deepEqual(await victim(vreq(2), ctx(false)), { segno: 7 });
+    assert.ok(isDecline(await victim(vreq(2), ctx(true))));
+    assert.deepEqual(await movedOp(moved({ dev: 2, segno: 1 }), ctx(true)), { clock: 5 });
+    assert.deepEqual(seen, ['call 2', 'advice 2', 'moved 2']);
+    assert.equal(published.length, 1);
+    // without devices: every filesystem
+    const all = f2fsPolicy(engine, { nameOf });
+    assert.deepEqual(await all.ops.get(Op.OP_VICTIM)!.handler(vreq(3), ctx(false)), { segno: 7 });
   });
 });
