@@ -107,7 +107,8 @@ export function summaryLine(rows: Row[]): Summary | undefined {
       policy = p;
     }
   }
-  const pct = (base: number): string => ((100 * (base - best)) / base).toFixed(1);
+  // a tie rounds to 0.0, never to -0.0
+  const pct = (base: number): string => ((100 * (base - best)) / base).toFixed(1).replace(/^-(0\.0)$/, '$1');
   return {
     line: `waf_default=${greedy.toFixed(2)} waf_best_kernel=${bestKernel.toFixed(2)} waf_best=${best.toFixed(2)} improvement_vs_kernel_pct=${pct(bestKernel)} improvement_vs_greedy_pct=${pct(greedy)} policy=${policy} workload=${HEADLINE.dist}`,
     wafDefault: greedy,
@@ -140,7 +141,7 @@ export function main(argv: string[]): number {
   const out: string[] = [];
   out.push(
     table(
-      ['name', 'policy', 'workload', 'util', 'seed', 'minhot', 'waf_gc', 'model', 'waf_dev', 'warmlast', 'gc', 'bg_gc', 'dsegs', 'nsegs', 'user_gc%', 'w_p99us', 'run_s'],
+      ['name', 'policy', 'workload', 'util', 'seed', 'minhot', 'waf_gc', 'model', 'waf_dev', 'warmlast', 'gc', 'bg_gc', 'dsegs', 'nsegs', 'user_gc%', 'advised', 'w_p99us', 'run_s'],
       rows.map((r) => {
         const warm = (r.warm_waf_gc ?? '').split(',').filter(Boolean);
         const gc = num(r, 'gc_calls');
@@ -161,6 +162,8 @@ export function main(argv: string[]): number {
           r.gc_data_segs ?? '-',
           r.gc_node_segs ?? '-',
           Number.isFinite(cv) && gc > 0 ? ((100 * cv) / gc).toFixed(1) : '-',
+          // victims a koffload policy chose (the patch's debugfs counter): 0 for F2FS's own
+          r.kf_victim_advised ?? '-',
           r.write_p99_us ?? '-',
           r.run_s ?? '-',
         ];

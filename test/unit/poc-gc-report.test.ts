@@ -31,6 +31,11 @@ describe('poc-gc report: the summary line', () => {
     assert.match(s.line, / waf_best=1\.76 improvement_vs_kernel_pct=-10\.0 improvement_vs_greedy_pct=34\.8 /);
   });
 
+  it('reports a tie as 0.0, not -0.0', () => {
+    const s = summaryLine(parseResults([line('greedy', 1, 1.7284), line('cb', 1, 1.7199), line('kf:learned', 1, 1.7197)].join('\n')))!;
+    assert.match(s.line, / improvement_vs_kernel_pct=0\.0 /);
+  });
+
   it('gives no line without both kernel baselines, and ignores other workloads', () => {
     assert.equal(summaryLine(parseResults([line('greedy', 1, 2.7), line('kf:learned', 1, 1.5)].join('\n'))), undefined);
     const other = line('cb', 1, 1.6).replace('util=80', 'util=90');
