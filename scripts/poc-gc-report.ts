@@ -87,9 +87,10 @@ export interface Summary {
   policy: string;
 }
 
-/** Issue 7's line for hot/cold 90/10 at 80%: means over seeds; undefined without both kernel baselines. */
+/** Issue 7's line for hot/cold 90/10 at 80%: means over seeds, fault runs left out; undefined without both kernel baselines. */
 export function summaryLine(rows: Row[]): Summary | undefined {
-  const at = rows.filter((r) => r.dist === HEADLINE.dist && r.util === HEADLINE.util && Number.isFinite(num(r, 'waf_gc')));
+  // a fault run's WAF is half the policy's, half F2FS's fallback: not a policy's number
+  const at = rows.filter((r) => r.dist === HEADLINE.dist && r.util === HEADLINE.util && !r.fault && Number.isFinite(num(r, 'waf_gc')));
   const by = new Map<string, number[]>();
   for (const r of at) by.set(r.policy!, [...(by.get(r.policy!) ?? []), num(r, 'waf_gc')]);
   const m = (p: string): number | undefined => (by.has(p) ? mean(by.get(p)!) : undefined);
@@ -202,6 +203,30 @@ export function main(argv: string[]): number {
             String(expired),
           ];
         }),
+      ),
+    );
+  }
+  const faults = rows.filter((r) => r.fault);
+  if (faults.length > 0) {
+    out.push(
+      '',
+      'fault runs: koffloadd SIGKILLed for good in the second half of the measured phase (WAF of each half; write latencies of the second half, the one the kill hit; counters of the whole phase):',
+      table(
+        ['name', 'policy', 'fault', 'kill_at_s', 'waf_before', 'waf_after', 'advised', 'fb_none', 'fb_stale', 'w_p99us', 'w_p999us', 'fsync_p99us'],
+        faults.map((r) => [
+          r.name!,
+          r.policy!,
+          r.fault!,
+          r.kill_at_s ?? '-',
+          f3(num(r, 'waf_gc_before_kill')),
+          f3(num(r, 'waf_gc_after_kill')),
+          r.kf_victim_advised ?? '-',
+          r.kf_victim_fallback_no_advice ?? '-',
+          r.kf_victim_fallback_stale ?? '-',
+          r.write_p99_us ?? '-',
+          r.write_p999_us ?? '-',
+          r.fsync_p99_us ?? '-',
+        ]),
       ),
     );
   }

@@ -12,7 +12,7 @@
 #                                        kf:learned, min_hot_blocks 0, 3 jobs (the CI row)
 #   npm run poc:gc -- [--policies "greedy cb ioctl kf:learned"] [--dists "hotcold:90/10 zipf"]
 #                     [--utils "80"] [--seeds "1 2"] [--warmup N] [--ops N]
-#                     [--min-hot-blocks N] [--record] [--no-model]
+#                     [--min-hot-blocks N] [--record] [--fault kill] [--no-model]
 #                     [--workload PATH] [--jobs N]
 #
 # --workload PATH runs an external static workload program instead of the
@@ -27,7 +27,9 @@
 # examples/f2fs-<name>.ts to the patched F2FS (its fallback: F2FS's
 # cost-benefit). --min-hot-blocks N sets sysfs min_hot_blocks after every
 # mount, for every policy alike (F2FS's default, 16, when not given);
-# --record runs koffloadd with --record in the guest. After the guest, the
+# --record runs koffloadd with --record in the guest. --fault kill: in
+# every kf: configuration koffloadd is SIGKILLed for good 2 s into the
+# second half of the measured phase (the line gives each half's WAF). After the guest, the
 # LFS model (src/sim/lfs) runs every configuration's policy and the
 # future-knowledge bounds on the same trace, for the table (--no-model:
 # not).
@@ -68,12 +70,14 @@ workload=
 jobs=2
 minhot=
 record=0
+fault=
 model=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--quick) policies="greedy cb kf:learned"; dists="hotcold:90/10"; utils=80; seeds=1; minhot=0; jobs=3; shift ;;
 		--min-hot-blocks) minhot="$2"; shift 2 ;;
 		--record) record=1; shift ;;
+		--fault) fault="$2"; shift 2 ;;
 		--no-model) model=0; shift ;;
 		--policies) policies="$2"; shift 2 ;;
 		--dists) dists="$2"; shift 2 ;;
@@ -91,6 +95,7 @@ for p in $policies; do
 	[[ "$p" =~ ^(greedy|cb|ioctl|ioctl@[0-9]+:[0-9]+|kf:(greedy|cost-benefit|learned))$ ]] ||
 		die "unknown policy '$p' (greedy, cb, ioctl, ioctl@S:T, kf:greedy, kf:cost-benefit, kf:learned)"
 done
+[ -z "$fault" ] || [ "$fault" = kill ] || die "--fault wants kill"
 [ -z "$minhot" ] || [[ "$minhot" =~ ^[0-9]+$ ]] || die "--min-hot-blocks wants a count"
 [[ "$warmup" =~ ^[0-9]+$ && "$ops" =~ ^[0-9]+$ && "$ops" -gt 0 ]] || die "--warmup and --ops want counts"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs wants a positive count"
@@ -133,6 +138,7 @@ for dist in $dists; do
 				n=$((n + 1))
 				rec=
 				[ "$record" = 1 ] && [[ "$p" == kf:* ]] && rec=" record=1"
+				[ -n "$fault" ] && [[ "$p" == kf:* ]] && rec="$rec fault=$fault"
 				printf 'name=c%02d policy=%s dist=%s util=%s seed=%s warmup=%s ops=%s%s%s%s\n' \
 					"$n" "$p" "$dist" "$util" "$seed" "$warmup" "$ops" \
 					"${wl_guest:+ workload=$wl_guest}" "${minhot:+ minhot=$minhot}" "$rec" >>"$plan"

@@ -27,6 +27,10 @@
 # the mount (F2FS's default is 16; 0 keeps user data out of the hot data
 # log). record=1 runs koffloadd with --record /tmp/record-<dev>.jsonl (its
 # size is reported; the guest's /tmp does not outlive the run).
+# fault=kill (kf: only): the measured phase in two halves, koffloadd
+# SIGKILLed 2 s into the second and not restarted; the line adds kill_at_s,
+# waf_gc_before_kill and waf_gc_after_kill, its latencies are the second
+# half's.
 # A koffload configuration runs in a batch of its own kind only once:
 # one handler binds f2fs_gc, and it serves one policy.
 #
@@ -143,7 +147,7 @@ run_one() {
 	name=$(kv "$line" name); policy=$(kv "$line" policy); dist=$(kv "$line" dist)
 	util=$(kv "$line" util); seed=$(kv "$line" seed); warmup=$(kv "$line" warmup)
 	ops=$(kv "$line" ops); prog=$(kv "$line" workload)
-	minhot=$(kv "$line" minhot); record=$(kv "$line" record)
+	minhot=$(kv "$line" minhot); record=$(kv "$line" record); fault=$(kv "$line" fault)
 	band=8:12
 	kf=
 	case "$policy" in
@@ -242,12 +246,37 @@ run_one() {
 	# every configuration: the patch's counters show whether anything advised it
 	node poc/gc/kf.mjs snap "${kf_url:--}" "$dev" "/tmp/kf-a-$dev.json"
 	t_warm=$(now)
-	out=$($wl run "$mnt" "$ops" "$seed") || { say "$name: run failed: $out"; return 1; }
-	s3=$(snapshot)
+	fw=
+	if [ "$fault" = kill ] && [ -n "$kf_pid" ]; then
+		# Half the measured phase with the policy, then koffloadd
+		# SIGKILLed 2 s into the second half's writes, for good.
+		h=$((ops / 2))
+		out=$($wl run "$mnt" "$h" "$seed") || { say "$name: run failed: $out"; return 1; }
+		s_half=$(snapshot)
+		# shellcheck disable=SC2086
+		$wl run "$mnt" $((ops - h)) "$seed" >"/tmp/wl2-$dev.out" 2>&1 &
+		wl_pid=$!
+		sleep 2
+		kill -KILL "$kf_pid"
+		wait "$kf_pid" 2>/dev/null
+		kf_pid=
+		t_kill=$(now)
+		wait "$wl_pid" || { say "$name: run after the kill failed: $(cat "/tmp/wl2-$dev.out")"; return 1; }
+		# the latencies below are the second half's: the writes the kill hit
+		out=$(cat "/tmp/wl2-$dev.out")
+		s3=$(snapshot)
+		fw="fault=kill kill_at_s=$(awk -v a="$t_warm" -v b="$t_kill" 'BEGIN { printf "%.1f", b - a }')"
+		fw="$fw waf_gc_before_kill=$(derive "$s2" "$s_half" | sed 's/ .*//; s/waf_gc=//')"
+		fw="$fw waf_gc_after_kill=$(derive "$s_half" "$s3" | sed 's/ .*//; s/waf_gc=//')"
+		kf_url=
+	else
+		out=$($wl run "$mnt" "$ops" "$seed") || { say "$name: run failed: $out"; return 1; }
+		s3=$(snapshot)
+	fi
 	t_run=$(now)
 	echo "$out"
 	kfw=
-	if [ -z "$kf" ]; then
+	if [ -z "$kf_url" ]; then
 		node poc/gc/kf.mjs snap - "$dev" "/tmp/kf-b-$dev.json" &&
 			kfw=$(node poc/gc/kf.mjs diff "/tmp/kf-a-$dev.json" "/tmp/kf-b-$dev.json")
 	else
@@ -278,7 +307,7 @@ run_one() {
 	lat=$(echo "$out" | tr ' ' '\n' | grep -E '^(write_p50_us|write_p99_us|write_p999_us|fsync_p99_us)=' | tr '\n' ' ')
 	victims=$(kv "$cl" victims)
 	echo "POCGC name=$name policy=$policy dist=$dist util=$util seed=$seed warmup=$warmup ops=$ops minhot=${minhot:-16}" \
-		"$m warm_waf_gc=${warm_wafs:-none} $lat $kfw" \
+		"$m warm_waf_gc=${warm_wafs:-none} $lat $kfw $fw" \
 		"${victims:+cleaner_victims=$victims cleaner_checkpoints=$(kv "$cl" checkpoints) cleaner_skipped=$(kv "$cl" skipped) cleaner_errors=$(kv "$cl" errors) }" \
 		"fill_s=$(awk -v a="$t0" -v b="$t_fill" 'BEGIN { printf "%.1f", b - a }')" \
 		"warmup_s=$(awk -v a="$t_fill" -v b="$t_warm" 'BEGIN { printf "%.1f", b - a }')" \

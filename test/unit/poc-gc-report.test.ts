@@ -36,6 +36,11 @@ describe('poc-gc report: the summary line', () => {
     assert.match(s.line, / improvement_vs_kernel_pct=0\.0 /);
   });
 
+  it('leaves fault runs out: their WAF is half a fallback', () => {
+    const s = summaryLine(parseResults([line('greedy', 1, 2.7), line('cb', 1, 1.7), line('kf:learned', 1, 1.6), line('kf:learned', 2, 1.4, ' fault=kill')].join('\n')))!;
+    assert.match(s.line, / waf_best=1\.60 /);
+  });
+
   it('gives no line without both kernel baselines, and ignores other workloads', () => {
     assert.equal(summaryLine(parseResults([line('greedy', 1, 2.7), line('kf:learned', 1, 1.5)].join('\n'))), undefined);
     const other = line('cb', 1, 1.6).replace('util=80', 'util=90');
