@@ -15,7 +15,9 @@
  *   ERROR (unlike DECLINE) counts toward the kernel's circuit breaker;
  * - a request is started only while at least minBudgetUs remain before its
  *   deadline; otherwise it is declined unstarted (`expired`), or, when the
- *   deadline has already passed, dropped without a reply;
+ *   deadline has already passed, dropped without a reply; an advisory
+ *   request's deadline is the kernel's plus limits.advisoryLateMs (nobody
+ *   waits for it, no reply is sent);
  * - a running handler gets an AbortSignal that fires at the deadline, or
  *   earlier when drain() begins (stop, reload); a
  *   handler still running then is abandoned (`abandoned`): its slot is
@@ -250,11 +252,13 @@ export class SubsystemServer {
     const extra = { request, default: dflt };
     if (this.closing) return this.finishShutdown(base, extra);
     const start = this.clock();
-    if (cannotMeet(req.deadlineNs, start, this.budgetNs)) {
+    const late = base.lane === 'advisory' ? BigInt(this.policy.limits.advisoryLateMs) * 1_000_000n : 0n;
+    const deadlineNs = req.deadlineNs + late;
+    if (cannotMeet(deadlineNs, start, this.budgetNs)) {
       // past the deadline nobody waits: no reply (see the header comment)
-      return this.finish(base, 'expired', start >= req.deadlineNs ? undefined : 'decline', extra);
+      return this.finish(base, 'expired', start >= deadlineNs ? undefined : 'decline', extra);
     }
-    const ds = deadlineSignal(req.deadlineNs, this.clock);
+    const ds = deadlineSignal(deadlineNs, this.clock);
     // ctx.signal: the deadline or the start of drain(), whichever comes first
     const ac = new AbortController();
     const onDeadline = (): void => ac.abort(ds.signal.reason);
@@ -279,7 +283,7 @@ export class SubsystemServer {
       op: bop.op,
       opName: bop.name,
       reqId: req.reqId,
-      deadlineNs: req.deadlineNs,
+      deadlineNs,
       signal: ac.signal,
       logger: this.logger,
       default: dflt,
@@ -304,7 +308,7 @@ export class SubsystemServer {
     ds.signal.removeEventListener('abort', onDeadline);
     this.draining.signal.removeEventListener('abort', onDrain);
     const handlerNs = this.clock() - start;
-    if (settled.kind === 'abandoned' || this.clock() >= req.deadlineNs) {
+    if (settled.kind === 'abandoned' || this.clock() >= deadlineNs) {
       if (settled.kind === 'abandoned') {
         this.abandonedRunning++;
         void ran.then(() => this.abandonedRunning--);
