@@ -79,6 +79,10 @@ export function f2fsPolicy(engine: F2fsEngine, options: F2fsPolicyOptions = {}):
       // notices: in order, and a burst of a whole GC call's victims may wait
       advisoryConcurrency: 1,
       advisoryQueueMax: 4096,
+      // a notice stays true after its deadline (20 ms, the background call's):
+      // a burst queues instead of expiring, and the learned policy learns
+      // from every victim (in the guest, at some 40 ms a notice, most expired)
+      advisoryLateMs: 5000,
     },
     ops: {
       victim: {
