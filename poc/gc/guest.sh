@@ -184,10 +184,10 @@ run_one() {
 		# Before the fill: the policy sees the filesystem from its start.
 		# Its record and log go to the guest's /tmp, never to $mnt.
 		kf_url=http://127.0.0.1:$((9464 + job))/metrics
-		# shellcheck disable=SC2046
 		# The patch asks the bound policy about every F2FS: this one
 		# decides for its own device only, the others of the batch keep
 		# F2FS's own choice.
+		# shellcheck disable=SC2046
 		KOFFLOAD_F2FS_DEVICES=$dev node dist/src/cli/koffloadd.js --policy "$kf" --metrics-port $((9464 + job)) --log-level warn \
 			$([ "$record" = 1 ] && echo "--record /tmp/record-$dev.jsonl") >"/tmp/koffloadd-$dev.log" 2>&1 &
 		kf_pid=$!
