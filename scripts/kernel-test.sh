@@ -71,6 +71,8 @@
 #                            libraries ldd lists into the guest's /usr/local/bin, e.g. mkfs.f2fs
 #   KOFFLOAD_GUEST_FILES     files or directories of the repository copied to the same
 #                            path under the guest's /koffload, e.g. poc/gc
+#   KOFFLOAD_GUEST_ESBUILD=1 pack esbuild too: koffloadd's policy loader bundles every
+#                            policy with it (poc-gc runs koffloadd in the guest)
 #   Every other KOFFLOAD_* variable of the host is passed into the guest as is.
 set -euo pipefail
 
@@ -212,7 +214,8 @@ while IFS= read -r applet; do
 done < <("$bb" --list-full)
 
 # The project. Dev-only tools (compiler, bundler) stay out: the guest runs
-# compiled JS.
+# compiled JS. The bundler comes in only when the guest runs koffloadd with
+# a policy (its loader needs it).
 cp package.json "$root/koffload/"
 [ -d proto ] && cp -a proto "$root/koffload/"
 tar -C "$repo" -cf - \

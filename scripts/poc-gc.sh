@@ -5,12 +5,14 @@
 # scripts/kernel-test.sh and runs every configuration in it
 # (poc/gc/guest.sh), then prints a table of the measured phases.
 #
-#   npm run poc:gc                       the full matrix (by hand, hours): greedy, cb
-#                                        and ioctl x 4 workloads x 70/80/90% x seeds 1 2
-#   npm run poc:gc -- --quick            hot/cold 90/10 at 80%, greedy and cb, seed 1
-#                                        (the CI row; about 8 minutes on an idle host)
-#   npm run poc:gc -- [--policies "greedy cb ioctl"] [--dists "hotcold:90/10 zipf"]
+#   npm run poc:gc                       the full matrix (by hand, hours): greedy, cb,
+#                                        ioctl and the three koffload policies x 4
+#                                        workloads x 70/80/90% x seeds 1 2
+#   npm run poc:gc -- --quick            hot/cold 90/10 at 80%, seed 1: greedy, cb and
+#                                        kf:learned, min_hot_blocks 0, 3 jobs (the CI row)
+#   npm run poc:gc -- [--policies "greedy cb ioctl kf:learned"] [--dists "hotcold:90/10 zipf"]
 #                     [--utils "80"] [--seeds "1 2"] [--warmup N] [--ops N]
+#                     [--min-hot-blocks N] [--record] [--fault kill] [--no-model]
 #                     [--workload PATH] [--jobs N]
 #
 # --workload PATH runs an external static workload program instead of the
@@ -20,7 +22,17 @@
 # is one).
 # Policies: greedy, cb = F2FS's own (gc_idle=2, 1); ioctl = greedy F2FS with
 # poc/gc/cleaner.c cleaning through F2FS_IOC_GARBAGE_COLLECT_RANGE from 8
-# to 12 free segments above the GC reserved count; ioctl@S:T from S to T.
+# to 12 free segments above the GC reserved count; ioctl@S:T from S to T;
+# kf:greedy, kf:cost-benefit, kf:learned = koffloadd serving
+# examples/f2fs-<name>.ts to the patched F2FS (its fallback: F2FS's
+# cost-benefit). --min-hot-blocks N sets sysfs min_hot_blocks after every
+# mount, for every policy alike (F2FS's default, 16, when not given);
+# --record runs koffloadd with --record in the guest. --fault kill: in
+# every kf: configuration koffloadd is SIGKILLed for good 2 s into the
+# second half of the measured phase (the line gives each half's WAF). After the guest, the
+# LFS model (src/sim/lfs) runs every configuration's policy and the
+# future-knowledge bounds on the same trace, for the table (--no-model:
+# not).
 # --jobs N runs N configurations at a time in the guest, each on its own
 # device (default 2, the guest's CPUs). A configuration's WAF should not
 # depend on it (GC runs in the writers' own context and background GC never
@@ -48,7 +60,7 @@ cd "$repo"
 say() { echo "poc-gc: $*" >&2; }
 die() { say "$*"; exit 2; }
 
-policies="greedy cb ioctl"
+policies="greedy cb ioctl kf:greedy kf:cost-benefit kf:learned"
 dists="hotcold:90/10 hotcold:80/20 zipf uniform"
 utils="70 80 90"
 seeds="1 2"
@@ -56,9 +68,17 @@ warmup=1000000
 ops=1000000
 workload=
 jobs=2
+minhot=
+record=0
+fault=
+model=1
 while [ $# -gt 0 ]; do
 	case "$1" in
-		--quick) policies="greedy cb"; dists="hotcold:90/10"; utils=80; seeds=1; shift ;;
+		--quick) policies="greedy cb kf:learned"; dists="hotcold:90/10"; utils=80; seeds=1; minhot=0; jobs=3; shift ;;
+		--min-hot-blocks) minhot="$2"; shift 2 ;;
+		--record) record=1; shift ;;
+		--fault) fault="$2"; shift 2 ;;
+		--no-model) model=0; shift ;;
 		--policies) policies="$2"; shift 2 ;;
 		--dists) dists="$2"; shift 2 ;;
 		--utils) utils="$2"; shift 2 ;;
@@ -72,8 +92,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 for p in $policies; do
-	[[ "$p" =~ ^(greedy|cb|ioctl|ioctl@[0-9]+:[0-9]+)$ ]] || die "unknown policy '$p' (greedy, cb, ioctl, ioctl@S:T)"
+	[[ "$p" =~ ^(greedy|cb|ioctl|ioctl@[0-9]+:[0-9]+|kf:(greedy|cost-benefit|learned))$ ]] ||
+		die "unknown policy '$p' (greedy, cb, ioctl, ioctl@S:T, kf:greedy, kf:cost-benefit, kf:learned)"
 done
+[ -z "$fault" ] || [ "$fault" = kill ] || die "--fault wants kill"
+[ -z "$minhot" ] || [[ "$minhot" =~ ^[0-9]+$ ]] || die "--min-hot-blocks wants a count"
 [[ "$warmup" =~ ^[0-9]+$ && "$ops" =~ ^[0-9]+$ && "$ops" -gt 0 ]] || die "--warmup and --ops want counts"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs wants a positive count"
 
@@ -113,67 +136,48 @@ for dist in $dists; do
 		for seed in $seeds; do
 			for p in $policies; do
 				n=$((n + 1))
-				printf 'name=c%02d policy=%s dist=%s util=%s seed=%s warmup=%s ops=%s%s\n' \
+				rec=
+				[ "$record" = 1 ] && [[ "$p" == kf:* ]] && rec=" record=1"
+				[ -n "$fault" ] && [[ "$p" == kf:* ]] && rec="$rec fault=$fault"
+				printf 'name=c%02d policy=%s dist=%s util=%s seed=%s warmup=%s ops=%s%s%s%s\n' \
 					"$n" "$p" "$dist" "$util" "$seed" "$warmup" "$ops" \
-					"${wl_guest:+ workload=$wl_guest}" >>"$plan"
+					"${wl_guest:+ workload=$wl_guest}" "${minhot:+ minhot=$minhot}" "$rec" >>"$plan"
 			done
 		done
 	done
 done
 say "$n configurations (plan: $plan)"
 
-# At most 12 minutes a batch of jobs of 2M ops under TCG, plus the boot.
-batches=$(( (n + jobs - 1) / jobs ))
+# At most 12 minutes a batch of jobs of 2M ops under TCG, plus the boot; a
+# koffload configuration may start a batch of its own.
+nkf=$(grep -c 'policy=kf:' "$plan" || true)
+batches=$(( (n + jobs - 1) / jobs + nkf ))
 limit="${KOFFLOAD_QEMU_TIMEOUT:-$(( batches * (720 * (warmup + ops) / 2000000 + 60) + 300 ))}"
 log="$out/guest.log"
 export KOFFLOAD_KMOD_NAMES="${KOFFLOAD_KMOD_NAMES-koffload}"
 export KOFFLOAD_CLOUD_KMODS="crc32_generic null_blk:nr_devices=0"
 export KOFFLOAD_EXTRA_KOS="$f2fs_ko"
 export KOFFLOAD_GUEST_BINS="$bins"
-export KOFFLOAD_GUEST_FILES="poc/gc/guest.sh build/poc-gc/plan"
+export KOFFLOAD_GUEST_FILES="poc/gc/guest.sh poc/gc/kf.mjs build/poc-gc/plan"
+# koffloadd's policy loader bundles the policy with esbuild
+[ "$nkf" -gt 0 ] && export KOFFLOAD_GUEST_ESBUILD=1
 export KOFFLOAD_GUEST_CMD="sh poc/gc/guest.sh build/poc-gc/plan"
 # Each job: its device in RAM, plus page cache for its files.
 export KOFFLOAD_QEMU_MEM="${KOFFLOAD_QEMU_MEM:-$(( 2048 + jobs * 1280 ))}"
 export POCGC_JOBS="$jobs"
 export KOFFLOAD_QEMU_TIMEOUT="$limit"
 export KOFFLOAD_KERNEL_LOG="$log"
-export KOFFLOAD_GUEST_PASS="POCGC_DEV_MB POCGC_CLEANER_ARGS POCGC_JOBS POCGC_WARM_CHUNK"
+export KOFFLOAD_GUEST_PASS="POCGC_DEV_MB POCGC_CLEANER_ARGS POCGC_JOBS POCGC_WARM_CHUNK POCGC_KF_GC_IDLE"
 rc=0
 KOFFLOAD_SKIP_DEPS=1 bash "$here/kernel-test.sh" >"$out/kernel-test.out" 2>&1 || rc=$?
 grep '^POCGC ' "$log" | sed 's/\r//' >"$out/results.txt" || true
 grep -E '^kernel-test: (image|PASS|FAIL)' "$out/kernel-test.out" >&2 || true
 
 # ---------------------------------------------------------------- table
-awk '
-	function lastwarm(l,   n, p) { n = split(l, p, ","); return n ? sprintf("%.3f", p[n]) : "-" }
-	function v(k,   i, kv) {
-		for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] }
-		return "-"
-	}
-	BEGIN {
-		printf "%-5s %-10s %-14s %4s %4s %7s %7s %8s %6s %6s %6s %6s %8s %7s %6s\n",
-			"name", "policy", "workload", "util", "seed", "waf_gc", "waf_dev", "warmlast",
-			"gc", "bg_gc", "dsegs", "nsegs", "user_gc%", "w_p99us", "run_s"
-	}
-	{
-		gc = v("gc_calls"); cv = v("cleaner_victims")
-		share = (cv != "-" && gc > 0) ? sprintf("%.1f", 100 * cv / gc) : "-"
-		printf "%-5s %-10s %-14s %4s %4s %7s %7s %8s %6s %6s %6s %6s %8s %7s %6s\n",
-			v("name"), v("policy"), v("dist"), v("util"), v("seed"),
-			sprintf("%.3f", v("waf_gc")), sprintf("%.3f", v("waf_dev")), lastwarm(v("warm_waf_gc")),
-			gc, v("bg_gc_calls"), v("gc_data_segs"), v("gc_node_segs"), share,
-			v("write_p99_us"), v("run_s")
-		key = v("policy") " " v("dist") " " v("util")
-		sum[key] += v("waf_gc"); cnt[key]++
-		if (!(key in lo) || v("waf_gc") < lo[key]) lo[key] = v("waf_gc")
-		if (!(key in hi) || v("waf_gc") > hi[key]) hi[key] = v("waf_gc")
-	}
-	END {
-		for (k in cnt) if (cnt[k] > 1)
-			printf "seeds: %-32s waf_gc mean %.3f, spread %.2f%% over %d seeds\n",
-				k, sum[k] / cnt[k], 100 * (hi[k] - lo[k]) / (sum[k] / cnt[k]), cnt[k]
-	}
-' "$out/results.txt"
+# The tables, the model on the same traces (the policy of each row and the
+# future-knowledge bounds) and issue 7's summary line.
+node dist/scripts/poc-gc-report.js "$out/results.txt" --json "$out/report.json" $([ "$model" = 1 ] || echo --no-model) ||
+	say "the report failed"
 got="$(wc -l <"$out/results.txt")"
 say "$got of $n configurations measured in $((SECONDS - t_start)) s (guest log: $log)"
 [ "$got" -eq "$n" ] || { say "some configurations did not finish"; [ "$rc" -ne 0 ] || rc=1; }

@@ -11,15 +11,28 @@
 #   sh poc/gc/guest.sh PLAN
 #
 # A plan line (key=value words; '#' comments):
-#   name=NAME policy=greedy|cb|ioctl|ioctl@S:T dist=hotcold:90/10|hotcold:80/20|zipf|uniform
-#   util=PCT seed=N warmup=OPS ops=OPS [workload=PROG]
+#   name=NAME policy=greedy|cb|ioctl|ioctl@S:T|kf:POLICY dist=hotcold:90/10|hotcold:80/20|zipf|uniform
+#   util=PCT seed=N warmup=OPS ops=OPS [workload=PROG] [minhot=N] [record=1]
 # policy: greedy/cb = F2FS's own (sysfs gc_idle=2/1, for foreground and
 # background GC alike); ioctl = greedy F2FS plus poc/gc/cleaner.c driving
 # F2FS_IOC_GARBAGE_COLLECT_RANGE from another process during the warm-up
 # and the measured phase, cleaning from S to T free segments above the GC
-# reserved count (ioctl@S:T; ioctl is ioctl@8:12). workload=PROG runs
+# reserved count (ioctl@S:T; ioctl is ioctl@8:12); kf:POLICY = koffloadd
+# serving dist/examples/f2fs-POLICY.js (greedy, cost-benefit, learned) to
+# the patched F2FS, started after the mount and before the fill, stopped
+# after the measured phase, over F2FS's cost-benefit (gc_idle=1, or
+# POCGC_KF_GC_IDLE) for whatever it does not decide. workload=PROG runs
 # PROG fill DIR UTIL SEED and PROG run DIR OPS SEED instead of the built-in
-# workload (dist unused).
+# workload (dist unused). minhot=N writes N to sysfs min_hot_blocks after
+# the mount (F2FS's default is 16; 0 keeps user data out of the hot data
+# log). record=1 runs koffloadd with --record /tmp/record-<dev>.jsonl (its
+# size is reported; the guest's /tmp does not outlive the run).
+# fault=kill (kf: only): the measured phase in two halves, koffloadd
+# SIGKILLed 2 s into the second and not restarted; the line adds kill_at_s,
+# waf_gc_before_kill and waf_gc_after_kill, its latencies are the second
+# half's.
+# A koffload configuration runs in a batch of its own kind only once:
+# one handler binds f2fs_gc, and it serves one policy.
 #
 # Environment: POCGC_DEV_MB (default 1024), POCGC_CLEANER_ARGS (extra
 # cleaner options; default thresholds from mkfs's GC reserved count),
@@ -94,6 +107,14 @@ derive() {
 
 kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 
+# koffloadd of a kf: configuration: stop it (SIGTERM: unbind, exit 0).
+stop_kf() {
+	if [ -n "${kf_pid:-}" ] && kill -TERM "$kf_pid" 2>/dev/null; then
+		wait "$kf_pid" || say "$name: koffloadd exited with status $? ($(tail -n 5 "/tmp/koffloadd-$dev.log"))"
+	fi
+	kf_pid=
+}
+
 setup_device() {
 	mkdir "$cfg" || return 1
 	echo 1 >"$cfg/memory_backed" && echo 4096 >"$cfg/blocksize" &&
@@ -102,6 +123,7 @@ setup_device() {
 }
 
 teardown_device() {
+	stop_kf
 	if [ -n "${cleaner_pid:-}" ] && kill -TERM "$cleaner_pid" 2>/dev/null; then
 		wait "$cleaner_pid"
 	fi
@@ -116,6 +138,7 @@ teardown_device() {
 # One configuration on /dev/nullb$1; prints the POCGC line. $2...: the plan
 # line's words.
 run_one() {
+	job=$1
 	dev=nullb$1
 	cfg=/sys/kernel/config/nullb/$dev
 	mnt=/mnt/poc$1
@@ -124,11 +147,18 @@ run_one() {
 	name=$(kv "$line" name); policy=$(kv "$line" policy); dist=$(kv "$line" dist)
 	util=$(kv "$line" util); seed=$(kv "$line" seed); warmup=$(kv "$line" warmup)
 	ops=$(kv "$line" ops); prog=$(kv "$line" workload)
+	minhot=$(kv "$line" minhot); record=$(kv "$line" record); fault=$(kv "$line" fault)
 	band=8:12
+	kf=
 	case "$policy" in
 		greedy | ioctl) gc_idle=2 ;;
 		ioctl@*:*) gc_idle=2; band=${policy#ioctl@} ;;
 		cb) gc_idle=1 ;;
+		kf:*)
+			gc_idle=${POCGC_KF_GC_IDLE:-1}
+			kf=dist/examples/f2fs-${policy#kf:}.js
+			[ -f "$kf" ] || { say "$name: no policy $kf"; return 1; }
+			;;
 		*) say "$name: unknown policy '$policy'"; return 1 ;;
 	esac
 	t0=$(now)
@@ -145,6 +175,25 @@ run_one() {
 	sys=/sys/fs/f2fs/$dev
 	echo "$gc_idle" >"$sys/gc_idle" || { say "$name: cannot set gc_idle=$gc_idle"; return 1; }
 	echo 1 >"$sys/iostat_enable" || { say "$name: cannot enable iostat"; return 1; }
+	if [ -n "$minhot" ]; then
+		echo "$minhot" >"$sys/min_hot_blocks" || { say "$name: cannot set min_hot_blocks=$minhot"; return 1; }
+	fi
+	kf_pid=
+	kf_url=
+	if [ -n "$kf" ]; then
+		# Before the fill: the policy sees the filesystem from its start.
+		# Its record and log go to the guest's /tmp, never to $mnt.
+		kf_url=http://127.0.0.1:$((9464 + job))/metrics
+		# The patch asks the bound policy about every F2FS: this one
+		# decides for its own device only, the others of the batch keep
+		# F2FS's own choice.
+		# shellcheck disable=SC2046
+		KOFFLOAD_F2FS_DEVICES=$dev node dist/src/cli/koffloadd.js --policy "$kf" --metrics-port $((9464 + job)) --log-level warn \
+			$([ "$record" = 1 ] && echo "--record /tmp/record-$dev.jsonl") >"/tmp/koffloadd-$dev.log" 2>&1 &
+		kf_pid=$!
+		node poc/gc/kf.mjs wait "$kf_url" 180 ||
+			{ say "$name: koffloadd did not bind f2fs_gc: $(cat "/tmp/koffloadd-$dev.log")"; return 1; }
+	fi
 	if [ "$mkfs_shown" = 0 ]; then
 		# The geometry, once: what statfs and F2FS say about the fresh filesystem.
 		echo "----- geometry -----"
@@ -194,11 +243,50 @@ run_one() {
 	done
 	# The cleaner's counters at the start of the measured phase.
 	[ -n "$cleaner_pid" ] && kill -USR1 "$cleaner_pid"
+	# every configuration: the patch's counters show whether anything advised it
+	node poc/gc/kf.mjs snap "${kf_url:--}" "$dev" "/tmp/kf-a-$dev.json"
 	t_warm=$(now)
-	out=$($wl run "$mnt" "$ops" "$seed") || { say "$name: run failed: $out"; return 1; }
-	s3=$(snapshot)
+	fw=
+	if [ "$fault" = kill ] && [ -n "$kf_pid" ]; then
+		# Half the measured phase with the policy, then koffloadd
+		# SIGKILLed 2 s into the second half's writes, for good.
+		h=$((ops / 2))
+		out=$($wl run "$mnt" "$h" "$seed") || { say "$name: run failed: $out"; return 1; }
+		s_half=$(snapshot)
+		# shellcheck disable=SC2086
+		$wl run "$mnt" $((ops - h)) "$seed" >"/tmp/wl2-$dev.out" 2>&1 &
+		wl_pid=$!
+		sleep 2
+		kill -KILL "$kf_pid"
+		wait "$kf_pid" 2>/dev/null
+		kf_pid=
+		t_kill=$(now)
+		wait "$wl_pid" || { say "$name: run after the kill failed: $(cat "/tmp/wl2-$dev.out")"; return 1; }
+		# the latencies below are the second half's: the writes the kill hit
+		out=$(cat "/tmp/wl2-$dev.out")
+		s3=$(snapshot)
+		fw="fault=kill kill_at_s=$(awk -v a="$t_warm" -v b="$t_kill" 'BEGIN { printf "%.1f", b - a }')"
+		fw="$fw waf_gc_before_kill=$(derive "$s2" "$s_half" | sed 's/ .*//; s/waf_gc=//')"
+		fw="$fw waf_gc_after_kill=$(derive "$s_half" "$s3" | sed 's/ .*//; s/waf_gc=//')"
+		kf_url=
+	else
+		out=$($wl run "$mnt" "$ops" "$seed") || { say "$name: run failed: $out"; return 1; }
+		s3=$(snapshot)
+	fi
 	t_run=$(now)
 	echo "$out"
+	kfw=
+	if [ -z "$kf_url" ]; then
+		node poc/gc/kf.mjs snap - "$dev" "/tmp/kf-b-$dev.json" &&
+			kfw=$(node poc/gc/kf.mjs diff "/tmp/kf-a-$dev.json" "/tmp/kf-b-$dev.json")
+	else
+		# the kernel's counters reach /metrics within a second
+		sleep 1
+		node poc/gc/kf.mjs snap "$kf_url" "$dev" "/tmp/kf-b-$dev.json" &&
+			kfw=$(node poc/gc/kf.mjs diff "/tmp/kf-a-$dev.json" "/tmp/kf-b-$dev.json")
+		stop_kf
+		[ "$record" = 1 ] && kfw="$kfw record_lines=$(wc -l <"/tmp/record-$dev.jsonl") record_bytes=$(wc -c <"/tmp/record-$dev.jsonl")"
+	fi
 	cl=
 	if [ -n "$cleaner_pid" ]; then
 		kill -TERM "$cleaner_pid"
@@ -218,8 +306,8 @@ run_one() {
 	m=$(derive "$s2" "$s3")
 	lat=$(echo "$out" | tr ' ' '\n' | grep -E '^(write_p50_us|write_p99_us|write_p999_us|fsync_p99_us)=' | tr '\n' ' ')
 	victims=$(kv "$cl" victims)
-	echo "POCGC name=$name policy=$policy dist=$dist util=$util seed=$seed warmup=$warmup ops=$ops" \
-		"$m warm_waf_gc=${warm_wafs:-none} $lat" \
+	echo "POCGC name=$name policy=$policy dist=$dist util=$util seed=$seed warmup=$warmup ops=$ops minhot=${minhot:-16}" \
+		"$m warm_waf_gc=${warm_wafs:-none} $lat $kfw $fw" \
 		"${victims:+cleaner_victims=$victims cleaner_checkpoints=$(kv "$cl" checkpoints) cleaner_skipped=$(kv "$cl" skipped) cleaner_errors=$(kv "$cl" errors) }" \
 		"fill_s=$(awk -v a="$t0" -v b="$t_fill" 'BEGIN { printf "%.1f", b - a }')" \
 		"warmup_s=$(awk -v a="$t_fill" -v b="$t_warm" 'BEGIN { printf "%.1f", b - a }')" \
@@ -251,16 +339,27 @@ flush_batch() {
 	n=0
 	echo 3 >/proc/sys/vm/drop_caches
 }
+batch_kf=0
 while IFS= read -r line; do
 	line="${line%%#*}"
 	[ -n "$(echo "$line" | tr -d ' \t')" ] || continue
+	case " $line " in
+		*" policy=kf:"*)
+			# one handler per subsystem: one koffload configuration a batch
+			[ "$batch_kf" = 0 ] || { flush_batch; batch_kf=0; }
+			batch_kf=1
+			;;
+	esac
 	say "start: $line"
 	(
 		run_one "$n" $line || { teardown_device; exit 1; }
 	) >"/tmp/job$n.out" 2>&1 &
 	mkfs_shown=1
 	n=$((n + 1))
-	[ "$n" -lt "$jobs" ] || flush_batch
+	if [ "$n" -ge "$jobs" ]; then
+		flush_batch
+		batch_kf=0
+	fi
 done <"$plan"
 [ "$n" -eq 0 ] || flush_batch
 grep -q ' /sys/kernel/config ' /proc/mounts && umount /sys/kernel/config

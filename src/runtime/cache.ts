@@ -45,6 +45,22 @@ export class AdvisoryCache<I> {
     await this.transport.publish(this.subsysId, keyBytes(key), this.codec.encode(value), ttlMs);
   }
 
+  /**
+   * Puts `payload` under `key` as it is, for entries whose format the
+   * subsystem defines as something other than the op's response type (a
+   * message of another type, encoded by its codec, or raw bytes such as a
+   * bitmap). Same checks as publish(); a payload over KOFFLOAD.limits.payloadMax
+   * bytes rejects with KOFFLOAD_ERR_INVALID_ARG.
+   */
+  async publishBytes(key: Uint8Array | string, payload: Uint8Array, ttlMs: number): Promise<void> {
+    checkTtl(ttlMs);
+    if (ttlMs === 0) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', 'ttlMs 0 deletes; use delete()');
+    if (!(payload instanceof Uint8Array) || payload.length > KOFFLOAD.limits.payloadMax) {
+      throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `payload must be a Uint8Array of at most ${KOFFLOAD.limits.payloadMax} bytes`);
+    }
+    await this.transport.publish(this.subsysId, keyBytes(key), payload, ttlMs);
+  }
+
   /** Removes `key` from the cache. */
   async delete(key: Uint8Array | string): Promise<void> {
     await this.transport.publish(this.subsysId, keyBytes(key), Buffer.alloc(0), 0);

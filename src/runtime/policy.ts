@@ -57,6 +57,13 @@ export interface HandlerContext<Resp = unknown, RespInit = Resp> {
    * the handler then does not know its advice is missing.
    */
   publish(key: Uint8Array | string, value: RespInit, ttlMs: number): Promise<void>;
+  /**
+   * publish() of bytes as they are, for cache entries whose format the
+   * subsystem defines apart from the op's response type (proto/f2fs.proto's
+   * Ranking, or its raw class bitmaps); at most KOFFLOAD.limits.payloadMax
+   * bytes. Same checks, same handling when shadow or when it fails.
+   */
+  publishBytes(key: Uint8Array | string, payload: Uint8Array, ttlMs: number): Promise<void>;
 }
 
 export type HandlerResult<RespInit> = RespInit | Decline;
@@ -104,6 +111,14 @@ export interface PolicyLimits {
    * circuit opens. @default 16
    */
   abandonedMax?: number;
+  /**
+   * how long past its deadline an advisory request may still be started and
+   * run, ms, 0..60000. Nobody waits for one, and a notice of facts (where
+   * GC moved blocks) stays true after it: a policy that learns from every
+   * notice sets it so a burst waits in the advisory queue instead of
+   * expiring. 0: expired at its deadline, as a blocking request. @default 0
+   */
+  advisoryLateMs?: number;
 }
 
 export type ResolvedLimits = Required<PolicyLimits>;
@@ -117,6 +132,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = Object.freeze({
   deadlineMs: 0,
   maxInflight: 0,
   abandonedMax: 16,
+  advisoryLateMs: 0,
 });
 
 const LIMIT_BOUNDS: Record<keyof PolicyLimits, [number, number]> = {
@@ -128,6 +144,7 @@ const LIMIT_BOUNDS: Record<keyof PolicyLimits, [number, number]> = {
   deadlineMs: [0, KOFFLOAD.limits.deadlineMaxMs],
   maxInflight: [0, KOFFLOAD.limits.inflightMax],
   abandonedMax: [0, 4096],
+  advisoryLateMs: [0, 60000],
 };
 
 type OpsOf<S> = S extends Schema<infer O> ? O : never;

@@ -16,7 +16,9 @@
  *   ERROR (unlike DECLINE) counts toward the kernel's circuit breaker;
  * - a request is started only while at least minBudgetUs remain before its
  *   deadline; otherwise it is declined unstarted (`expired`), or, when the
- *   deadline has already passed, dropped without a reply;
+ *   deadline has already passed, dropped without a reply; an advisory
+ *   request's deadline is the kernel's plus limits.advisoryLateMs (nobody
+ *   waits for it, no reply is sent);
  * - a running handler gets an AbortSignal (ctx.signal, created only when
  *   the handler reads it) that fires at the deadline, or earlier when
  *   drain() begins (stop, reload); a
@@ -229,7 +231,11 @@ class Ctx implements HandlerContext<unknown, unknown> {
   // AdvisoryCache's checks (key 1..keyMax bytes, ttl 1..cacheTtlMaxMs, encodable value);
   // shadow requests get the same checks, and nothing is sent
   publish(key: Uint8Array | string, value: unknown, ttlMs: number): Promise<void> {
-    return this.server.publishFor(this.bop, this.shadow, key, value, ttlMs);
+    return this.server.publishFor(this.bop, this.shadow, (cache) => cache.publish(key, value, ttlMs), 'ctx.publish() failed');
+  }
+
+  publishBytes(key: Uint8Array | string, payload: Uint8Array, ttlMs: number): Promise<void> {
+    return this.server.publishFor(this.bop, this.shadow, (cache) => cache.publishBytes(key, payload, ttlMs), 'ctx.publishBytes() failed');
   }
 }
 
@@ -249,6 +255,8 @@ export class SubsystemServer {
   private readonly onPublishError: ((err: unknown) => void) | undefined;
   private readonly lanes: Record<Lane, LaneState>;
   private readonly budgetNs: bigint;
+  /** limits.advisoryLateMs, in ns */
+  private readonly advisoryLateNs: bigint;
   private closing = false;
   /** running handlers that took a promise, for drain() to abort */
   private readonly pendingAsync = new Set<Job>();
@@ -272,6 +280,7 @@ export class SubsystemServer {
     const lane = (concurrency: number, max: number): LaneState => ({ concurrency, max, running: 0, waiting: [], head: 0 });
     this.lanes = { blocking: lane(l.concurrency, l.queueMax), advisory: lane(l.advisoryConcurrency, l.advisoryQueueMax) };
     this.budgetNs = BigInt(l.minBudgetUs) * 1000n;
+    this.advisoryLateNs = BigInt(l.advisoryLateMs) * 1_000_000n;
   }
 
   laneStats(lane: Lane): LaneStats {
@@ -364,14 +373,15 @@ export class SubsystemServer {
         return;
       }
       const start = this.clock();
-      if (cannotMeet(req.deadlineNs, start, this.budgetNs)) {
+      const deadlineNs = this.deadlineOf(job);
+      if (cannotMeet(deadlineNs, start, this.budgetNs)) {
         // past the deadline nobody waits: no reply (see the header comment)
-        ev = this.finish(job, 'expired', start >= req.deadlineNs ? undefined : 'decline', { request: job.request, default: job.dflt });
+        ev = this.finish(job, 'expired', start >= deadlineNs ? undefined : 'decline', { request: job.request, default: job.dflt });
         return;
       }
       job.start = start;
       const shadow = this.role === 'shadow' || (req.flags & KOFFLOAD.reqFlag.shadow) !== 0;
-      const ctx = new Ctx(this, bop, req.reqId, req.deadlineNs, job.dflt, shadow, job.lane === 'advisory');
+      const ctx = new Ctx(this, bop, req.reqId, deadlineNs, job.dflt, shadow, job.lane === 'advisory');
       job.ctx = ctx;
       let result: unknown;
       try {
@@ -387,7 +397,7 @@ export class SubsystemServer {
       // a promise: the slot stays taken until it settles or the deadline passes
       this.pendingAsync.add(job);
       if (this.closing) ctx.abort(new ServerDrainingError());
-      job.ticket = this.deadlines.add(req.deadlineNs, () => this.abandon(l, job, result as PromiseLike<unknown>));
+      job.ticket = this.deadlines.add(deadlineNs, () => this.abandon(l, job, result as PromiseLike<unknown>));
       result.then(
         (v) => this.settleAsync(l, job, 'value', v),
         (e: unknown) => this.settleAsync(l, job, 'throw', e),
@@ -448,7 +458,7 @@ export class SubsystemServer {
     const base = job;
     const now = this.clock();
     const handlerNs = now - job.start;
-    if (now >= base.req.deadlineNs) {
+    if (now >= this.deadlineOf(job)) {
       this.logger.warn('handler overran its deadline; abandoned', { subsystem: this.subsystem, op: bop.name });
       return this.finish(base, 'abandoned', undefined, { request: job.request, default: job.dflt, handlerNs });
     }
@@ -469,17 +479,22 @@ export class SubsystemServer {
     return this.finish(base, 'ok', 'ok', { request: job.request, default: job.dflt, handlerNs, payload, response: v }, now);
   }
 
-  /** ctx.publish(): checked always, sent only for a live, non-shadow request. */
-  publishFor(bop: BoundOp, shadow: boolean, key: Uint8Array | string, value: unknown, ttlMs: number): Promise<void> {
+  /** ctx.publish() and ctx.publishBytes(): checked always, sent only for a live, non-shadow request. */
+  publishFor(bop: BoundOp, shadow: boolean, send: (cache: AdvisoryCache<unknown>) => Promise<void>, what: string): Promise<void> {
     const cache = new AdvisoryCache(shadow ? noPublish : this.transport, this.subsysId, bop.response);
-    const p = cache.publish(key, value, ttlMs);
+    const p = send(cache);
     // handled here too, so a handler that does not await it cannot end the process
     p.catch((err: unknown) => {
       this.publishErrors++;
-      this.logger.warn('ctx.publish() failed', { subsystem: this.subsystem, op: bop.name, err: String(err) });
+      this.logger.warn(what, { subsystem: this.subsystem, op: bop.name, err: String(err) });
       this.onPublishError?.(err);
     });
     return p;
+  }
+
+  /** The deadline a request is served to: the kernel's, plus limits.advisoryLateMs for an advisory one. */
+  private deadlineOf(job: Job): bigint {
+    return job.lane === 'advisory' ? job.req.deadlineNs + this.advisoryLateNs : job.req.deadlineNs;
   }
 
   /** Replies (when the request is answerable and a status was decided) and reports; `now` saves a clock read. */

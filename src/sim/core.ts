@@ -665,6 +665,13 @@ export class SimCore {
     return 0;
   }
 
+  /** The entry a lookup would find now, without counting a hit or a miss (a test's or a driver's look). */
+  cachePeek(ks: Subsys, key: Buffer): Buffer | undefined {
+    if (!ks.registered || ks.shutting || !ks.portid || !(ks.mode === 'on' || ks.mode === 'canary')) return undefined;
+    const e = ks.cache.get(key.toString('hex'));
+    return e && e.gen === ks.bindGen && e.expiresNs > now() ? Buffer.from(e.data) : undefined;
+  }
+
   /**
    * koffload_cache_lookup(): the payload, or undefined on a miss; counts a
    * hit or a miss. Safe for any caller context: it never waits.

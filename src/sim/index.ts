@@ -48,7 +48,12 @@ export interface SimSubsystem {
   timeoutMs?: number;
   /** in-flight cap (0: koffload's 64). @default 64 */
   maxInflight?: number;
+  /** advisory cache entries (0: koffload's 256). @default 256 */
+  cacheEntries?: number;
 }
+
+/** Subsystem f2fs_gc as the patched f2fs.ko registers it (fs/f2fs/koffload.c). */
+export const F2FS_GC_SUBSYSTEM: SimSubsystem = { name: 'f2fs_gc', nrOps: 2, timeoutMs: 20, maxInflight: 8, cacheEntries: 4096 };
 
 export interface SimulatorOptions {
   /**
@@ -59,7 +64,7 @@ export interface SimulatorOptions {
    */
   transport?: 'netlink' | 'inproc' | 'auto';
   /** Subsystems RUN may name and call() may call. @default ktest, ktest2 */
-  subsystems?: Array<{ name: string; nrOps: number; timeoutMs?: number; maxInflight?: number }>;
+  subsystems?: SimSubsystem[];
   /**
    * File that publishes {pid, portId, familyIds} to other processes
    * (resolveTarget()); null for none.
@@ -102,6 +107,13 @@ export interface Simulator {
   ): Promise<SimCallResult>;
   /** koffload_cache_lookup(): the live entry for `key`, counting a hit or a miss. */
   cacheLookup(subsys: string, key: Uint8Array): Buffer | undefined;
+  /** The live entry for `key` without counting anything (a test's or a driver's look, not a kernel caller's). */
+  cachePeek(subsys: string, key: Uint8Array): Buffer | undefined;
+  /**
+   * koffload_advise() from an in-kernel caller: an advisory REQUEST nobody
+   * waits for. 0 when sent, else the negative errno koffload_advise() returns.
+   */
+  advise(subsys: string, op: number, payload: Uint8Array, opts?: { context?: ContextName }): Promise<number>;
   /** Unregisters everything; pending calls end with shutdown. */
   close(): Promise<void>;
 }
@@ -236,6 +248,14 @@ class SimulatorImpl implements Simulator {
     return r instanceof Buffer ? r : undefined;
   }
 
+  cachePeek(subsys: string, key: Uint8Array): Buffer | undefined {
+    return this.core.cachePeek(this.subsys(subsys), toBuf(key));
+  }
+
+  advise(subsys: string, op: number, payload: Uint8Array, opts: { context?: ContextName } = {}): Promise<number> {
+    return this.core.advise(this.subsys(subsys), op, toBuf(payload), contextOf(opts.context ?? 'normal'));
+  }
+
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -269,9 +289,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const core = new SimCore();
   const byName = new Map<string, Subsys>();
   for (const c of opts.subsystems ?? DEFAULT_SUBSYSTEMS) {
-    const ks = new Subsys({ name: c.name, nrOps: c.nrOps, timeoutMs: c.timeoutMs ?? 200, maxInflight: c.maxInflight ?? 64 });
+    const ks = new Subsys({ name: c.name, nrOps: c.nrOps, timeoutMs: c.timeoutMs ?? 200, maxInflight: c.maxInflight ?? 64, ...(c.cacheEntries ? { cacheEntries: c.cacheEntries } : {}) });
     const err = core.register(ks);
-    if (err) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `cannot register subsystem '${c.name}' (errno ${-err}): name 1..31 bytes and unique, nrOps 1..63, timeoutMs <= 60000, maxInflight <= 4096`);
+    if (err) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `cannot register subsystem '${c.name}' (errno ${-err}): name 1..31 bytes and unique, nrOps 1..63, timeoutMs <= 60000, maxInflight <= 4096, cacheEntries <= 4096`);
     byName.set(c.name, ks);
   }
 

@@ -75,8 +75,8 @@ describe('lfs: policies', () => {
     const d = new GcDaemon({ ...DAEMON_DEFAULTS, place: 7 }, layout.nBlocks);
     const { hook } = advisedHook(d);
     const m = { segLog: Int8Array.from([LOG.WARM_DATA, LOG.COLD_DATA]) } as unknown as LfsModel;
-    d.advice.cls[7] = 1; // hot when it leaves a warm victim
-    d.advice.cls[8] = 2; // hot when it leaves a GC-log victim
+    d.advice.cls.set(7, 1); // hot when it leaves a warm victim
+    d.advice.cls.set(8, 2); // hot when it leaves a GC-log victim
     assert.equal(hook.destination!(m, 0, 7), LOG.HOT_DATA);
     assert.equal(hook.destination!(m, 1, 7), LOG.COLD_DATA);
     assert.equal(hook.destination!(m, 0, 8), LOG.COLD_DATA);
@@ -93,15 +93,41 @@ describe('lfs: policies', () => {
     d.onVictim(5000, 20, LOG.COLD_DATA, Int32Array.from([5]), Int32Array.from([30]), 1);
     assert.equal(d.stats.trained, 2);
     assert.equal(d.stats.trainedDied, 1);
-    // segment 30 empties: the poll that sees it reborn resolves block 5 as died
+    // segment 30 empties: its notice may still be queued, so nothing is decided yet;
+    // the poll that sees it reborn resolves block 5 as died
     const valid = new Int32Array(40);
     const type = new Int8Array(40).fill(LOG.COLD_DATA);
     valid[30] = 1;
     d.onPoll(6000, valid, type);
     valid[30] = 0;
     d.onPoll(7000, valid, type);
+    assert.equal(d.stats.trained, 2);
+    valid[30] = 4;
+    d.onPoll(8000, valid, type);
     assert.equal(d.stats.trained, 3);
     assert.equal(d.stats.trainedDied, 2);
+    // emptyDied=1 decides at the poll that sees it empty
+    const e = new GcDaemon({ ...DAEMON_DEFAULTS, place: 7, emptyDied: 1 }, 100);
+    e.onVictim(1000, 10, LOG.WARM_DATA, Int32Array.from([5]), Int32Array.from([30]), 1);
+    valid[30] = 1;
+    e.onPoll(6000, valid, type);
+    valid[30] = 0;
+    e.onPoll(7000, valid, type);
+    assert.deepEqual([e.stats.trained, e.stats.trainedDied], [1, 1]);
+  });
+
+  it('a notice handled after the poll that saw its victim empty still labels the survivors', () => {
+    const d = new GcDaemon({ ...DAEMON_DEFAULTS, place: 7 }, 100);
+    const valid = new Int32Array(40);
+    const type = new Int8Array(40).fill(LOG.COLD_DATA);
+    d.onVictim(1000, 10, LOG.WARM_DATA, Int32Array.from([5, 6]), Int32Array.from([20, 20]), 2);
+    valid[20] = 2;
+    d.onPoll(2000, valid, type);
+    // GC cleans 20; the policy polls before it handles the notice
+    valid[20] = 0;
+    d.onPoll(3000, valid, type);
+    d.onVictim(3000, 20, LOG.COLD_DATA, Int32Array.from([5]), Int32Array.from([30]), 1);
+    assert.deepEqual([d.stats.trained, d.stats.trainedDied], [2, 1]);
   });
 
   it('a poll that sees a segment reborn leaves the examples of its new life alone', () => {

@@ -230,6 +230,26 @@ describe('runtime: lanes and answers', () => {
     assert.deepEqual(transport.published.map((p) => [p.subsysId, p.key.toString(), p.ttlMs]), [[7, 'k', 1000]]);
   });
 
+  it('limits.advisoryLateMs runs an advisory request past its deadline, and only advisory ones', async () => {
+    const seen: bigint[] = [];
+    const handler = (r: { data: Uint8Array; seq: bigint }) => (seen.push(r.seq), { data: r.data, seq: r.seq });
+    const late = (clock: ManualClock, advisory: boolean): KernelRequest =>
+      req(clock, { deadlineNs: clock.now - 5_000_000n, ...(advisory ? { reqId: 0n, flags: KOFFLOAD.reqFlag.advisory } : {}) });
+    // the default: an advisory request 5 ms past its deadline expires unrun
+    const d = setup({ echo: { handler } });
+    assert.equal((await d.server.handle(late(d.clock, true))).outcome, 'expired');
+    assert.equal(seen.length, 0);
+    const { clock, transport, server } = setup({ echo: { handler } }, { advisoryLateMs: 10 });
+    assert.equal((await server.handle(late(clock, true))).outcome, 'ok');
+    assert.equal(seen.length, 1);
+    assert.equal(transport.replies.length, 0);
+    // a blocking request keeps its deadline
+    assert.equal((await server.handle(late(clock, false))).outcome, 'expired');
+    // and an advisory one past the added time expires too
+    assert.equal((await server.handle(req(clock, { deadlineNs: clock.now - 11_000_000n, reqId: 0n, flags: KOFFLOAD.reqFlag.advisory }))).outcome, 'expired');
+    assert.equal(seen.length, 1);
+  });
+
   it('ctx.publish checks key and TTL like AdvisoryCache.publish: ttl 0 and bad keys are coded errors', async () => {
     const errors: unknown[] = [];
     const tries: [string, number][] = [['k', 0], ['', 1000], ['x'.repeat(KOFFLOAD.limits.keyMax + 1), 1000], ['k', KOFFLOAD.limits.cacheTtlMaxMs + 1], ['k', 1.5]];
@@ -251,6 +271,28 @@ describe('runtime: lanes and answers', () => {
     }
     assert.equal(errors.length, tries.length * 2);
     for (const e of errors) assert.equal((e as { code?: string }).code, 'KOFFLOAD_ERR_INVALID_ARG');
+  });
+
+  it('ctx.publishBytes() publishes bytes as they are, with the same checks, and nothing for shadow requests', async () => {
+    const errors: unknown[] = [];
+    const raw = Uint8Array.from({ length: KOFFLOAD.limits.payloadMax }, (_, i) => i & 0xff);
+    const { clock, transport, server } = setup({
+      echo: {
+        handler: async (r, ctx) => {
+          await ctx.publishBytes('c', raw, 1000);
+          for (const [k, p, ttl] of [['k', raw, 0], ['', raw, 1000], ['k', new Uint8Array(KOFFLOAD.limits.payloadMax + 1), 1000]] as const) {
+            await ctx.publishBytes(k, p, ttl).catch((e: unknown) => errors.push(e));
+          }
+          return { data: r.data, seq: r.seq };
+        },
+      },
+    });
+    assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.advisory }))).outcome, 'ok');
+    assert.equal(transport.published.length, 1);
+    assert.deepEqual([...transport.published[0]!.payload], [...raw]);
+    assert.deepEqual(errors.map((e) => (e as { code?: string }).code), ['KOFFLOAD_ERR_INVALID_ARG', 'KOFFLOAD_ERR_INVALID_ARG', 'KOFFLOAD_ERR_INVALID_ARG']);
+    assert.equal((await server.handle(req(clock, { reqId: 0n, flags: KOFFLOAD.reqFlag.shadow | KOFFLOAD.reqFlag.advisory }))).outcome, 'ok');
+    assert.equal(transport.published.length, 1);
   });
 
   it('ctx.publish() sends nothing for a request with the kernel shadow flag (also advisory ones), served by a live policy', async () => {

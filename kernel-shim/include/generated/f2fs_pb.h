@@ -66,4 +66,8 @@
 #define F2FS_MOVED_REQUEST_LAST_FIELD		9	/* bool */
 #define F2FS_MOVED_REQUEST_RUNS_FIELD		10	/* repeated MovedRun */
 
+/* message koffload.f2fs.MovedResponse */
+#define F2FS_MOVED_RESPONSE_CLOCK_FIELD		1	/* uint64 */
+#define F2FS_MOVED_RESPONSE_SEGMENT_INFO_FIELD	2	/* bytes */
+
 #endif /* _KOFFLOAD_GENERATED_F2FS_PB_H */

@@ -182,16 +182,43 @@ export interface MovedRequestInit {
 
 /**
  * Decoded koffload.f2fs.MovedResponse. OP_MOVED is advisory: nothing answers
- * it.
+ * it, and the kernel never reads this message. A policy may fill it with what
+ * it observed while handling the notice, so that `koffloadd --record` keeps
+ * its inputs next to the kernel's (the record of an advisory request holds the
+ * handler's response): what scripts/train-f2fs-policy.ts learns from.
  */
 export interface MovedResponse {
+  /**
+   * the policy's clock when it handled the notice: user data blocks written
+   * (iostat_info's "fs data" / 4096)
+   */
+  clock: bigint;
+  /**
+   * a segment_info poll taken then, if it took one: per segment a
+   * little-endian u16, valid blocks | log type << 12
+   */
+  segment_info: Uint8Array;
 }
 
 /**
  * What encode() accepts for koffload.f2fs.MovedResponse. OP_MOVED is advisory:
- * nothing answers it.
+ * nothing answers it, and the kernel never reads this message. A policy may
+ * fill it with what it observed while handling the notice, so that `koffloadd
+ * --record` keeps its inputs next to the kernel's (the record of an advisory
+ * request holds the handler's response): what scripts/train-f2fs-policy.ts
+ * learns from.
  */
 export interface MovedResponseInit {
+  /**
+   * the policy's clock when it handled the notice: user data blocks written
+   * (iostat_info's "fs data" / 4096)
+   */
+  clock?: bigint | number;
+  /**
+   * a segment_info poll taken then, if it took one: per segment a
+   * little-endian u16, valid blocks | log type << 12
+   */
+  segment_info?: Uint8Array;
 }
 
 const T_VictimRequest = 'koffload.f2fs.VictimRequest';
@@ -1014,18 +1041,28 @@ function encode_MovedRequest(value: MovedRequestInit): Buffer {
 }
 
 const T_MovedResponse = 'koffload.f2fs.MovedResponse';
-const K_MovedResponse = new Set([]);
+const K_MovedResponse = new Set(['clock', 'segment_info']);
 
 function read_MovedResponse(r: pb.PbReader): MovedResponse {
+  let f_1: bigint | undefined;
+  let f_2: Buffer | undefined;
   while (r.pos < r.end) {
     const t = r.u32();
     const wt = t & 7;
     switch (t >>> 3) {
+      case 1:
+        if (wt !== 0) throw pb.wrongWireType('clock', wt);
+        f_1 = r.uint64();
+        break;
+      case 2:
+        if (wt !== 2) throw pb.wrongWireType('segment_info', wt);
+        f_2 = r.bytes();
+        break;
       default:
         r.skip(wt);
     }
   }
-  return {  };
+  return { clock: f_1 ?? 0n, segment_info: f_2 ?? Buffer.alloc(0) };
 }
 
 function decode_MovedResponse(bytes: Uint8Array): MovedResponse {
@@ -1038,12 +1075,40 @@ function decode_MovedResponse(bytes: Uint8Array): MovedResponse {
 }
 
 function size_MovedResponse(v: unknown, path: string): number {
-  pb.checkObject(T_MovedResponse, v, path, K_MovedResponse);
+  const o = pb.checkObject(T_MovedResponse, v, path, K_MovedResponse);
   let n = 0;
+  {
+    const x = o['clock'];
+    if (x !== undefined && x !== null) {
+      const y = pb.int64Of(T_MovedResponse, path, 'clock', 'uint64', x);
+      n += 1 + pb.varint64Size(y);
+    }
+  }
+  {
+    const x = o['segment_info'];
+    if (x !== undefined && x !== null) {
+      const y = pb.bytesOf(T_MovedResponse, path, 'segment_info', x);
+      n += 1 + pb.varintSize(y.byteLength) + y.byteLength;
+    }
+  }
   return n;
 }
 
-function write_MovedResponse(_w: pb.PbWriter, _o: Record<string, unknown>): void {
+function write_MovedResponse(w: pb.PbWriter, o: Record<string, unknown>): void {
+  {
+    const x = o['clock'];
+    if (x !== undefined && x !== null) {
+      w.u32(8);
+      w.u64((typeof x === 'bigint' ? x : BigInt(x as number)));
+    }
+  }
+  {
+    const x = o['segment_info'];
+    if (x !== undefined && x !== null) {
+      w.u32(18);
+      w.bytes((x as Uint8Array));
+    }
+  }
 }
 
 function encode_MovedResponse(value: MovedResponseInit): Buffer {
@@ -1224,7 +1289,16 @@ export const descriptor = {
               }
             },
             MovedResponse: {
-              fields: {}
+              fields: {
+                clock: {
+                  type: "uint64",
+                  id: 1
+                },
+                segment_info: {
+                  type: "bytes",
+                  id: 2
+                }
+              }
             }
           }
         }

@@ -4,6 +4,7 @@
  * factories (policies.ts) building the kernel mode and hook of a run.
  */
 import { performance } from 'node:perf_hooks';
+import { KoffloadError } from '../../errors.js';
 import { BLOCKS_PER_SEG, GEOMETRY_1G, type Geometry, userBlockCount } from './geometry.js';
 import { type Counters, EXTRA_LOG_BASE, type GcHook, type KernelGcMode, LOG_NAMES, LfsModel } from './model.js';
 import { type Layout, TraceGen, type WorkloadSpec, layoutFor, workloadName } from './workload.js';
@@ -33,6 +34,12 @@ export interface PolicyRun {
   minHotBlocks?: number;
   /** counters printed with the result (fallbacks, decisions served, ...); the measured phase's share is reported */
   stats?(): Record<string, number>;
+  /**
+   * Let a policy outside the model run: awaited after every f2fs_gc() call
+   * that cleaned a victim (runExperimentAsync() only; the model does not
+   * move meanwhile, as if the policy ran between two GC calls).
+   */
+  pause?(): Promise<void>;
 }
 
 export interface PolicyDef {
@@ -132,7 +139,27 @@ function traceOf(g: TraceGen, ops: number): Int32Array {
   return nt;
 }
 
+/** Runs one experiment; a policy with pause() needs runExperimentAsync(). */
 export function runExperiment(spec: ExperimentSpec): ExperimentResult {
+  const g = experiment(spec, false);
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** runExperiment() for a policy whose pause() lets something outside the model run between GC calls. */
+export async function runExperimentAsync(spec: ExperimentSpec): Promise<ExperimentResult> {
+  let pause: (() => Promise<void>) | undefined;
+  const g = experiment(spec, true, (p) => (pause = p));
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+    await pause?.();
+  }
+}
+
+function* experiment(spec: ExperimentSpec, async: boolean, onPause?: (p: () => Promise<void>) => void): Generator<void, ExperimentResult, void> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const geometry = spec.geometry ?? GEOMETRY_1G;
@@ -144,6 +171,7 @@ export function runExperiment(spec: ExperimentSpec): ExperimentResult {
   const gen = generator(spec.workload, layout, spec.seed);
   const ctx: PolicyContext = { geometry, layout, gen, warmupOps, measureOps, future: () => traceOf(gen, warmupOps + measureOps + lookahead) };
   const run = spec.policy.make(ctx);
+  if (run.pause && !async) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `policy ${spec.policy.name} runs outside the model: use runExperimentAsync()`);
   const trace = traceOf(gen, warmupOps + measureOps);
   const m = new LfsModel({
     geometry,
@@ -156,16 +184,20 @@ export function runExperiment(spec: ExperimentSpec): ExperimentResult {
     fsyncNodes: spec.fsyncNodes ?? true,
     minHotBlocks: run.minHotBlocks ?? spec.minHotBlocks ?? 16,
   });
-  m.fill();
+  if (run.pause) {
+    m.pauseAfterGc = true;
+    onPause?.(run.pause.bind(run));
+  }
+  yield* m.fillSteps();
   if (spec.check) m.check();
-  m.run(trace.subarray(0, warmupOps), 0);
+  yield* m.steps(trace.subarray(0, warmupOps), 0);
   if (spec.check) m.check();
   const a = m.snapshot();
   const movedBefore = Float64Array.from(m.movedTo);
   const fromBefore = Float64Array.from(m.movedFrom);
   const victimsBefore = Float64Array.from(m.victimsFrom);
   const statsBefore = run.stats?.() ?? {};
-  m.run(trace.subarray(warmupOps, warmupOps + measureOps), warmupOps);
+  yield* m.steps(trace.subarray(warmupOps, warmupOps + measureOps), warmupOps);
   if (spec.check) m.check();
   const d = diff(a, m.snapshot());
   const movedTo: Record<string, number> = {};

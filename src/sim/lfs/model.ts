@@ -230,6 +230,9 @@ export class LfsModel {
   private batchN = 0;
   private readonly moved = new Int32Array(BPS);
   private inGc = false;
+  /** steps() and fillSteps() yield after each GC call that cleaned a victim */
+  pauseAfterGc = false;
+  private pauseDue = false;
   private readonly onPlace: GcHook['onPlace'];
   private readonly onRemove: GcHook['onRemove'];
   private readonly userLogOf: GcHook['userLog'];
@@ -599,7 +602,10 @@ export class LfsModel {
       if (this.nrFree <= this.upperSecs() + NR_GC_CHECKPOINT_SECS && this.nrPrefree > 0) this.checkpoint();
     }
     this.inGc = false;
-    if (cleaned > 0) this.hook?.afterGcCall?.(this);
+    if (cleaned > 0) {
+      this.hook?.afterGcCall?.(this);
+      if (this.pauseAfterGc) this.pauseDue = true;
+    }
   }
 
   /** f2fs_balance_fs() */
@@ -620,8 +626,8 @@ export class LfsModel {
     this.c.userOps++;
   }
 
-  /** fsync() of every file written since its last fsync, in file order */
-  private flush(filling: boolean): void {
+  /** fsync() of every file written since its last fsync, in file order; yields after a GC call when pauseAfterGc is set */
+  private *flush(filling: boolean): Generator<void, void, void> {
     const n = this.batchN;
     if (n === 0) return;
     const bb = this.batchB.subarray(0, n);
@@ -653,6 +659,10 @@ export class LfsModel {
           if (filling && this.fileNodes[f]! > 3) this.markNodeDirty(this.fileNode0[f]! + 3);
         }
         this.balance();
+        if (this.pauseDue) {
+          this.pauseDue = false;
+          yield;
+        }
       }
       // f2fs_fsync_node_pages(): the file's dirty node pages in nid order
       if (this.fsyncNodes) {
@@ -663,6 +673,10 @@ export class LfsModel {
             this.writeNode(k);
             this.c.node++;
             this.balance();
+            if (this.pauseDue) {
+              this.pauseDue = false;
+              yield;
+            }
           }
         }
       }
@@ -673,10 +687,15 @@ export class LfsModel {
 
   /** workload.c's fill: each file written sequentially, then fsynced. */
   fill(): void {
+    drive(this.fillSteps());
+  }
+
+  /** fill(), pausing as run() does (fillSteps() yields where steps() would). */
+  *fillSteps(): Generator<void, void, void> {
     const bpf = this.layout.blocksPerFile;
     for (let f = 0; f < this.layout.files; f++) {
       for (let b = f * bpf; b < (f + 1) * bpf; b++) this.dirty(b, -1);
-      this.flush(true);
+      yield* this.flush(true);
     }
   }
 
@@ -685,16 +704,26 @@ export class LfsModel {
    * fsync round follows every fsyncEvery writes (counted from op 0).
    */
   run(trace: Int32Array, opBase: number): void {
+    drive(this.steps(trace, opBase));
+  }
+
+  /**
+   * run() as a generator that yields after each f2fs_gc() call that cleaned
+   * a victim, while pauseAfterGc is set: a driver may then let a policy run
+   * before the writer goes on (src/sim/lfs/koffload.ts), as if it ran
+   * between two GC calls. Without pauseAfterGc it never yields.
+   */
+  *steps(trace: Int32Array, opBase: number): Generator<void, void, void> {
     const every = this.fsyncEvery;
     const tick = this.hook?.onTick ? (this.hook.tickOps ?? 0) : 0;
     for (let i = 0; i < trace.length; i++) {
       const op = opBase + i;
       this.opNow = op + 1;
       this.dirty(trace[i]!, op);
-      if ((op + 1) % every === 0) this.flush(false);
+      if ((op + 1) % every === 0) yield* this.flush(false);
       if (tick > 0 && (op + 1) % tick === 0) this.hook!.onTick!(this);
     }
-    this.flush(false);
+    yield* this.flush(false);
   }
 
   // ---- views ----
@@ -741,6 +770,10 @@ export class LfsModel {
     if (free !== this.nrFree || dirty !== this.nrDirty || pre !== this.nrPrefree) throw new Error(`lists: free ${free}/${this.nrFree} dirty ${dirty}/${this.nrDirty} prefree ${pre}/${this.nrPrefree}`);
     for (let id = 0; id < this.nData + this.nNode; id++) if (this.addr[id]! < 0) throw new Error(`block ${id} has no address`);
   }
+}
+
+function drive(g: Generator<void, void, void>): void {
+  while (!g.next().done);
 }
 
 /** Node blocks of a file of `blocks` blocks: inode, 2 direct, 1 indirect and the direct nodes below it. */

@@ -16,6 +16,7 @@ import { BLOCKS_PER_SEG } from './geometry.js';
 import { EXTRA_LOG_BASE, GC_CB, GC_GREEDY, type GcHook, type KernelGcMode, LOG, type LfsModel } from './model.js';
 import { oracleFor } from './oracle.js';
 import { DAEMON_POLICIES } from './daemon.js';
+import { DIRECT_FAMILIES } from './koffload.js';
 
 export type Params = Record<string, number>;
 
@@ -220,7 +221,7 @@ const bounds: PolicyFamily[] = [
   },
 ];
 
-export const FAMILIES: PolicyFamily[] = [...kernel, ...bounds, ...DAEMON_POLICIES];
+export const FAMILIES: PolicyFamily[] = [...kernel, ...bounds, ...DAEMON_POLICIES, ...DIRECT_FAMILIES];
 
 /** Named configurations the tables use (name, definition, what it is). */
 export const NAMED: ReadonlyArray<readonly [string, string, string]> = [

@@ -1,0 +1,49 @@
+// scripts/poc-gc-report.ts: issue 7's summary line from the guest's POCGC
+// lines: means over seeds, greedy as the default, the better of F2FS's own
+// as the best kernel, the best koffload policy reported even when it loses.
+import assert from 'node:assert/strict';
+import { parseResults, summaryLine } from '../../scripts/poc-gc-report.js';
+
+const line = (policy: string, seed: number, waf: number, extra = ''): string =>
+  `POCGC name=c0${seed} policy=${policy} dist=hotcold:90/10 util=80 seed=${seed} warmup=1000000 ops=1000000 minhot=0 waf_gc=${waf}${extra}`;
+
+describe('poc-gc report: the summary line', () => {
+  it('parses a POCGC line into its fields and skips other lines', () => {
+    const rows = parseResults(`noise\n${line('cb', 1, 1.7, ' kf_victim_advised=12')}\n`);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.policy, 'cb');
+    assert.equal(rows[0]!.waf_gc, '1.7');
+    assert.equal(rows[0]!.kf_victim_advised, '12');
+  });
+
+  it('compares the best koffload policy with the better kernel policy, means over seeds', () => {
+    const rows = parseResults(
+      [line('greedy', 1, 2.7), line('greedy', 2, 2.6), line('cb', 1, 1.7), line('cb', 2, 1.6), line('kf:greedy', 1, 2.6), line('kf:learned', 1, 1.5), line('kf:learned', 2, 1.4)].join('\n'),
+    );
+    const s = summaryLine(rows)!;
+    assert.equal(s.policy, 'kf:learned');
+    assert.equal(s.line, 'waf_default=2.65 waf_best_kernel=1.65 waf_best=1.45 improvement_vs_kernel_pct=12.1 improvement_vs_greedy_pct=45.3 policy=kf:learned workload=hotcold:90/10');
+  });
+
+  it('reports a koffload policy that loses to cost-benefit with a negative improvement', () => {
+    const s = summaryLine(parseResults([line('greedy', 1, 2.7), line('cb', 1, 1.6), line('kf:learned', 1, 1.76)].join('\n')))!;
+    assert.equal(s.policy, 'kf:learned');
+    assert.match(s.line, / waf_best=1\.76 improvement_vs_kernel_pct=-10\.0 improvement_vs_greedy_pct=34\.8 /);
+  });
+
+  it('reports a tie as 0.0, not -0.0', () => {
+    const s = summaryLine(parseResults([line('greedy', 1, 1.7284), line('cb', 1, 1.7199), line('kf:learned', 1, 1.7197)].join('\n')))!;
+    assert.match(s.line, / improvement_vs_kernel_pct=0\.0 /);
+  });
+
+  it('leaves fault runs out: their WAF is half a fallback', () => {
+    const s = summaryLine(parseResults([line('greedy', 1, 2.7), line('cb', 1, 1.7), line('kf:learned', 1, 1.6), line('kf:learned', 2, 1.4, ' fault=kill')].join('\n')))!;
+    assert.match(s.line, / waf_best=1\.60 /);
+  });
+
+  it('gives no line without both kernel baselines, and ignores other workloads', () => {
+    assert.equal(summaryLine(parseResults([line('greedy', 1, 2.7), line('kf:learned', 1, 1.5)].join('\n'))), undefined);
+    const other = line('cb', 1, 1.6).replace('util=80', 'util=90');
+    assert.equal(summaryLine(parseResults([line('greedy', 1, 2.7), other].join('\n'))), undefined);
+  });
+});
