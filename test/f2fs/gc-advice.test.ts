@@ -171,10 +171,14 @@ function workload(...args: string[]): Promise<void> {
 
 describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
   this.timeout(600_000);
+  let mountedConfigfs = false;
 
   before(function () {
     if (process.env.KOFFLOAD_F2FS_TEST !== '1') skipBecause(this, 'needs the F2FS guest of scripts/f2fs-test.sh');
-    if (!existsSync('/sys/kernel/config/nullb')) sh('mount -t configfs none /sys/kernel/config');
+    if (!existsSync('/sys/kernel/config/nullb')) {
+      sh('mount -t configfs none /sys/kernel/config');
+      mountedConfigfs = true;
+    }
     if (!existsSync('/sys/kernel/config/nullb')) throw new Error('null_blk has no configfs directory');
   });
 
@@ -187,6 +191,11 @@ describe('f2fs_gc: GC advice on a real F2FS (patched f2fs.ko)', function () {
     writeFileSync(`${SYS}/gc_idle`, '2');
     writeFileSync(`${SYS}/iostat_enable`, '1');
     await workload('fill', MNT, '80', SEED);
+  });
+
+  // the harness unloads configfs.ko after the suite: it must not stay mounted
+  after(() => {
+    if (mountedConfigfs) sh('umount /sys/kernel/config');
   });
 
   afterEach(() => {
