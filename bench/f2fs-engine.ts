@@ -144,7 +144,7 @@ function replay(batches: Batch[]): void {
     }
     void proc;
     const line = (name: string, a: Acc): string =>
-      `${name.padEnd(16)} n=${String(a.n).padEnd(6)} us_per=${(a.us / Math.max(1, a.n)).toFixed(1).padStart(8)} pubs_per=${(a.pubs / Math.max(1, a.n)).toFixed(2).padStart(6)} bytes_per=${Math.round(a.bytes / Math.max(1, a.n))}`;
+      `${name.padEnd(16)} n=${String(a.n).padEnd(6)} us_per=${(a.us / Math.max(1, a.n)).toFixed(1).padStart(8)} pubs_per=${(a.pubs / Math.max(1, a.n)).toFixed(2).padStart(6)} pubs=${a.pubs} bytes_per=${Math.round(a.bytes / Math.max(1, a.n))}`;
     const all: Acc = { n: moved.n + movedLast.n, us: moved.us + movedLast.us, pubs: moved.pubs + movedLast.pubs, bytes: moved.bytes + movedLast.bytes };
     console.log(line('moved (all)', all));
     console.log(line('  not last', moved));
