@@ -120,6 +120,16 @@ export class ClassMap {
     return (p[i >> 2]! >> ((i & 3) * 2)) & 3;
   }
 
+  /** Slot s's page, made when missing, to write into directly; touch(s) after changing it. */
+  page(s: number): Uint8Array {
+    return (this.pages[s] ??= new Uint8Array(CHUNK_BYTES));
+  }
+
+  /** Slot s's page changed (written through page()). */
+  touch(s: number): void {
+    this.changed.add(s);
+  }
+
   set(id: number, cls: number): void {
     const s = Math.floor(id / CHUNK_BLOCKS);
     const p = (this.pages[s] ??= new Uint8Array(CHUNK_BYTES));

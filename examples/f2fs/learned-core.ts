@@ -26,7 +26,7 @@
  *
  * The rules and the numbers behind them: docs/poc-gc-model.md.
  */
-import { ClassMap, SEG_BLOCKS, SEG_TYPE } from './advice.js';
+import { CHUNK_BLOCKS, CHUNK_SHIFT, ClassMap, SEG_BLOCKS, SEG_TYPE } from './advice.js';
 
 /** Log types: F2FS's data logs, and EXTRA_LOG_BASE.. for logs a patch would add (the model's exploration). */
 const LOG = SEG_TYPE;
@@ -41,6 +41,9 @@ const BUCKET_START = Float64Array.from({ length: AGE_BUCKETS }, (_, b) => (b ===
 const bucketEnd = (b: number): number => (b === AGE_BUCKETS - 1 ? Infinity : 1024 * 2 ** b);
 const bucketStart = (b: number): number => BUCKET_START[b]!;
 const NO_BLOCKS = new Int32Array(0);
+const NO_PAGE = new Uint8Array(0);
+const MEMO_SIZE = 8192;
+const MEMO_MASK = MEMO_SIZE - 1;
 const isDataType = (ty: number): boolean => (ty >= LOG.HOT_DATA && ty <= LOG.COLD_DATA) || ty >= EXTRA_LOG_BASE;
 /** hazard table row of a data log: hot, warm, cold, or a log the patch added */
 const HZ_TYPES = 4;
@@ -188,6 +191,9 @@ export class GcDaemon {
   private segHead: Int32Array | undefined;
   private readonly x = new Float64Array(NF);
   private refreshAt = 0;
+  /** classifyRange()'s memo of log1p(t - lw), log1p(t - lg), the count's decay, by time */
+  private readonly memoKey = new Float64Array(3 * MEMO_SIZE);
+  private readonly memoVal = new Float64Array(3 * MEMO_SIZE);
   /** every labelled example, before it trains the weights (offline training collects them) */
   onExample: ((x: Float64Array, died: number) => void) | undefined;
 
@@ -403,9 +409,103 @@ export class GcDaemon {
 
   /** Bit 0: hot if moved out of a warm victim; bit 1: out of a GC-log victim. */
   private classify(t: number, b: number): number {
-    const cut = Math.log(this.p.pHot / (1 - this.p.pHot));
+    const cut = this.cut;
     const z = this.logit(this.features(t, b, false));
     return (z + this.weights[5]! > cut ? 1 : 0) | (z > cut ? 2 : 0);
+  }
+
+  /** the logit above which a block goes hot (pHot as a logit) */
+  private get cut(): number {
+    return Math.log(this.p.pHot / (1 - this.p.pHot));
+  }
+
+  /**
+   * classify() of every block id in [from, to), `unseen` for those never
+   * moved, into the class map: the refresh's loop, some 16k blocks a
+   * victim. The same arithmetic as features() and logit(), in the same
+   * order, with the terms whose feature is 0 left out (adding 0 changes
+   * no sum), so the bits are those classify() gives.
+   */
+  private classifyRange(t: number, from: number, to: number, unseen: number): void {
+    const cls = this.advice.cls;
+    const w = this.weights;
+    const w0 = w[0]!;
+    const w1 = w[1]!;
+    const w2 = w[2]!;
+    const w3 = w[3]!;
+    const w4 = w[4]!;
+    const w5 = w[5]!;
+    const bias = w[NF]!;
+    const cut = this.cut;
+    const half = this.p.half;
+    const seen = this.seen;
+    const lastWarm = this.lastWarmMove;
+    const lastGc = this.lastGcMove;
+    const count = this.moveCount;
+    const countT = this.moveCountT;
+    // blocks moved by one victim share its time: each transcendental once per
+    // distinct time (direct-mapped; a collision just computes it again)
+    const mk = this.memoKey;
+    const mv = this.memoVal;
+    mk.fill(NaN);
+    const log1pSince = (table: number, at: number): number => {
+      const i = table | ((at | 0) & MEMO_MASK);
+      if (mk[i] === at) return mv[i]!;
+      mk[i] = at;
+      return (mv[i] = Math.log1p(t - at) / 16);
+    };
+    const decay = (at: number): number => {
+      const i = 2 * MEMO_SIZE + ((at | 0) & MEMO_MASK);
+      if (mk[i] === at) return mv[i]!;
+      mk[i] = at;
+      return (mv[i] = Math.exp((-(t - at) * Math.LN2) / half));
+    };
+    const unseenByte = unseen * 0x55;
+    // ClassMap.set() inlined: the page written directly, touched once
+    let slot = -1;
+    let page: Uint8Array = NO_PAGE;
+    let changed = false;
+    for (let b = from; b < to; b++) {
+      const i = b & (CHUNK_BLOCKS - 1);
+      if (slot < 0 || i === 0) {
+        if (changed) cls.touch(slot);
+        slot = b >>> CHUNK_SHIFT;
+        page = cls.page(slot);
+        changed = false;
+      }
+      if ((i & 3) === 0 && b + 4 <= to && (seen[b]! | seen[b + 1]! | seen[b + 2]! | seen[b + 3]!) === 0) {
+        // four blocks never moved: one byte of `unseen`
+        if (page[i >> 2] !== unseenByte) {
+          page[i >> 2] = unseenByte;
+          changed = true;
+        }
+        b += 3;
+        continue;
+      }
+      const sh = (i & 3) * 2;
+      const old = page[i >> 2]!;
+      let k: number;
+      if (!seen[b]) k = unseen;
+      else {
+        const lw = lastWarm[b]!;
+        const lg = lastGc[b]!;
+        let z = bias;
+        // x0 (never moved out of a user-written victim) and x1 (log time since) exclude each other
+        if (lw > NEVER) z += w1 * log1pSince(0, lw);
+        else z += w0;
+        const c = count[b]!;
+        z += w2 * (Math.min(4, c === 0 ? 0 : c * decay(countT[b]!)) / 4);
+        if (lg > lw) z += w3;
+        if (lg > NEVER) z += w4 * log1pSince(MEMO_SIZE, lg);
+        k = (z + w5 > cut ? 1 : 0) | (z > cut ? 2 : 0);
+      }
+      const v = (old & ~(3 << sh)) | (k << sh);
+      if (v !== old) {
+        page[i >> 2] = v;
+        changed = true;
+      }
+    }
+    if (changed) cls.touch(slot);
   }
 
   private addExample(t: number, b: number, fromWarm: boolean, dest: number): void {
@@ -513,11 +613,10 @@ export class GcDaemon {
     if (p.place === 7 && this.stats.trained >= p.minTrain) {
       // every block once per `refresh` publishes, a slice at a time; blocks
       // never moved share one feature vector, hence one class
-      const cls = this.advice.cls;
       const unseen = this.classify(t, -1);
       const slice = Math.ceil(this.nBlocks / p.refresh);
       const end = Math.min(this.nBlocks, this.refreshAt + slice);
-      for (let b = this.refreshAt; b < end; b++) cls.set(b, this.seen[b] ? this.classify(t, b) : unseen);
+      this.classifyRange(t, this.refreshAt, end, unseen);
       this.refreshAt = end >= this.nBlocks ? 0 : end;
     }
     if (p.place === 1 && this.stats.publishes % p.refresh === 0) {

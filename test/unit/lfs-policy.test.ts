@@ -2,6 +2,8 @@
 // side of userspace advice (validation, fallback, placement bits), the
 // daemon's labels, and the comparison npm start prints.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { BlockMap, CHUNK_BLOCKS, ClassMap, type Publication } from '../../examples/f2fs/advice.js';
 import { lfsComparison } from '../../src/sim/lfs/compare.js';
 import { GcDaemon, DAEMON_DEFAULTS, advisedHook } from '../../src/sim/lfs/daemon.js';
 import { runExperiment } from '../../src/sim/lfs/experiment.js';
@@ -114,6 +116,59 @@ describe('lfs: policies', () => {
     valid[30] = 0;
     e.onPoll(7000, valid, type);
     assert.deepEqual([e.stats.trained, e.stats.trainedDied], [1, 1]);
+  });
+
+  it("the class refresh gives every block the bits classify() gives it, and marks exactly the pages that changed", () => {
+    const p = { ...DAEMON_DEFAULTS, place: 7, minTrain: 0 };
+    // weights that put every feature's term near the decision boundary (x1 and x4 are 0.4-0.9 here)
+    const d = new GcDaemon(p, 0, undefined, [-2, -8, 3, 0.8, 6, 1.4, -1, 0.5]);
+    const mixed = new Set<number>();
+    const ref = new ClassMap();
+    const priv = d as unknown as { classify(t: number, b: number): number; seen: Uint8Array };
+    let s = 7;
+    const rnd = (n: number): number => (s = (s * 1103515245 + 12345) % 2147483648) % n;
+    const ids = new Int32Array(512);
+    const dests = new Int32Array(512);
+    let t = 0;
+    const blocks = 3 * CHUNK_BLOCKS + 123;
+    for (let round = 0; round < 6; round++) {
+      // victims move blocks, clustered and scattered, out of warm and cold segments
+      for (let v = 0; v < 40; v++) {
+        t += 300 + rnd(5000);
+        const n = 1 + rnd(512);
+        const base = rnd(blocks);
+        for (let i = 0; i < n; i++) {
+          ids[i] = rnd(4) === 0 ? rnd(blocks) : (base + i) % blocks;
+          dests[i] = 100 + rnd(300);
+        }
+        d.onVictim(t, rnd(400), rnd(2) ? LOG.WARM_DATA : LOG.COLD_DATA, ids, dests, n);
+      }
+      for (const refresh of [1, 3, 7]) {
+        t += 1000 + rnd(200000);
+        d.p.refresh = refresh;
+        const unseen = priv.classify(t, -1);
+        for (let k = 0; k < refresh; k++) d.refreshClasses(t);
+        for (let b = 0; b < d.nBlocks; b++) ref.set(b, priv.seen[b] ? priv.classify(t, b) : unseen);
+        for (let b = 0; b < d.nBlocks; b++) if (priv.seen[b]) mixed.add(ref.get(b));
+        for (let b = 0; b < d.nBlocks; b++) if (d.advice.cls.get(b) !== ref.get(b)) assert.fail(`block ${b} at t=${t}: ${d.advice.cls.get(b)}, classify() ${ref.get(b)}`);
+      }
+    }
+    assert.ok(mixed.size >= 2, `the moved blocks' classes are too uniform to tell: ${[...mixed]}`);
+    // both maps hold the same pages, and the same ones are pending publication
+    const map = new BlockMap();
+    for (let c = 0; c < Math.ceil(d.nBlocks / CHUNK_BLOCKS); c++) map.slot(4, c);
+    d.advice.cls.take(map, 1, 1000, 0, 1e9);
+    ref.take(map, 1, 1000, 0, 1e9);
+    d.p.refresh = 1;
+    d.refreshClasses(t + 1e6);
+    const unseen = priv.classify(t + 1e6, -1);
+    for (let b = 0; b < d.nBlocks; b++) ref.set(b, priv.seen[b] ? priv.classify(t + 1e6, b) : unseen);
+    const keys = (pubs: Publication[]): string[] => pubs.map((x) => `${x.key.toString('hex')}:${createHash('sha256').update(x.payload).digest('hex')}`);
+    const pending = keys(ref.take(map, 1, 1000, 1, 1e9));
+    assert.ok(pending.length > 0 && pending.length < map.slots, `${pending.length} of ${map.slots} pages changed: the check needs some`);
+    assert.deepEqual(keys(d.advice.cls.take(map, 1, 1000, 1, 1e9)), pending);
+    // nothing changed since: nothing to publish
+    assert.equal(d.advice.cls.take(map, 1, 1000, 2, 1e9).length, 0);
   });
 
   it('a notice handled after the poll that saw its victim empty still labels the survivors', () => {
