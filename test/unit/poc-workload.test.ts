@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { skipBecause } from '../skip.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const M64 = (1n << 64n) - 1n;
@@ -76,7 +77,7 @@ describe('poc: GC workload program', function () {
   let prog: string;
 
   before(function () {
-    if (spawnSync('gcc', ['--version']).status !== 0) this.skip();
+    if (spawnSync('gcc', ['--version']).status !== 0) skipBecause(this, 'needs gcc to build poc/gc/workload.c');
     dir = mkdtempSync(join(tmpdir(), 'koffload-workload-'));
     prog = join(dir, 'workload');
     execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', prog, join(REPO, 'poc/gc/workload.c')]);

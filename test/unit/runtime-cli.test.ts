@@ -16,7 +16,7 @@ import { main as ctlMain } from '../../src/cli/koffloadctl.js';
 import { EXIT, exitCodeOf } from '../../src/runtime/cli-support.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { EXAMPLE, writePolicy } from './runtime-daemon.test.js';
-import { IS_ROOT, skipBecause } from '../skip.js';
+import { IS_ROOT, UNICAST_NEEDS_ROOT, skipBecause } from '../skip.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const SIM_NEEDS_ROOT = 'needs root: koffloadd and koffloadctl reach the simulator over netlink, which needs CAP_NET_ADMIN';
@@ -188,9 +188,9 @@ describe('runtime: CLI', function () {
   }
 
   it('koffloadd process in a time namespace (monotonic +10 s) meets the kernel deadlines', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const unshare = ['unshare', '--time', '--monotonic', '10'];
-    if (spawnSync(unshare[0]!, [...unshare.slice(1), 'true']).status !== 0) this.skip();
+    if (spawnSync(unshare[0]!, [...unshare.slice(1), 'true']).status !== 0) skipBecause(this, `cannot make a time namespace here (${unshare.join(' ')} true failed)`);
     const k = await serving(['--policy', EXAMPLE], unshare);
     try {
       const outcomes: string[] = [];
@@ -204,7 +204,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadd process: SIGHUP reopens the record file (rename-then-HUP rotation)', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const recDir = mkdtempSync(join(tmpdir(), 'koffloadd-rec-'));
     const rec = join(recDir, 'r.jsonl');
     const k = await serving(['--policy', EXAMPLE, '--record', rec]);
@@ -226,7 +226,7 @@ describe('runtime: CLI', function () {
   });
 
   it('koffloadd process: a policy promise that rejects unhandled is logged and counted; the daemon serves on', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const pdir = mkdtempSync(join(tmpdir(), 'koffloadd-pol-'));
     const p = writePolicy(
       pdir,

@@ -17,6 +17,7 @@ import { replayRecording } from '../../src/runtime/replay.js';
 import { PolicyRegistry } from '../../src/runtime/policy.js';
 import { loadPolicyModule } from '../../src/runtime/loader.js';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
+import { skipBecause } from '../skip.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 export const EXAMPLE = join(DIST, 'examples/ktest-policy.js');
@@ -208,7 +209,7 @@ describe('runtime: daemon against the in-process simulator', function () {
   });
 
   it('counts record write errors in koffload_record_errors_total', async function () {
-    if (!existsSync('/dev/full')) this.skip();
+    if (!existsSync('/dev/full')) skipBecause(this, 'needs /dev/full to make writes fail with ENOSPC');
     const d = await start({ record: '/dev/full', metricsPort: 0 });
     assert.equal((await sim.call('ktest', 1, EchoRequest.encode({}))).outcome, 'served');
     for (let i = 0; i < 50 && (d.recordStats()?.errors ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -345,7 +346,7 @@ describe('runtime: Recorder', () => {
   });
 
   it('counts write errors and logs only the first', async function () {
-    if (!existsSync('/dev/full')) this.skip();
+    if (!existsSync('/dev/full')) skipBecause(this, 'needs /dev/full to make writes fail with ENOSPC');
     const logged: string[] = [];
     const r = new Recorder('/dev/full', { logger: { ...silentLogger, error: (msg: string) => logged.push(msg) } });
     r.write(ev());
@@ -436,7 +437,7 @@ describe('runtime: record files across crashes, errors and rotation', () => {
   });
 
   it('reopens the file after a write error (ENOSPC) and goes on writing', async function () {
-    if (!existsSync('/dev/full')) this.skip();
+    if (!existsSync('/dev/full')) skipBecause(this, 'needs /dev/full to make writes fail with ENOSPC');
     const path = join(dir, 'r.jsonl');
     symlinkSync('/dev/full', path);
     const r = new Recorder(path, { reopenDelayMs: 20 });

@@ -13,6 +13,7 @@ import { loadPolicyModule } from '../../src/runtime/loader.js';
 import { definePolicy } from '../../src/runtime/index.js';
 import { assertTrustedFile } from '../../src/runtime/trust.js';
 import { writePolicy } from './runtime-daemon.test.js';
+import { IS_ROOT, skipBecause } from '../skip.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const ROOT = join(DIST, '..');
@@ -100,7 +101,7 @@ describe('runtime: policy loader', function () {
   });
 
   it('refuses a policy owned by another user (root only: chown)', async function () {
-    if (process.geteuid?.() !== 0) this.skip();
+    if (!IS_ROOT) skipBecause(this, 'needs root: chown to another user');
     const p = writePolicy(dir, 'p.mjs', seqPolicy('1'));
     chownSync(p, 65534, 65534);
     await assert.rejects(loadPolicyModule(p, dir), { code: 'KOFFLOAD_ERR_UNSAFE_FILE', message: /owned by uid 65534/ });
