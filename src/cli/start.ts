@@ -9,7 +9,10 @@
  *                             try `koffloadctl status` from another shell
  *   npm start -- --calls 500  more PICK calls
  *   npm start -- --metrics-port 9464   /metrics on that port (0: any free one)
+ *   npm start -- --gc quick   the F2FS GC comparison on the LFS model at half
+ *                             the guest's size (seconds); --gc off: none
  */
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { costBenefitVictim } from '../../examples/ktest-policy.js';
@@ -22,6 +25,7 @@ import { createLogger } from '../runtime/logger.js';
 import type { DecisionEvent } from '../runtime/server.js';
 import { type Target, loadSimModule } from '../runtime/target.js';
 import type { Simulator, SimulatorOptions } from '../sim/index.js';
+import type * as Lfs from '../sim/lfs/index.js';
 import { formatStatus } from './koffloadctl.js';
 
 const EXAMPLE_POLICY = fileURLToPath(new URL('../../examples/ktest-policy.js', import.meta.url));
@@ -40,8 +44,35 @@ options:
                    demo daemon and the --serve one (default: none for the
                    demo, 9464 if free for --serve)
   --log-level L    daemon log level (default warn)
+  --gc MODE        the F2FS garbage-collection comparison printed after the
+                   demo, on the LFS model (src/sim/lfs): F2FS's greedy and
+                   cost-benefit, examples/f2fs-learned.ts and two
+                   future-knowledge bounds on hot/cold 90/10 at 80%.
+                   full: the guest's 1 GiB geometry, 1M warm-up + 1M
+                   measured writes (about 30 s); quick: half the size,
+                   300k + 200k (a few seconds); off: skip it (default full)
   -h, --help       this text
 `;
+
+/** The F2FS GC comparison of `--gc full`: what `npm run poc:gc -- --quick` measures in the guest, on the model. */
+const GC_POLICIES = ['kernel-greedy', 'kernel-cb', 'koffload-learned', 'bound-victim-only', 'bound-both-2'];
+
+// a variable specifier, as loadSimModule()'s: the simulator is optional at build time
+const LFS_MODULE = '../sim/lfs/index.js';
+
+async function gcComparison(mode: 'full' | 'quick'): Promise<string> {
+  const { lfsComparison, GEOMETRY_1G } = (await import(LFS_MODULE)) as typeof Lfs;
+  const t0 = performance.now();
+  const { text } = lfsComparison({
+    policies: GC_POLICIES,
+    minHotBlocks: 0,
+    ...(mode === 'full' ? { geometry: GEOMETRY_1G, warmupOps: 1_000_000, measureOps: 1_000_000 } : {}),
+  });
+  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  return `${text}
+(${s} s; the same comparison on a real F2FS in QEMU: npm run poc:gc -- --quick, docs/poc-gc.md)
+`;
+}
 
 type SimModule = { startSimulator(opts?: SimulatorOptions): Promise<Simulator>; resolveTarget(opts?: { stateFile?: string }): Promise<Target> };
 
@@ -183,6 +214,7 @@ export async function main(argv: string[]): Promise<number> {
         seed: { type: 'string' },
         'metrics-port': { type: 'string' },
         'log-level': { type: 'string' },
+        gc: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -198,6 +230,11 @@ export async function main(argv: string[]): Promise<number> {
   const seed = Number(v.seed ?? 1);
   if (!Number.isInteger(calls) || calls < 1 || calls > 100_000 || !Number.isInteger(seed)) {
     process.stderr.write('start: --calls must be 1..100000 and --seed an integer\n');
+    return EXIT.usage;
+  }
+  const gc = v.gc ?? 'full';
+  if (gc !== 'full' && gc !== 'quick' && gc !== 'off') {
+    process.stderr.write('start: --gc must be full, quick or off\n');
     return EXIT.usage;
   }
   const metricsPort = v['metrics-port'] === undefined ? undefined : Number(v['metrics-port']);
@@ -264,6 +301,7 @@ export async function main(argv: string[]): Promise<number> {
     await daemon.stop();
     const after = sim ? (await sim.call('ktest', 1, EchoRequest.encode({ seq: 2n }))).outcome : await kernelCallOnce(target);
     process.stdout.write(`\nafter the daemon stopped, an ECHO call ends with outcome: ${KOFFLOAD.outcomeNames[KOFFLOAD.outcome[after]]} (the caller used its default at once)\n`);
+    if (gc !== 'off') process.stdout.write(`\n${await gcComparison(gc)}`);
   } catch (err) {
     process.stderr.write(`${describeError('start', err)}\n`);
     await daemon.stop().catch(() => {});

@@ -315,12 +315,25 @@ describe('runtime: CLI', function () {
     assert.equal(res.outcomes.served, '0');
   });
 
-  it('npm start: the demo runs to its end and exits 0, in memory unless root', () => {
-    const r = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js')], { encoding: 'utf8', timeout: 60_000 });
+  it('npm start: the demo runs to its end and exits 0, in memory unless root, then the F2FS GC comparison', () => {
+    const r = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--gc', 'quick'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, IS_ROOT ? /^koffload demo: target simulator in this process \(netlink transport\)$/m : /^koffload demo: target simulator in this process \(inproc transport/m);
     assert.match(r.stdout, /served by the policy: 200 of 200/);
     assert.match(r.stdout, /^after the daemon stopped, an ECHO call ends with outcome: no-handler/m);
+    // one row per policy of the comparison, each with a WAF
+    for (const p of ['kernel-greedy', 'kernel-cb', 'koffload-learned', 'bound-victim-only', 'bound-both-2']) {
+      assert.match(r.stdout, new RegExp(`^${p} +\\d\\.\\d{3} `, 'm'), p);
+    }
+    // the best named is a policy, never a bound
+    assert.match(r.stdout, /^koffload-learned: \d\.\d{3} GC data WAF, -?\d+\.\d% against F2FS's cost-benefit/m);
+    assert.match(r.stdout, /^bounds \(future knowledge, not policies\): bound-victim-only /m);
+    const off = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--gc', 'off', '--calls', '5'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(off.status, 0, off.stderr);
+    assert.doesNotMatch(off.stdout, /F2FS GC on the LFS model/);
+    const bad = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--gc', 'fast'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(bad.status, EXIT.usage);
+    assert.match(bad.stderr, /--gc must be full, quick or off/);
   });
 
   it('npm start -- --metrics-port N: the demo daemon serves /metrics on N, and a port in use is a config error', async () => {
@@ -331,7 +344,7 @@ describe('runtime: CLI', function () {
         s.close(() => resolve(port));
       });
     });
-    const ok = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--metrics-port', String(free), '--calls', '20'], { encoding: 'utf8', timeout: 60_000 });
+    const ok = spawnSync(process.execPath, [join(DIST, 'src/cli/start.js'), '--metrics-port', String(free), '--calls', '20', '--gc', 'off'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, new RegExp(`^metrics: http://127\\.0\\.0\\.1:${free}/metrics$`, 'm'));
     const busy = createServer();
