@@ -6,7 +6,11 @@
  * measurement, the future-knowledge bounds, and the summary line of issue 7
  * for hot/cold 90/10 at 80%.
  *
- *   node dist/scripts/poc-gc-report.js build/poc-gc/results.txt [--no-model] [--json OUT]
+ *   node dist/scripts/poc-gc-report.js build/poc-gc/results.txt [--no-model] [--json OUT] [--svg DIR]
+ *
+ * --svg DIR writes DIR/waf-<workload>.svg for every workload measured at two
+ * utilisations or more: GC data WAF against utilisation, a line per policy
+ * (mean over seeds; fault runs left out) and, dashed, the bounds.
  *
  * Model runs are cached in build/poc-gc/model-cache.json (the model is
  * deterministic), so a second report of the same runs takes no time.
@@ -15,6 +19,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runIfMain } from '../src/runtime/cli-support.js';
+import { type Series, wafPlot } from './poc-gc-plot.js';
 import { runExperiment } from '../src/sim/lfs/experiment.js';
 import { GEOMETRY_1G, MKFS_1_15 } from '../src/sim/lfs/geometry.js';
 import { policyByName } from '../src/sim/lfs/policies.js';
@@ -119,8 +124,55 @@ export function summaryLine(rows: Row[]): Summary | undefined {
   };
 }
 
+/** Names of the guest's configurations in the plots. */
+const PLOT_NAME: Record<string, string> = {
+  greedy: 'F2FS greedy',
+  cb: 'F2FS cost-benefit',
+  ioctl: 'ioctl cleaner (no patch)',
+  'kf:greedy': 'koffload greedy',
+  'kf:cost-benefit': 'koffload cost-benefit',
+  'kf:learned': 'koffload learned',
+};
+
+/**
+ * One plot per workload measured at two utilisations or more: a series per
+ * policy (means over seeds, fault runs left out), then the bounds given.
+ */
+export function wafPlots(rows: Row[], bounds: Array<{ trace: Row; bound: string; waf: number | undefined }>): Array<{ dist: string; file: string; svg: string }> {
+  const ok = rows.filter((r) => !r.fault && r.dist !== 'external' && Number.isFinite(num(r, 'waf_gc')));
+  const plots: Array<{ dist: string; file: string; svg: string }> = [];
+  for (const dist of [...new Set(ok.map((r) => r.dist!))]) {
+    const at = ok.filter((r) => r.dist === dist);
+    if (new Set(at.map((r) => r.util)).size < 2) continue;
+    const meanBy = (items: Array<{ key: string; util: number; waf: number }>): Map<string, Array<{ x: number; y: number }>> => {
+      const acc = new Map<string, Map<number, number[]>>();
+      for (const it of items) {
+        const perUtil = acc.get(it.key) ?? new Map<number, number[]>();
+        perUtil.set(it.util, [...(perUtil.get(it.util) ?? []), it.waf]);
+        acc.set(it.key, perUtil);
+      }
+      return new Map([...acc].map(([k, perUtil]) => [k, [...perUtil].map(([x, ws]) => ({ x, y: mean(ws) }))]));
+    };
+    const measured = meanBy(at.map((r) => ({ key: r.policy!, util: num(r, 'util'), waf: num(r, 'waf_gc') })));
+    const bnd = meanBy(
+      bounds.filter((b) => b.trace.dist === dist && b.waf !== undefined).map((b) => ({ key: b.bound, util: num(b.trace, 'util'), waf: b.waf! })),
+    );
+    const series: Series[] = [
+      ...[...measured].map(([p, points]) => ({ name: PLOT_NAME[p] ?? p, points })),
+      ...[...bnd].map(([b, points]) => ({ name: `${b} (bound, model)`, points, bound: true })),
+    ];
+    const seeds = [...new Set(at.map((r) => r.seed))].sort();
+    plots.push({
+      dist,
+      file: `waf-${dist.replace(/[^A-Za-z0-9]+/g, '-')}.svg`,
+      svg: wafPlot(`F2FS GC data WAF, ${dist}, seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')} (QEMU guest, lfs mode)`, series),
+    });
+  }
+  return plots;
+}
+
 export function main(argv: string[]): number {
-  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { 'no-model': { type: 'boolean' }, json: { type: 'string' } } });
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { 'no-model': { type: 'boolean' }, json: { type: 'string' }, svg: { type: 'string' } } });
   const file = positionals[0] ?? 'build/poc-gc/results.txt';
   const rows = parseResults(readFileSync(file, 'utf8'));
   const devMb = Number(process.env.POCGC_DEV_MB ?? 1024);
@@ -257,6 +309,13 @@ export function main(argv: string[]): number {
     if (xs.length < 2) continue;
     const m = mean(xs);
     out.push(`seeds: ${k.padEnd(40)} waf_gc mean ${m.toFixed(3)}, spread ${((100 * (Math.max(...xs) - Math.min(...xs))) / m).toFixed(2)}% over ${xs.length} seeds`);
+  }
+  if (v.svg) {
+    for (const { dist, file: name, svg } of wafPlots(rows, bounds)) {
+      const path = join(v.svg, name);
+      writeFileSync(path, svg);
+      out.push(`plot: ${path} (${dist})`);
+    }
   }
   const s = summaryLine(rows);
   if (s) out.push('', s.line);

@@ -176,7 +176,7 @@ grep -E '^kernel-test: (image|PASS|FAIL)' "$out/kernel-test.out" >&2 || true
 # ---------------------------------------------------------------- table
 # The tables, the model on the same traces (the policy of each row and the
 # future-knowledge bounds) and issue 7's summary line.
-node dist/scripts/poc-gc-report.js "$out/results.txt" --json "$out/report.json" $([ "$model" = 1 ] || echo --no-model) ||
+node dist/scripts/poc-gc-report.js "$out/results.txt" --json "$out/report.json" --svg "$out" $([ "$model" = 1 ] || echo --no-model) ||
 	say "the report failed"
 got="$(wc -l <"$out/results.txt")"
 say "$got of $n configurations measured in $((SECONDS - t_start)) s (guest log: $log)"

@@ -2,7 +2,8 @@
 // lines: means over seeds, greedy as the default, the better of F2FS's own
 // as the best kernel, the best koffload policy reported even when it loses.
 import assert from 'node:assert/strict';
-import { parseResults, summaryLine } from '../../scripts/poc-gc-report.js';
+import { wafPlot } from '../../scripts/poc-gc-plot.js';
+import { parseResults, summaryLine, wafPlots } from '../../scripts/poc-gc-report.js';
 
 const line = (policy: string, seed: number, waf: number, extra = ''): string =>
   `POCGC name=c0${seed} policy=${policy} dist=hotcold:90/10 util=80 seed=${seed} warmup=1000000 ops=1000000 minhot=0 waf_gc=${waf}${extra}`;
@@ -45,5 +46,37 @@ describe('poc-gc report: the summary line', () => {
     assert.equal(summaryLine(parseResults([line('greedy', 1, 2.7), line('kf:learned', 1, 1.5)].join('\n'))), undefined);
     const other = line('cb', 1, 1.6).replace('util=80', 'util=90');
     assert.equal(summaryLine(parseResults([line('greedy', 1, 2.7), other].join('\n'))), undefined);
+  });
+});
+
+describe('poc-gc report: the WAF-against-utilisation plot', () => {
+  const at = (policy: string, util: number, seed: number, waf: number, extra = ''): string =>
+    `POCGC name=c${util}${seed} policy=${policy} dist=hotcold:90/10 util=${util} seed=${seed} warmup=1000000 ops=1000000 waf_gc=${waf}${extra}`;
+
+  it('draws a line per policy through the seed means, bounds dashed, and skips fault runs', () => {
+    const rows = parseResults(
+      [at('greedy', 70, 1, 2.0), at('greedy', 80, 1, 2.6), at('greedy', 80, 2, 2.8), at('kf:learned', 70, 1, 1.2), at('kf:learned', 80, 1, 1.5), at('kf:learned', 80, 2, 9, ' fault=kill')].join('\n'),
+    );
+    const bounds = [
+      { trace: rows[0]!, bound: 'bound-life-2', waf: 1.1 },
+      { trace: rows[1]!, bound: 'bound-life-2', waf: 1.3 },
+    ];
+    const plots = wafPlots(rows, bounds);
+    assert.equal(plots.length, 1);
+    const { svg, file } = plots[0]!;
+    assert.equal(file, 'waf-hotcold-90-10.svg');
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    // greedy's 80% point is the mean of its two seeds, 2.7; the fault run's 9 is nowhere
+    assert.match(svg, /<title>F2FS greedy 80%: 2\.700<\/title>/);
+    assert.match(svg, /<title>koffload learned 80%: 1\.500<\/title>/);
+    assert.doesNotMatch(svg, /9\.000/);
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 3);
+    assert.equal((svg.match(/<polyline [^>]*stroke-dasharray/g) ?? []).length, 1);
+    assert.match(svg, />bound-life-2 \(bound, model\)</);
+  });
+
+  it('draws nothing for a workload measured at one utilisation only, and refuses an empty plot', () => {
+    assert.deepEqual(wafPlots(parseResults(at('greedy', 80, 1, 2.6)), []), []);
+    assert.throws(() => wafPlot('empty', [{ name: 'x', points: [] }]), RangeError);
   });
 });
