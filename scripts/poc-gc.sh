@@ -28,8 +28,10 @@
 # cost-benefit). --min-hot-blocks N sets sysfs min_hot_blocks after every
 # mount, for every policy alike (F2FS's default, 16, when not given);
 # --record runs koffloadd with --record in the guest. --fault kill: in
-# every kf: configuration koffloadd is SIGKILLed for good 2 s into the
-# second half of the measured phase (the line gives each half's WAF). After the guest, the
+# every kf: configuration the measured phase runs in thirds: koffloadd
+# SIGKILLed 2 s into the second and started again 5 s later, then
+# SIGKILLed for good 2 s into the third (the line gives each third's WAF
+# and the patch's advised and fallback counts; poc/gc/guest.sh). After the guest, the
 # LFS model (src/sim/lfs) runs every configuration's policy and the
 # future-knowledge bounds on the same trace, for the table (--no-model:
 # not).

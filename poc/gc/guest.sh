@@ -27,10 +27,14 @@
 # the mount (F2FS's default is 16; 0 keeps user data out of the hot data
 # log). record=1 runs koffloadd with --record /tmp/record-<dev>.jsonl (its
 # size is reported; the guest's /tmp does not outlive the run).
-# fault=kill (kf: only): the measured phase in two halves, koffloadd
-# SIGKILLed 2 s into the second and not restarted; the line adds kill_at_s,
-# waf_gc_before_kill and waf_gc_after_kill, its latencies are the second
-# half's.
+# fault=kill (kf: only): the measured phase in three thirds: the policy
+# serving; koffloadd SIGKILLed 2 s into the second third and started again
+# 5 s later (a fresh process: no state but what it polls); SIGKILLed 2 s
+# into the last third for good. The line adds waf_gc_part1..3, advised_part1..3
+# and fallback_part1..3 (the patch's counters per third), kill_at_s and
+# kill2_at_s (from the measured phase's start), rebound_s (kill to the new
+# process's binding), and write_max_us / fsync_max_us over the three; its
+# percentiles are the last third's.
 # A koffload configuration runs in a batch of its own kind only once:
 # one handler binds f2fs_gc, and it serves one policy.
 #
@@ -115,6 +119,35 @@ stop_kf() {
 	kf_pid=
 }
 
+# koffloadd of a kf: configuration: start it and wait until it has bound
+# f2fs_gc. The patch asks the bound policy about every F2FS: this one
+# decides for its own device only, the others of the batch keep F2FS's own
+# choice.
+start_kf() {
+	# shellcheck disable=SC2046
+	KOFFLOAD_F2FS_DEVICES=$dev node dist/src/cli/koffloadd.js --policy "$kf" --metrics-port $((9464 + job)) --log-level warn \
+		$([ "$record" = 1 ] && echo "--record /tmp/record-$dev.jsonl") >>"/tmp/koffloadd-$dev.log" 2>&1 &
+	kf_pid=$!
+	node poc/gc/kf.mjs wait "$kf_url" 180 ||
+		{ say "$name: koffloadd did not bind f2fs_gc: $(cat "/tmp/koffloadd-$dev.log")"; return 1; }
+}
+
+# A measured third of a fault run: $1 writes in the background, koffloadd
+# SIGKILLed $2 s in (none: not killed), the output kept in /tmp/wl-$dev-$3.out.
+fault_part() {
+	# shellcheck disable=SC2086
+	$wl run "$mnt" "$1" "$seed" >"/tmp/wl-$dev-$3.out" 2>&1 &
+	wl_pid=$!
+	if [ "$2" != none ]; then
+		sleep "$2"
+		kill -KILL "$kf_pid"
+		wait "$kf_pid" 2>/dev/null
+		kf_pid=
+		t_killed=$(now)
+	fi
+	wait "$wl_pid" || { say "$name: run of part $3 failed: $(cat "/tmp/wl-$dev-$3.out")"; return 1; }
+}
+
 setup_device() {
 	mkdir "$cfg" || return 1
 	echo 1 >"$cfg/memory_backed" && echo 4096 >"$cfg/blocksize" &&
@@ -184,15 +217,7 @@ run_one() {
 		# Before the fill: the policy sees the filesystem from its start.
 		# Its record and log go to the guest's /tmp, never to $mnt.
 		kf_url=http://127.0.0.1:$((9464 + job))/metrics
-		# The patch asks the bound policy about every F2FS: this one
-		# decides for its own device only, the others of the batch keep
-		# F2FS's own choice.
-		# shellcheck disable=SC2046
-		KOFFLOAD_F2FS_DEVICES=$dev node dist/src/cli/koffloadd.js --policy "$kf" --metrics-port $((9464 + job)) --log-level warn \
-			$([ "$record" = 1 ] && echo "--record /tmp/record-$dev.jsonl") >"/tmp/koffloadd-$dev.log" 2>&1 &
-		kf_pid=$!
-		node poc/gc/kf.mjs wait "$kf_url" 180 ||
-			{ say "$name: koffloadd did not bind f2fs_gc: $(cat "/tmp/koffloadd-$dev.log")"; return 1; }
+		start_kf || return 1
 	fi
 	if [ "$mkfs_shown" = 0 ]; then
 		# The geometry, once: what statfs and F2FS say about the fresh filesystem.
@@ -248,26 +273,42 @@ run_one() {
 	t_warm=$(now)
 	fw=
 	if [ "$fault" = kill ] && [ -n "$kf_pid" ]; then
-		# Half the measured phase with the policy, then koffloadd
-		# SIGKILLed 2 s into the second half's writes, for good.
-		h=$((ops / 2))
-		out=$($wl run "$mnt" "$h" "$seed") || { say "$name: run failed: $out"; return 1; }
-		s_half=$(snapshot)
-		# shellcheck disable=SC2086
-		$wl run "$mnt" $((ops - h)) "$seed" >"/tmp/wl2-$dev.out" 2>&1 &
+		third=$((ops / 3))
+		p0=$s2
+		fault_part "$third" none 1 || return 1
+		p1=$(snapshot)
+		node poc/gc/kf.mjs snap - "$dev" "/tmp/kf-p1-$dev.json"
+		# killed 2 s in, a new koffloadd 5 s later (the writes go on)
+		$wl run "$mnt" "$third" "$seed" >"/tmp/wl-$dev-2.out" 2>&1 &
 		wl_pid=$!
 		sleep 2
 		kill -KILL "$kf_pid"
 		wait "$kf_pid" 2>/dev/null
-		kf_pid=
 		t_kill=$(now)
-		wait "$wl_pid" || { say "$name: run after the kill failed: $(cat "/tmp/wl2-$dev.out")"; return 1; }
-		# the latencies below are the second half's: the writes the kill hit
-		out=$(cat "/tmp/wl2-$dev.out")
+		sleep 5
+		start_kf || return 1
+		t_bound=$(now)
+		wait "$wl_pid" || { say "$name: run of part 2 failed: $(cat "/tmp/wl-$dev-2.out")"; return 1; }
+		p2=$(snapshot)
+		node poc/gc/kf.mjs snap - "$dev" "/tmp/kf-p2-$dev.json"
+		fault_part $((ops - 2 * third)) 2 3 || return 1
 		s3=$(snapshot)
+		node poc/gc/kf.mjs snap - "$dev" "/tmp/kf-p3-$dev.json"
+		out=$(cat "/tmp/wl-$dev-3.out")
+		waf_of() { derive "$1" "$2" | sed 's/ .*//; s/waf_gc=//'; }
+		counter_of() { node poc/gc/kf.mjs diff "$1" "$2" | tr ' ' '\n' | sed -n "s/^kf_$3=//p"; }
+		maxof() { cat "/tmp/wl-$dev-1.out" "/tmp/wl-$dev-2.out" "/tmp/wl-$dev-3.out" | tr ' ' '\n' | sed -n "s/^$1=//p" | sort -g | tail -n 1; }
 		fw="fault=kill kill_at_s=$(awk -v a="$t_warm" -v b="$t_kill" 'BEGIN { printf "%.1f", b - a }')"
-		fw="$fw waf_gc_before_kill=$(derive "$s2" "$s_half" | sed 's/ .*//; s/waf_gc=//')"
-		fw="$fw waf_gc_after_kill=$(derive "$s_half" "$s3" | sed 's/ .*//; s/waf_gc=//')"
+		fw="$fw rebound_s=$(awk -v a="$t_kill" -v b="$t_bound" 'BEGIN { printf "%.1f", b - a }')"
+		fw="$fw kill2_at_s=$(awk -v a="$t_warm" -v b="$t_killed" 'BEGIN { printf "%.1f", b - a }')"
+		fw="$fw waf_gc_part1=$(waf_of "$p0" "$p1") waf_gc_part2=$(waf_of "$p1" "$p2") waf_gc_part3=$(waf_of "$p2" "$s3")"
+		a=/tmp/kf-a-$dev.json
+		for k in 1 2 3; do
+			b=/tmp/kf-p$k-$dev.json
+			fw="$fw advised_part$k=$(counter_of "$a" "$b" victim_advised) fallback_part$k=$(counter_of "$a" "$b" victim_fallback_no_advice)"
+			a=$b
+		done
+		fw="$fw write_max_us=$(maxof write_max_us) fsync_max_us=$(maxof fsync_max_us)"
 		kf_url=
 	else
 		out=$($wl run "$mnt" "$ops" "$seed") || { say "$name: run failed: $out"; return 1; }
