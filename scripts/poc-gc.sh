@@ -13,7 +13,15 @@
 #   npm run poc:gc -- [--policies "greedy cb ioctl kf:learned"] [--dists "hotcold:90/10 zipf"]
 #                     [--utils "80"] [--seeds "1 2"] [--warmup N] [--ops N]
 #                     [--min-hot-blocks N] [--record] [--fault kill] [--no-model]
-#                     [--workload PATH] [--jobs N]
+#                     [--workload PATH] [--jobs N] [--plan FILE] [--dry-run]
+#
+# --dry-run prints the plan (one configuration a line, as the guest gets it)
+# and exits without building or booting anything.
+# --plan FILE runs the configurations FILE lists, one a line as
+# `POLICY DIST UTIL SEED` (# comments), in that order, instead of the
+# product of --policies, --dists, --utils and --seeds (the other options
+# apply to every line). Three jobs a batch and one koffload configuration a
+# batch: order the lines so each batch has one.
 #
 # --workload PATH runs an external static workload program instead of the
 # built-in ones: `PATH fill DIR FILL_PCT SEED` once, then `PATH run DIR OPS
@@ -69,6 +77,8 @@ seeds="1 2"
 warmup=1000000
 ops=1000000
 workload=
+planfile=
+dry=0
 jobs=2
 minhot=
 record=0
@@ -89,14 +99,31 @@ while [ $# -gt 0 ]; do
 		--ops) ops="$2"; shift 2 ;;
 		--workload) workload="$2"; shift 2 ;;
 		--jobs) jobs="$2"; shift 2 ;;
+		--plan) planfile="$2"; shift 2 ;;
+		--dry-run) dry=1; shift ;;
 		-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 		*) die "unknown argument '$1' (try --help)" ;;
 	esac
 done
-for p in $policies; do
-	[[ "$p" =~ ^(greedy|cb|ioctl|ioctl@[0-9]+:[0-9]+|kf:(greedy|cost-benefit|learned))$ ]] ||
-		die "unknown policy '$p' (greedy, cb, ioctl, ioctl@S:T, kf:greedy, kf:cost-benefit, kf:learned)"
-done
+check_policy() {
+	[[ "$1" =~ ^(greedy|cb|ioctl|ioctl@[0-9]+:[0-9]+|kf:(greedy|cost-benefit|learned))$ ]] ||
+		die "unknown policy '$1' (greedy, cb, ioctl, ioctl@S:T, kf:greedy, kf:cost-benefit, kf:learned)"
+}
+for p in $policies; do check_policy "$p"; done
+configs=()
+if [ -n "$planfile" ]; then
+	[ -r "$planfile" ] || die "--plan $planfile: cannot read it"
+	while read -r p d u s rest; do
+		p="${p%%#*}"
+		[ -n "$p" ] || continue
+		[ -z "${rest%%#*}" ] && [ -n "$s" ] || die "--plan $planfile: want 'POLICY DIST UTIL SEED' a line, got '$p $d $u $s $rest'"
+		check_policy "$p"
+		[[ "$d" =~ ^(hotcold:[0-9]+/[0-9]+|zipf|uniform)$ && "$u" =~ ^[0-9]+$ && "$s" =~ ^[0-9]+$ ]] ||
+			die "--plan $planfile: bad line '$p $d $u $s'"
+		configs+=("$p $d $u $s")
+	done <"$planfile"
+	[ "${#configs[@]}" -gt 0 ] || die "--plan $planfile: no configuration in it"
+fi
 [ -z "$fault" ] || [ "$fault" = kill ] || die "--fault wants kill"
 [ -z "$minhot" ] || [[ "$minhot" =~ ^[0-9]+$ ]] || die "--min-hot-blocks wants a count"
 [[ "$warmup" =~ ^[0-9]+$ && "$ops" =~ ^[0-9]+$ && "$ops" -gt 0 ]] || die "--warmup and --ops want counts"
@@ -105,6 +132,42 @@ done
 out="$repo/build/poc-gc"
 mkdir -p "$out"
 t_start=$SECONDS
+
+# ---------------------------------------------------------------- plan
+wl_guest=
+if [ -n "$workload" ]; then
+	[ -x "$workload" ] || die "--workload $workload is not an executable"
+	workload="$(readlink -f "$workload")"
+	wl_guest="/usr/local/bin/$(basename "$workload")"
+	dists=external
+fi
+plan="$out/plan"
+: >"$plan"
+if [ "${#configs[@]}" -eq 0 ]; then
+	for dist in $dists; do
+		for util in $utils; do
+			for seed in $seeds; do
+				for p in $policies; do
+					configs+=("$p $dist $util $seed")
+				done
+			done
+		done
+	done
+fi
+n=0
+for c in "${configs[@]}"; do
+	read -r p dist util seed <<<"$c"
+	[ -z "$workload" ] || dist=external
+	n=$((n + 1))
+	rec=
+	[ "$record" = 1 ] && [[ "$p" == kf:* ]] && rec=" record=1"
+	[ -n "$fault" ] && [[ "$p" == kf:* ]] && rec="$rec fault=$fault"
+	printf 'name=c%02d policy=%s dist=%s util=%s seed=%s warmup=%s ops=%s%s%s%s\n' \
+		"$n" "$p" "$dist" "$util" "$seed" "$warmup" "$ops" \
+		"${wl_guest:+ workload=$wl_guest}" "${minhot:+ minhot=$minhot}" "$rec" >>"$plan"
+done
+say "$n configurations (plan: $plan)"
+if [ "$dry" = 1 ]; then cat "$plan"; exit 0; fi
 
 # ---------------------------------------------------------------- build
 if [ "${KOFFLOAD_SKIP_DEPS:-0}" != 1 ]; then
@@ -119,36 +182,7 @@ f2fs_ko="$(printf '%s\n' "$f2fs_out" | sed -n 's/^KO=//p')"
 for prog in workload cleaner; do
 	gcc -O2 -Wall -Wextra -Werror -o "$out/$prog" "poc/gc/$prog.c" || die "building poc/gc/$prog.c failed"
 done
-bins="mkfs.f2fs $out/workload $out/cleaner"
-wl_guest=
-if [ -n "$workload" ]; then
-	[ -x "$workload" ] || die "--workload $workload is not an executable"
-	workload="$(readlink -f "$workload")"
-	bins="$bins $workload"
-	wl_guest="/usr/local/bin/$(basename "$workload")"
-	dists=external
-fi
-
-# ---------------------------------------------------------------- plan
-plan="$out/plan"
-: >"$plan"
-n=0
-for dist in $dists; do
-	for util in $utils; do
-		for seed in $seeds; do
-			for p in $policies; do
-				n=$((n + 1))
-				rec=
-				[ "$record" = 1 ] && [[ "$p" == kf:* ]] && rec=" record=1"
-				[ -n "$fault" ] && [[ "$p" == kf:* ]] && rec="$rec fault=$fault"
-				printf 'name=c%02d policy=%s dist=%s util=%s seed=%s warmup=%s ops=%s%s%s%s\n' \
-					"$n" "$p" "$dist" "$util" "$seed" "$warmup" "$ops" \
-					"${wl_guest:+ workload=$wl_guest}" "${minhot:+ minhot=$minhot}" "$rec" >>"$plan"
-			done
-		done
-	done
-done
-say "$n configurations (plan: $plan)"
+bins="mkfs.f2fs $out/workload $out/cleaner${workload:+ $workload}"
 
 # At most 12 minutes a batch of jobs of 2M ops under TCG, plus the boot; a
 # koffload configuration may start a batch of its own.
