@@ -18,7 +18,7 @@
 # --dry-run prints the plan (one configuration a line, as the guest gets it)
 # and exits without building or booting anything.
 # --plan FILE runs the configurations FILE lists, one a line as
-# `POLICY DIST UTIL SEED` (# comments), in that order, instead of the
+# `POLICY DIST UTIL SEED [fault=kill]` (# comments), in that order, instead of the
 # product of --policies, --dists, --utils and --seeds (the other options
 # apply to every line). Three jobs a batch and one koffload configuration a
 # batch: order the lines so each batch has one.
@@ -116,11 +116,13 @@ if [ -n "$planfile" ]; then
 	while read -r p d u s rest; do
 		p="${p%%#*}"
 		[ -n "$p" ] || continue
-		[ -z "${rest%%#*}" ] && [ -n "$s" ] || die "--plan $planfile: want 'POLICY DIST UTIL SEED' a line, got '$p $d $u $s $rest'"
+		rest="$(echo "${rest%%#*}" | tr -d ' \t')"
+		[ -n "$s" ] && { [ -z "$rest" ] || [[ "$rest" = fault=kill && "$p" == kf:* ]]; } ||
+			die "--plan $planfile: want 'POLICY DIST UTIL SEED [fault=kill]' a line (fault for kf: only), got '$p $d $u $s $rest'"
 		check_policy "$p"
 		[[ "$d" =~ ^(hotcold:[0-9]+/[0-9]+|zipf|uniform)$ && "$u" =~ ^[0-9]+$ && "$s" =~ ^[0-9]+$ ]] ||
 			die "--plan $planfile: bad line '$p $d $u $s'"
-		configs+=("$p $d $u $s")
+		configs+=("$p $d $u $s ${rest#fault=}")
 	done <"$planfile"
 	[ "${#configs[@]}" -gt 0 ] || die "--plan $planfile: no configuration in it"
 fi
@@ -156,12 +158,13 @@ if [ "${#configs[@]}" -eq 0 ]; then
 fi
 n=0
 for c in "${configs[@]}"; do
-	read -r p dist util seed <<<"$c"
+	read -r p dist util seed f <<<"$c"
 	[ -z "$workload" ] || dist=external
+	f="${f:-$fault}"
 	n=$((n + 1))
 	rec=
 	[ "$record" = 1 ] && [[ "$p" == kf:* ]] && rec=" record=1"
-	[ -n "$fault" ] && [[ "$p" == kf:* ]] && rec="$rec fault=$fault"
+	[ -n "$f" ] && [[ "$p" == kf:* ]] && rec="$rec fault=$f"
 	printf 'name=c%02d policy=%s dist=%s util=%s seed=%s warmup=%s ops=%s%s%s%s\n' \
 		"$n" "$p" "$dist" "$util" "$seed" "$warmup" "$ops" \
 		"${wl_guest:+ workload=$wl_guest}" "${minhot:+ minhot=$minhot}" "$rec" >>"$plan"
