@@ -4,17 +4,18 @@
 # Debian's cloud kernel and the matching headers to build koffload.ko
 # against, and the toolchain Kbuild uses; and what `npm test` needs beyond
 # npm: Debian's prometheus (the server and promtool, for the metrics, rules
-# and end-to-end Prometheus tests). Idempotent; needs root.
+# and end-to-end Prometheus tests) and tmux (koffloadctl top's test in a real
+# terminal). Idempotent; needs root.
 #
 #   bash scripts/install-kernel-deps.sh          the suite's packages and npm test's
-#   bash scripts/install-kernel-deps.sh --test   only npm test's (prometheus);
+#   bash scripts/install-kernel-deps.sh --test   only npm test's (prometheus, tmux);
 #       `npm test` runs this itself as root (scripts/ensure-deps.mjs --test)
 #   bash scripts/install-kernel-deps.sh --f2fs   also what the F2FS experiment
 #       needs (scripts/build-f2fs.sh, npm run poc:gc): the kernel source
 #       package f2fs.ko is built from, and mkfs.f2fs for the guest
 set -euo pipefail
 
-test_pkgs=(prometheus)
+test_pkgs=(prometheus tmux)
 pkgs=(qemu-system-x86 busybox-static linux-image-cloud-amd64
       linux-headers-cloud-amd64 make gcc libc6-dev cpio zstd xz-utils kmod bc flex bison
       iproute2 "${test_pkgs[@]}")

@@ -6,6 +6,7 @@
  *   koffloadctl mode ktest canary --permille 100
  *   koffloadctl replay run.jsonl --policy examples/ktest-policy.ts
  *   koffloadctl calls ktest --count 100
+ *   koffloadctl top
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +20,7 @@ import { createLogger } from '../runtime/logger.js';
 import { PolicyRegistry } from '../runtime/policy.js';
 import { formatReplayReport, replayRecording } from '../runtime/replay.js';
 import { type Target, resolveTarget } from '../runtime/target.js';
+import { runTop } from './top.js';
 
 export const HELP = `usage: koffloadctl <command> [options]
 
@@ -39,6 +41,14 @@ commands:
                                         kernel threads of the test subsystems
                                         (ktest, ktest2: koffload_test.ko or the
                                         simulator) and show how they ended
+  top [--interval S] [--count N] [--metrics URL|none]
+                                        a live view per subsystem: calls/s,
+                                        served share, fallback share by
+                                        reason, handler p50/p99 (from
+                                        koffloadd's /metrics, default
+                                        http://127.0.0.1:9464/metrics), pending,
+                                        circuit; q or Ctrl-C ends it; plain
+                                        lines when stdout is not a terminal
 
 options:
       --state-file FILE   the simulator's state file (default: its own)
@@ -260,6 +270,47 @@ async function replay(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+/** koffloadd's /metrics, or undefined when it does not answer within half a second. */
+async function scrape(url: string): Promise<string | undefined> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(500) });
+    return r.ok ? await r.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function top(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { interval: { type: 'string' }, count: { type: 'string' }, metrics: { type: 'string' }, 'state-file': { type: 'string' } },
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw usageError(`top takes no arguments (got ${positionals.join(' ')})`);
+  const intervalS = values.interval === undefined ? 1 : Number(values.interval);
+  if (!Number.isFinite(intervalS) || intervalS < 0.1 || intervalS > 3600) throw usageError('--interval must be 0.1..3600 seconds');
+  const count = values.count === undefined ? 0 : Number(values.count);
+  if (!/^\d+$/.test(values.count ?? '0')) throw usageError('--count must be a non-negative integer');
+  const url = values.metrics ?? 'http://127.0.0.1:9464/metrics';
+  if (url !== 'none' && !/^https?:\/\//.test(url)) throw usageError('--metrics must be an http(s) URL or none');
+  const { client, target } = await connect(values['state-file']);
+  try {
+    await runTop(
+      {
+        intervalS,
+        count,
+        dump: () => client.dumpSubsys(),
+        ...(url !== 'none' ? { metrics: () => scrape(url), metricsUrl: url } : {}),
+        targetName: target.kind === 'kernel' ? 'kernel (koffload.ko)' : 'simulator (koffload-sim)',
+      },
+      { out: process.stdout, input: process.stdin },
+    );
+    return EXIT.ok;
+  } finally {
+    client.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) {
@@ -276,8 +327,10 @@ export async function main(argv: string[]): Promise<number> {
         return await replay(rest);
       case 'calls':
         return await calls(rest);
+      case 'top':
+        return await top(rest);
       default:
-        throw usageError(`unknown command '${cmd}' (status, mode, replay, calls)`);
+        throw usageError(`unknown command '${cmd}' (status, mode, replay, calls, top)`);
     }
   } catch (err) {
     const e = err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? usageError(err.message) : err;
