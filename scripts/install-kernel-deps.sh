@@ -18,7 +18,7 @@ set -euo pipefail
 test_pkgs=(prometheus tmux)
 pkgs=(qemu-system-x86 busybox-static linux-image-cloud-amd64
       linux-headers-cloud-amd64 make gcc libc6-dev cpio zstd xz-utils kmod bc flex bison
-      iproute2 "${test_pkgs[@]}")
+      iproute2 dkms "${test_pkgs[@]}")
 case "${1:-}" in
 	'') ;;
 	--f2fs) pkgs+=(linux-source-6.1 patch f2fs-tools) ;;
