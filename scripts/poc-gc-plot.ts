@@ -29,9 +29,9 @@ function step(span: number): number {
  * finite point (nothing to draw).
  */
 export function wafPlot(title: string, series: Series[], opts: { width?: number; height?: number } = {}): string {
-  const W = opts.width ?? 720;
+  const W = opts.width ?? 800;
   const H = opts.height ?? 420;
-  const m = { l: 60, r: 230, t: 40, b: 50 };
+  const m = { l: 60, r: 280, t: 40, b: 50 };
   const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   if (pts.length === 0) throw new RangeError('wafPlot: no finite point to draw');
   const xs = pts.map((p) => p.x);
