@@ -124,6 +124,28 @@ export function summaryLine(rows: Row[]): Summary | undefined {
   };
 }
 
+/**
+ * The spread over seeds of each configuration measured with two seeds or
+ * more; fault runs left out (half of their phase is F2FS's fallback).
+ */
+export function seedLines(rows: Row[]): string[] {
+  const groups = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    if (r.fault || !Number.isFinite(num(r, 'waf_gc'))) continue;
+    const k = `${r.policy} ${r.dist} ${r.util} minhot=${r.minhot ?? 16}`;
+    // a seed measured twice counts once, with the later run
+    groups.set(k, (groups.get(k) ?? new Map<string, number>()).set(r.seed!, num(r, 'waf_gc')));
+  }
+  const out: string[] = [];
+  for (const [k, bySeed] of groups) {
+    const xs = [...bySeed.values()];
+    if (xs.length < 2) continue;
+    const m = mean(xs);
+    out.push(`seeds: ${k.padEnd(40)} waf_gc mean ${m.toFixed(3)}, spread ${((100 * (Math.max(...xs) - Math.min(...xs))) / m).toFixed(2)}% over ${xs.length} seeds`);
+  }
+  return out;
+}
+
 /** Names of the guest's configurations in the plots. */
 const PLOT_NAME: Record<string, string> = {
   greedy: 'F2FS greedy',
@@ -305,17 +327,7 @@ export function main(argv: string[]): number {
     out.push(table(['bound', 'workload', 'util', 'seed', 'minhot', 'waf_gc'], brows));
     writeFileSync(cachePath, JSON.stringify(cache));
   }
-  // seeds
-  const groups = new Map<string, number[]>();
-  for (const r of rows) {
-    const k = `${r.policy} ${r.dist} ${r.util} minhot=${r.minhot ?? 16}`;
-    groups.set(k, [...(groups.get(k) ?? []), num(r, 'waf_gc')]);
-  }
-  for (const [k, xs] of groups) {
-    if (xs.length < 2) continue;
-    const m = mean(xs);
-    out.push(`seeds: ${k.padEnd(40)} waf_gc mean ${m.toFixed(3)}, spread ${((100 * (Math.max(...xs) - Math.min(...xs))) / m).toFixed(2)}% over ${xs.length} seeds`);
-  }
+  out.push(...seedLines(rows));
   if (v.svg) {
     for (const { dist, file: name, svg } of wafPlots(rows, bounds)) {
       const path = join(v.svg, name);

@@ -3,7 +3,7 @@
 // as the best kernel, the best koffload policy reported even when it loses.
 import assert from 'node:assert/strict';
 import { wafPlot } from '../../scripts/poc-gc-plot.js';
-import { parseResults, summaryLine, wafPlots } from '../../scripts/poc-gc-report.js';
+import { parseResults, seedLines, summaryLine, wafPlots } from '../../scripts/poc-gc-report.js';
 
 const line = (policy: string, seed: number, waf: number, extra = ''): string =>
   `POCGC name=c0${seed} policy=${policy} dist=hotcold:90/10 util=80 seed=${seed} warmup=1000000 ops=1000000 minhot=0 waf_gc=${waf}${extra}`;
@@ -78,5 +78,17 @@ describe('poc-gc report: the WAF-against-utilisation plot', () => {
   it('draws nothing for a workload measured at one utilisation only, and refuses an empty plot', () => {
     assert.deepEqual(wafPlots(parseResults(at('greedy', 80, 1, 2.6)), []), []);
     assert.throws(() => wafPlot('empty', [{ name: 'x', points: [] }]), RangeError);
+  });
+});
+
+describe('poc-gc report: the spread over seeds', () => {
+  it('counts seeds, not runs, and leaves fault runs out', () => {
+    const l = (seed: number, waf: number, extra = ''): string =>
+      `POCGC name=x policy=kf:learned dist=hotcold:90/10 util=80 seed=${seed} warmup=1000000 ops=1000000 minhot=0 waf_gc=${waf}${extra}`;
+    // one seed and a fault run of the same seed: no spread line at all
+    assert.deepEqual(seedLines(parseResults([l(1, 1.51), l(1, 1.61, ' fault=kill')].join('\n'))), []);
+    const two = seedLines(parseResults([l(1, 1.5), l(2, 1.6), l(2, 9, ' fault=kill')].join('\n')));
+    assert.equal(two.length, 1);
+    assert.match(two[0]!, /waf_gc mean 1\.550, spread 6\.45% over 2 seeds$/);
   });
 });
