@@ -48,15 +48,17 @@ export interface KoffloadNl {
   psiWatch(fd: number, callback: (status: number) => void): PsiHandle;
   /** Ends a watch and closes its fd (which removes the trigger). */
   psiUnwatch(handle: PsiHandle): void;
-  /** mlockall(2) with MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT as asked: 0 or the errno. */
-  mlockAll(current: boolean, future: boolean, onfault: boolean): number;
+  /** mlock2(2) of [start, start + length), page-aligned outwards, with MLOCK_ONFAULT when asked: 0 or the errno. */
+  mlockRange(start: number, length: number, onfault: boolean): number;
+  /** mlock2(2) of the pages holding an ArrayBuffer's bytes (populated): 0 or the errno. */
+  mlockBuffer(buffer: ArrayBuffer): number;
   /** getrlimit(RLIMIT_MEMLOCK): [soft, hard] in bytes, Infinity when unlimited. */
   memlockLimit(): [number, number];
   /** execve(2): replaces this process; returns only by throwing. */
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
 }
 
-/** True when the addon was built (the runtime then uses its PSI triggers and mlockall). */
+/** True when the addon was built (the runtime then uses its PSI triggers and memory locking). */
 export function koffloadNlAvailable(): boolean {
   return CANDIDATES.some((p) => existsSync(p));
 }

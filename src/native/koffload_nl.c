@@ -38,9 +38,15 @@
  * - psiWatch(): a uv_poll for POLLPRI on a PSI trigger fd (a pressure
  *   file the caller opened and wrote a trigger to); unref'd, so it never
  *   keeps the process alive. psiUnwatch() ends it and closes the fd.
- * - mlockAll(): mlockall(2), returning the errno rather than throwing, so
- *   the caller can name RLIMIT_MEMLOCK in its error; memlockLimit() is
- *   getrlimit(RLIMIT_MEMLOCK) (Infinity for RLIM_INFINITY).
+ * - mlockRange(), mlockBuffer(): mlock2(2) of an address range (the
+ *   caller reads them from /proc/self/maps) or of an ArrayBuffer's bytes,
+ *   returning the errno rather than throwing, so the caller can name
+ *   RLIMIT_MEMLOCK in its error; memlockLimit() is
+ *   getrlimit(RLIMIT_MEMLOCK) (Infinity for RLIM_INFINITY). There is no
+ *   mlockall(): V8 (Node 20's 11.3) releases pages of its code range with
+ *   madvise(MADV_DONTNEED), which fails with EINVAL on locked memory, and
+ *   V8 then aborts (CHECK in OS::SetPermissions; seen at exit, possible
+ *   after any GC), so V8's own mappings must stay unlocked.
  * - execve(): replaces the process image (same pid, same cgroup, same
  *   systemd MainPID) so koffloadd can restart itself with V8 heap flags
  *   from its config; returns only by throwing.
@@ -61,7 +67,8 @@
  *   psiWatch(fd, callback) -> handle; callback(status): 0 per trigger
  *	event, a negative errno once when the fd fails (the watch ends)
  *   psiUnwatch(handle)
- *   mlockAll(current, future, onfault)  -> 0, or the errno of mlockall()
+ *   mlockRange(start, length, onfault), mlockBuffer(arrayBuffer)  -> 0, or
+ *	the errno of mlock2()
  *   memlockLimit()  -> [soft, hard] bytes (Infinity: unlimited)
  *   execve(path, argv, env)  -> does not return; throws on failure
  */
@@ -69,6 +76,7 @@
 #define NAPI_VERSION 8
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -903,37 +911,51 @@ static bool get_bool(napi_env env, napi_value v, bool *out)
 	return napi_coerce_to_bool(env, v, &b) == napi_ok && napi_get_value_bool(env, b, out) == napi_ok;
 }
 
-static napi_value nl_mlock_all(napi_env env, napi_callback_info info)
+/* mlock2(2), with MLOCK_ONFAULT when asked: 0 or the errno. */
+static int lock_range(uintptr_t start, size_t len, bool onfault)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t end = start + len;
+
+	start &= ~(uintptr_t)(page - 1);
+	end = (end + page - 1) & ~(uintptr_t)(page - 1);
+	if (mlock2((void *)start, end - start, onfault ? MLOCK_ONFAULT : 0) < 0)
+		return errno;
+	return 0;
+}
+
+static napi_value nl_mlock_range(napi_env env, napi_callback_info info)
 {
 	napi_value argv[3], result;
 	size_t argc = 3;
-	bool current = false, future = false, onfault = false;
-	int flags = 0, err = 0;
+	double start, len;
+	bool onfault = false;
 
 	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 	if (argc < 3) {
-		napi_throw_type_error(env, "ERR_MISSING_ARGS", "mlockAll(current, future, onfault) takes 3 arguments");
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "mlockRange(start, length, onfault) takes 3 arguments");
 		return NULL;
 	}
-	if (!get_bool(env, argv[0], &current) || !get_bool(env, argv[1], &future) ||
-	    !get_bool(env, argv[2], &onfault)) {
-		throw_napi_failure(env);
+	if (napi_get_value_double(env, argv[0], &start) != napi_ok ||
+	    napi_get_value_double(env, argv[1], &len) != napi_ok || !get_bool(env, argv[2], &onfault) ||
+	    !(start >= 0 && start < 9007199254740992.0) || !(len > 0 && len < 9007199254740992.0)) {
+		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "start and length must be non-negative integers (length > 0)");
 		return NULL;
 	}
-	if (current)
-		flags |= MCL_CURRENT;
-	if (future)
-		flags |= MCL_FUTURE;
-#ifdef MCL_ONFAULT
-	if (onfault)
-		flags |= MCL_ONFAULT;
-#else
-	if (onfault)
-		err = EINVAL;
-#endif
-	if (!err && mlockall(flags) < 0)
-		err = errno;
-	NAPI_CALL(env, napi_create_int32(env, err, &result));
+	NAPI_CALL(env, napi_create_int32(env, lock_range((uintptr_t)start, (size_t)len, onfault), &result));
+	return result;
+}
+
+static napi_value nl_mlock_buffer(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], result;
+	size_t argc = 1, len;
+	void *data;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 1 || !get_arraybuffer(env, argv[0], "buffer", &data, &len))
+		return NULL;
+	NAPI_CALL(env, napi_create_int32(env, len ? lock_range((uintptr_t)data, len, false) : 0, &result));
 	return result;
 }
 
@@ -1007,6 +1029,7 @@ static napi_value nl_execve(napi_env env, napi_callback_info info)
 	napi_value argv[3];
 	size_t argc = 3, len;
 	char path[4096], **args = NULL, **envp = NULL;
+	int fd, flags;
 
 	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 	if (argc < 3) {
@@ -1024,6 +1047,12 @@ static napi_value nl_execve(napi_env env, napi_callback_info info)
 	envp = get_strv(env, argv[2], "env");
 	if (!envp)
 		goto out;
+	/* Node marks a stdio fd that is a file close-on-exec: keep 0..2 for the new image */
+	for (fd = 0; fd <= 2; fd++) {
+		flags = fcntl(fd, F_GETFD);
+		if (flags >= 0 && (flags & FD_CLOEXEC))
+			fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+	}
 	execve(path, args, envp);
 	throw_errno(env, errno, "execve");
 out:
@@ -1045,7 +1074,8 @@ NAPI_MODULE_INIT()
 		{ "getsockopt", NULL, nl_getsockopt, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "psiWatch", NULL, nl_psi_watch, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "psiUnwatch", NULL, nl_psi_unwatch, NULL, NULL, NULL, napi_enumerable, NULL },
-		{ "mlockAll", NULL, nl_mlock_all, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "mlockRange", NULL, nl_mlock_range, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "mlockBuffer", NULL, nl_mlock_buffer, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "memlockLimit", NULL, nl_memlock_limit, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "execve", NULL, nl_execve, NULL, NULL, NULL, napi_enumerable, NULL },
 	};

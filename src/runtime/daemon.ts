@@ -40,6 +40,7 @@ import { createLogger } from './logger.js';
 import { DaemonMetrics } from './metrics.js';
 import { type Logger, PolicyRegistry, type SubsystemPolicy } from './policy.js';
 import { Recorder } from './record.js';
+import { HEAP_BOUNDS, HeapAllocationMeter, type HeapConfig, type LockOps, type LockReport, addonLockOps, lockResident } from './memory.js';
 import { PressureMonitor, type PressureSource, addonPsiWatcher, badTrigger, procPressureSource } from './pressure.js';
 import { type DecisionEvent, Dispatcher, SubsystemServer } from './server.js';
 import { type Target, resolveTarget } from './target.js';
@@ -84,6 +85,14 @@ export interface DaemonConfig {
   baseDir?: string;
   /** memory pressure watching, or false. @default {} (on, with its defaults) */
   pressure?: PressureConfig | false;
+  /**
+   * lock koffloadd's file mappings (on fault), stack, malloc heap and the
+   * transport's buffers in memory at start (src/runtime/memory.ts); a
+   * failure is KOFFLOAD_ERR_MEMLOCK. @default false
+   */
+  mlock?: boolean;
+  /** V8 heap limits; koffloadd restarts itself (execve) with them. @default node's own */
+  heap?: HeapConfig;
 }
 
 export interface DaemonOptions {
@@ -99,6 +108,8 @@ export interface DaemonOptions {
   kernelStatsCacheMs?: number;
   /** where pressure is read (tests inject one). @default the real PSI files, with the addon's triggers */
   pressureSource?: PressureSource;
+  /** how memory is locked with config mlock (tests inject one). @default the addon's mlock2() */
+  lockOps?: LockOps;
 }
 
 interface Bound {
@@ -117,7 +128,7 @@ export function validateConfig(raw: unknown, where = 'config'): DaemonConfig {
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('must be a JSON object');
   const c = raw as Record<string, unknown>;
-  const known = ['policies', 'shadow', 'subsystems', 'metricsPort', 'metricsHost', 'record', 'stateFile', 'baseDir', 'pressure'];
+  const known = ['policies', 'shadow', 'subsystems', 'metricsPort', 'metricsHost', 'record', 'stateFile', 'baseDir', 'pressure', 'mlock', 'heap'];
   for (const k of Object.keys(c)) if (!known.includes(k)) bad(`unknown key '${k}' (known: ${known.join(', ')})`);
   const strList = (k: string): string[] => {
     const v = c[k] ?? [];
@@ -164,11 +175,25 @@ export function validateConfig(raw: unknown, where = 'config'): DaemonConfig {
     }
     pressure = { ...(po as PressureConfig) };
   }
+  if (c['mlock'] !== undefined && typeof c['mlock'] !== 'boolean') bad('mlock must be true or false');
+  let heap: HeapConfig | undefined;
+  if (c['heap'] !== undefined) {
+    const h = c['heap'];
+    if (typeof h !== 'object' || h === null || Array.isArray(h)) bad('heap must be an object { maxOldSpaceMb, maxSemiSpaceMb }');
+    for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
+      const b = HEAP_BOUNDS[k as keyof HeapConfig];
+      if (!b) bad(`heap.${k} is unknown (${Object.keys(HEAP_BOUNDS).join(', ')})`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < b![0] || v > b![1]) bad(`heap.${k} must be an integer in ${b![0]}..${b![1]} (MiB)`);
+    }
+    heap = { ...(h as HeapConfig) };
+  }
   return {
     policies,
     shadow,
     subsystems,
     pressure,
+    mlock: c['mlock'] === true,
+    ...(heap ? { heap } : {}),
     metricsPort: (port as number | null | undefined) ?? null,
     metricsHost: (c['metricsHost'] as string | undefined) ?? '127.0.0.1',
     record: (c['record'] as string | null | undefined) ?? null,
@@ -198,6 +223,10 @@ export class Daemon {
   readonly logger: Logger;
   /** memory pressure as handlers see it; undefined with config pressure: false */
   readonly pressure: PressureMonitor | undefined;
+  /** what config mlock locked, when it is set */
+  locked: LockReport | undefined;
+  /** V8 heap bytes allocated since start (koffload_heap_allocated_bytes_total) */
+  readonly heapMeter = new HeapAllocationMeter();
   private readonly bound = new Map<string, Bound>();
   private readonly dispatcher: Dispatcher;
   private recorder: Recorder | undefined;
@@ -232,6 +261,7 @@ export class Daemon {
       clientStats: () => this.client.stats,
       kernelSubsystems: () => this.client.dumpSubsys(),
       pressure: () => (this.pressure ? { state: this.pressure.current, stats: this.pressure.stats } : undefined),
+      heapAllocatedBytes: () => this.heapMeter.allocatedBytes(),
     });
     const self = this;
     new Counter({
@@ -285,8 +315,14 @@ export class Daemon {
     const d = new Daemon(client, target, config, { ...opts, logger });
     d.recorder = recorder;
     try {
+      // before binding: no request is served from memory that can be paged out
+      if (config.mlock) {
+        d.locked = lockResident(opts.lockOps ?? addonLockOps(() => client.lockBuffers()));
+        d.logger.info('memory locked', { lockedMiB: (d.locked.lockedBytes / 2 ** 20).toFixed(1), mappings: d.locked.mappings });
+      }
       // before binding: the first request already sees the pressure there is
       d.pressure?.start();
+      d.heapMeter.start();
       await d.apply(live, shadow);
       if (config.metricsPort !== null && config.metricsPort !== undefined) await d.listen(config.metricsPort, config.metricsHost ?? '127.0.0.1');
     } catch (err) {
@@ -548,6 +584,7 @@ export class Daemon {
       await Promise.all([...this.bound.entries()].map(([name, b]) => this.release(name, b)));
       this.dispatcher.detach();
       this.pressure?.stop();
+      this.heapMeter.stop();
       this.client.close();
       await this.recorder?.close();
       if (this.http) await new Promise<void>((resolve) => this.http!.close(() => resolve()));

@@ -33,6 +33,8 @@ export interface MetricsSources {
   kernelSubsystems(): Promise<SubsysInfo[]>;
   /** the daemon's memory pressure monitor, when it runs one */
   pressure?(): { state: PressureState; stats: PressureStats } | undefined;
+  /** bytes allocated on the V8 heap since the daemon started (HeapAllocationMeter) */
+  heapAllocatedBytes?(): number;
 }
 
 /** Buckets from 10 µs to 1 s: handler latency against deadlines of ~100 ms. */
@@ -274,6 +276,16 @@ export class DaemonMetrics {
           const v = ps.stats.events[e];
           if (v !== undefined) setCounter(this, { event: e }, v);
         }
+      },
+    });
+    new Counter({
+      name: `${p}heap_allocated_bytes_total`,
+      help: 'Bytes allocated on the V8 heap since the daemon started (in use now, plus what GCs freed); its growth per served request is what the benchmark reports',
+      registers: r,
+      collect() {
+        this.reset();
+        const n = self.sources?.heapAllocatedBytes?.();
+        if (n !== undefined) setCounter(this, {}, n);
       },
     });
     new Counter({
