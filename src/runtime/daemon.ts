@@ -41,6 +41,7 @@ import { DaemonMetrics } from './metrics.js';
 import { type Logger, PolicyRegistry, type SubsystemPolicy } from './policy.js';
 import { Recorder } from './record.js';
 import { HEAP_BOUNDS, HeapAllocationMeter, type HeapConfig, type LockOps, type LockReport, addonLockOps, lockResident } from './memory.js';
+import { type ProtectionFacts, protectionWarnings, readProtection } from './protection.js';
 import { PressureMonitor, type PressureSource, addonPsiWatcher, badTrigger, procPressureSource } from './pressure.js';
 import { type DecisionEvent, Dispatcher, SubsystemServer } from './server.js';
 import { type Target, resolveTarget } from './target.js';
@@ -110,6 +111,8 @@ export interface DaemonOptions {
   pressureSource?: PressureSource;
   /** how memory is locked with config mlock (tests inject one). @default the addon's mlock2() */
   lockOps?: LockOps;
+  /** what the start-up protection check reads (tests inject it). @default readProtection() */
+  protection?: () => ProtectionFacts;
 }
 
 interface Bound {
@@ -320,6 +323,8 @@ export class Daemon {
         d.locked = lockResident(opts.lockOps ?? addonLockOps(() => client.lockBuffers()));
         d.logger.info('memory locked', { lockedMiB: (d.locked.lockedBytes / 2 ** 20).toFixed(1), mappings: d.locked.mappings });
       }
+      // one line per protection missing: an unprotected daemon still serves
+      for (const w of protectionWarnings((opts.protection ?? readProtection)())) d.logger.warn(w);
       // before binding: the first request already sees the pressure there is
       d.pressure?.start();
       d.heapMeter.start();
