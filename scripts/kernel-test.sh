@@ -62,9 +62,10 @@
 #                            linux-image-<kver> package, loaded in this order before the
 #                            project's modules, each after the modules it depends on
 #                            (modinfo); "name:arg=val,arg=val" passes module parameters,
-#                            e.g. "crc32_generic null_blk:nr_devices=0" (default "nlmon zram":
-#                            the conformance suite runs the calling contexts with a netlink
-#                            tap up, and its pressure test swaps to zram; empty: none)
+#                            e.g. "crc32_generic null_blk:nr_devices=0" (default "nlmon zram
+#                            lzo-rle": the conformance suite runs the calling contexts with a
+#                            netlink tap up, and its pressure test swaps to zram, whose
+#                            default compressor is lzo-rle; empty: none)
 #   KOFFLOAD_EXTRA_KOS       paths of further built modules (e.g. the f2fs.ko that
 #                            scripts/build-f2fs.sh prints), loaded in this order after the
 #                            project's modules; all are unloaded in reverse after the run
@@ -153,7 +154,7 @@ add_cloud_kmod() {
 	cloud_kos+=("$path")
 	cloud_load+=("$name${args:+:$args}")
 }
-cloud_kmods="${KOFFLOAD_CLOUD_KMODS-nlmon zram}"
+cloud_kmods="${KOFFLOAD_CLOUD_KMODS-nlmon zram lzo-rle}"
 if [ -n "$cloud_kmods" ]; then
 	cloud_pkg="linux-image-$kver"
 	cloud_files="$(dpkg -L "$cloud_pkg" 2>/dev/null || dpkg -L "$cloud_pkg-unsigned" 2>/dev/null)" ||

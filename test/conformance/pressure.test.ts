@@ -100,9 +100,14 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
     writeFileSync('/proc/self/oom_score_adj', '-500');
     // zram swap: without it the guest (all in RAM, rootfs included) has nothing to reclaim but caches
     if (existsSync('/sys/block/zram0')) {
-      writeFileSync('/sys/block/zram0/disksize', String(Math.floor(meminfo('MemTotal') / 2)));
-      sh('mkswap /dev/zram0 >/dev/null && swapon /dev/zram0');
-      zram = true;
+      try {
+        writeFileSync('/sys/block/zram0/disksize', String(Math.floor(meminfo('MemTotal') / 2)));
+        sh('mkswap /dev/zram0 >/dev/null && swapon /dev/zram0');
+        zram = true;
+      } catch (err) {
+        // no compressor module (lzo-rle): the test runs without swap, and says so in its summary
+        console.log(`pressure test: no zram swap (${String(err)})`);
+      }
     }
     if (!existsSync(`${CG}/cgroup.controllers`)) {
       sh(`mount -t cgroup2 none ${CG}`);
