@@ -271,7 +271,7 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
         hog: { mib: Number(hm?.[1] ?? 0), someMs: Number(hm?.[2] ?? 0), fullMs: Number(hm?.[3] ?? 0), reason: /reason=(\w+)/.exec(pressureLine)?.[1] ?? pressureLine },
         hogPsi: { someMs: (psiHog1.someTotalUs - psiHog0.someTotalUs) / 1000, fullMs: (psiHog1.fullTotalUs - psiHog0.fullTotalUs) / 1000 },
         daemon,
-        warnings: d.log.filter((l) => / warn unprotected: /.test(l)),
+        warnings: d.log.filter((l) => / warn (koffloadd )?unprotected: /.test(l)),
         metrics,
       };
       runs.push(run);
