@@ -127,16 +127,6 @@ function errnoText(errno: number): string {
   return { 1: 'EPERM', 11: 'EAGAIN', 12: 'ENOMEM', 22: 'EINVAL' }[errno] ?? `errno ${errno}`;
 }
 
-/** VmLck of /proc/self/status, bytes (0 when it cannot be read). */
-export function lockedBytesNow(status = (): string => readFileSync('/proc/self/status', 'utf8')): number {
-  try {
-    const m = /^VmLck:\s+(\d+) kB/m.exec(status());
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** V8 heap limits of koffloadd (config `heap`). */
 export interface HeapConfig {
   /** --max-old-space-size, MiB, 16..65536. @default node's own (about a quarter of RAM, at most 4 GiB) */
