@@ -59,6 +59,8 @@ export interface Result {
   metricsTotal?: number;
   /** koffloadd only: RSS samples during the run, MB */
   rssSamples?: number[];
+  /** koffloadd only: V8 heap bytes allocated per request handled between the end of warm-up and the end (koffload_heap_allocated_bytes_total) */
+  heapBytesPerReq?: number;
 }
 
 function fail(msg: string): never {
@@ -131,17 +133,19 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
-async function scrape(url: string): Promise<{ ok: number; total: number }> {
+async function scrape(url: string): Promise<{ ok: number; total: number; heapBytes: number }> {
   const text = await (await fetch(url)).text();
   let ok = 0;
   let total = 0;
+  const heap = /^koffload_heap_allocated_bytes_total (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  const heapBytes = heap ? Number(heap[1]) : Number.NaN;
   for (const l of text.split('\n')) {
     const m = /^koffload_requests_total\{([^}]*)\} (\d+)/.exec(l);
     if (!m) continue;
     total += Number(m[2]);
     if (/outcome="ok"/.test(m[1]!)) ok += Number(m[2]);
   }
-  return { ok, total };
+  return { ok, total, heapBytes };
 }
 
 export interface RunOptions {
@@ -197,6 +201,14 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
     lines(resp.stderr!, (l) => (respErr += `${l}\n`));
   }
   gen.stdin!.write(`${resp.pid}\n`);
+  // the heap allocation window: from the end of loadgen's warm-up to its report
+  let atWarm: Promise<{ ok: number; total: number; heapBytes: number } | undefined> | undefined;
+  const warmTimer =
+    kind === 'koffloadd'
+      ? setTimeout(() => {
+          atWarm = metricsUrl ? scrape(metricsUrl).catch(() => undefined) : undefined;
+        }, s.warmupS * 1000)
+      : undefined;
   const rss: number[] = [];
   const sampler =
     kind === 'koffloadd' && (opts.rssEveryMs ?? 0) > 0
@@ -219,6 +231,7 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
     });
   } finally {
     if (sampler) clearInterval(sampler);
+    if (warmTimer) clearTimeout(warmTimer);
   }
   const res: Result = { kind, settings: s, r: parseReport(report!) };
   if (rss.length) res.rssSamples = rss;
@@ -226,6 +239,8 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
     const m = await scrape(metricsUrl);
     res.metricsOk = m.ok;
     res.metricsTotal = m.total;
+    const w = await atWarm;
+    if (w && m.total > w.total) res.heapBytesPerReq = (m.heapBytes - w.heapBytes) / (m.total - w.total);
   }
   resp.kill('SIGTERM');
   await exited(resp, 15_000);
@@ -335,6 +350,11 @@ async function headline(rounds: number, durationS: number, warmupS: number): Pro
       console.log(`warning: koffloadd's /metrics counted ${x.metricsOk} ok answers, loadgen ${x.r['total_ok']}`);
     }
   }
+  const alloc = (rs: Result[][]): number => median(rs.flat().flatMap((x) => (x.heapBytesPerReq !== undefined ? [x.heapBytesPerReq] : [])));
+  console.log(
+    `koffloadd V8 heap allocated per request (koffload_heap_allocated_bytes_total over the measured window): ` +
+      `${Math.round(alloc(thr))} B at 32 in flight, ${Math.round(alloc(lat))} B at 1 in flight`,
+  );
   const tc = ratios(thr, 'msg_per_s', 'koffloadd', 'conv');
   const tl = ratios(thr, 'msg_per_s', 'koffloadd', 'batch');
   const pc = ratios(lat, 'p50_us', 'koffloadd', 'conv');
@@ -345,7 +365,8 @@ async function headline(rounds: number, durationS: number, warmupS: number): Pro
       `RSS <= 150 MB: ${rss <= 150 ? 'met' : 'NOT met'}`,
   );
   console.log(
-    `throughput_ratio_conventional=${median(tc).toFixed(2)} throughput_ratio_limit=${median(tl).toFixed(2)} p50_ratio_conventional=${median(pc).toFixed(2)} rss_mb=${Math.round(rss)}`,
+    `throughput_ratio_conventional=${median(tc).toFixed(2)} throughput_ratio_limit=${median(tl).toFixed(2)} p50_ratio_conventional=${median(pc).toFixed(2)} rss_mb=${Math.round(rss)} ` +
+      `heap_bytes_per_req=${Math.round(alloc(thr))}`,
   );
 }
 

@@ -2,8 +2,10 @@
 // into the client as a receive crossing would deliver them, through the
 // dispatcher, a SubsystemServer with metrics on, the bench policy's handler
 // and the reply encoder, into a socket that only counts what it is given.
-// Prints ns per request (wall and CPU) at 1 and 32 requests per crossing;
-// asserts nothing.
+// Prints ns per request (wall and CPU) and V8 heap bytes allocated per
+// request (HeapAllocationMeter) at 1 and 32 requests per crossing, for the
+// whole pipeline and for the transport alone (a listener that replies a
+// fixed payload: what is allocated below the handler); asserts nothing.
 //
 //   node dist/bench/pipeline.js [--count N] [--subsystems 1..64]
 //
@@ -16,6 +18,7 @@ import { encodeRequest, sizeRequest } from '../src/generated/wire-codec.js';
 import { KoffloadClient } from '../src/kernel/client.js';
 import { GENL_HDRLEN, NLMSG_HDRLEN } from '../src/netlink/codec.js';
 import type { GenlSocket, GenlSocketEvents, GenlSocketStats } from '../src/netlink/socket.js';
+import { HeapAllocationMeter } from '../src/runtime/memory.js';
 import { DaemonMetrics } from '../src/runtime/metrics.js';
 import { PolicyRegistry, definePolicy } from '../src/runtime/policy.js';
 import { Dispatcher, SubsystemServer } from '../src/runtime/server.js';
@@ -67,16 +70,35 @@ const dispatcher = new Dispatcher(client);
 reg.subsystems().forEach((policy, i) => dispatcher.add(new SubsystemServer({ policy, subsysId: i + 1, transport: client, onDecision: (ev) => metrics.observe(ev) })));
 // subsystems taken in turn, as bench/loadgen.c does
 const reqs = Array.from({ length: 64 }, (_, i) => request(BigInt(((i % nsub) + 1) * 2 ** 48 + i + 1), BigInt(i), (i % nsub) + 1));
-for (const perBatch of [1, 32, 1, 32]) {
+const meter = new HeapAllocationMeter();
+/** Feeds `count` requests through `s`; wall and CPU ns and heap bytes per request. */
+function drive(s: CountingSocket, perBatch: number): { ns: number; cpuNs: number; bytes: number } {
+  meter.start();
+  const a0 = meter.allocatedBytes();
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   for (let i = 0; i < count; i += perBatch) {
-    for (let j = 0; j < perBatch; j++) sock.emit('datagram', reqs[j]!, 0);
-    sock.emit('batch');
+    for (let j = 0; j < perBatch; j++) s.emit('datagram', reqs[j]!, 0);
+    s.emit('batch');
   }
   const c = process.cpuUsage(c0);
   const ns = Number(process.hrtime.bigint() - t0) / count;
-  const cpuNs = ((c.user + c.system) * 1000) / count;
-  console.log(`pipeline: ${perBatch} request(s) per crossing: ${ns.toFixed(0)} ns per request wall, ${cpuNs.toFixed(0)} ns CPU (all threads)`);
+  const bytes = (meter.allocatedBytes() - a0) / count;
+  meter.stop();
+  return { ns, cpuNs: ((c.user + c.system) * 1000) / count, bytes };
 }
+for (const perBatch of [1, 32, 1, 32]) {
+  const r = drive(sock, perBatch);
+  console.log(`pipeline: ${perBatch} request(s) per crossing: ${r.ns.toFixed(0)} ns per request wall, ${r.cpuNs.toFixed(0)} ns CPU (all threads), ${r.bytes.toFixed(0)} B of V8 heap allocated`);
+}
+// the transport alone: decode, payload copy, the KernelRequest, the REPLY written into the client's buffer
+const tsock = new CountingSocket();
+const tclient = await KoffloadClient.open({ socket: tsock, familyId: 0x4b4f, peerPort: 0, monotonicOffsetNs: 0n });
+const fixed = Buffer.alloc(56, 1);
+tclient.on('request', (req) => tclient.reply(req.reqId, 'ok', fixed));
+for (const perBatch of [1, 32]) {
+  const r = drive(tsock, perBatch);
+  console.log(`transport only: ${perBatch} request(s) per crossing: ${r.ns.toFixed(0)} ns per request wall, ${r.bytes.toFixed(0)} B of V8 heap allocated`);
+}
+tclient.close();
 client.close();

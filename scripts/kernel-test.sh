@@ -28,8 +28,9 @@
 #
 # Environment:
 #   KOFFLOAD_GUEST_CMD       shell command run in /koffload instead of mocha
-#   KOFFLOAD_GUEST_ESBUILD=1 pack esbuild too (left out by default: only koffloadd's
-#                            policy loader needs it; bench/kernel-bench.ts runs koffloadd)
+#   KOFFLOAD_GUEST_ESBUILD=0 leave esbuild out (packed by default: koffloadd's policy
+#                            loader needs it, and the conformance suite's pressure test,
+#                            test/conformance/pressure.test.ts, runs koffloadd)
 #   KOFFLOAD_MOCHA_ARGS      extra mocha arguments (shell words), e.g. "--grep unload"
 #   KOFFLOAD_KERNEL_SPEC     spec glob (default 'dist/test/conformance/**/*.test.js')
 #   KOFFLOAD_QEMU_TIMEOUT    limit for the whole QEMU run: seconds or 40m/2h (default 40m);
@@ -61,9 +62,10 @@
 #                            linux-image-<kver> package, loaded in this order before the
 #                            project's modules, each after the modules it depends on
 #                            (modinfo); "name:arg=val,arg=val" passes module parameters,
-#                            e.g. "crc32_generic null_blk:nr_devices=0" (default "nlmon":
-#                            the conformance suite runs the calling contexts with a netlink
-#                            tap up; empty: none)
+#                            e.g. "crc32_generic null_blk:nr_devices=0" (default "nlmon zram
+#                            lzo-rle": the conformance suite runs the calling contexts with a
+#                            netlink tap up, and its pressure test swaps to zram, whose
+#                            default compressor is lzo-rle; empty: none)
 #   KOFFLOAD_EXTRA_KOS       paths of further built modules (e.g. the f2fs.ko that
 #                            scripts/build-f2fs.sh prints), loaded in this order after the
 #                            project's modules; all are unloaded in reverse after the run
@@ -71,8 +73,6 @@
 #                            libraries ldd lists into the guest's /usr/local/bin, e.g. mkfs.f2fs
 #   KOFFLOAD_GUEST_FILES     files or directories of the repository copied to the same
 #                            path under the guest's /koffload, e.g. poc/gc
-#   KOFFLOAD_GUEST_ESBUILD=1 pack esbuild too: koffloadd's policy loader bundles every
-#                            policy with it (poc-gc runs koffloadd in the guest)
 #   Every other KOFFLOAD_* variable of the host is passed into the guest as is.
 set -euo pipefail
 
@@ -154,7 +154,7 @@ add_cloud_kmod() {
 	cloud_kos+=("$path")
 	cloud_load+=("$name${args:+:$args}")
 }
-cloud_kmods="${KOFFLOAD_CLOUD_KMODS-nlmon}"
+cloud_kmods="${KOFFLOAD_CLOUD_KMODS-nlmon zram lzo-rle}"
 if [ -n "$cloud_kmods" ]; then
 	cloud_pkg="linux-image-$kver"
 	cloud_files="$(dpkg -L "$cloud_pkg" 2>/dev/null || dpkg -L "$cloud_pkg-unsigned" 2>/dev/null)" ||
@@ -222,7 +222,7 @@ tar -C "$repo" -cf - \
 	--exclude='*.d.ts' --exclude='*.d.ts.map' --exclude='*.tsbuildinfo' dist |
 	tar -C "$root/koffload" -xf -
 esbuild_excludes=(--exclude='node_modules/esbuild' --exclude='node_modules/@esbuild' --exclude='node_modules/.bin/esbuild')
-[ "${KOFFLOAD_GUEST_ESBUILD:-0}" = 1 ] && esbuild_excludes=(--exclude='node_modules/@esbuild/linux-arm*' --exclude='node_modules/@esbuild/linux-ia32' --exclude='node_modules/@esbuild/darwin-*' --exclude='node_modules/@esbuild/win32-*')
+[ "${KOFFLOAD_GUEST_ESBUILD:-1}" = 1 ] && esbuild_excludes=(--exclude='node_modules/@esbuild/linux-arm*' --exclude='node_modules/@esbuild/linux-ia32' --exclude='node_modules/@esbuild/darwin-*' --exclude='node_modules/@esbuild/win32-*')
 tar -C "$repo" -cf - \
 	--exclude='node_modules/.cache' \
 	--exclude='node_modules/typescript' \

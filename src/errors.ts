@@ -109,6 +109,11 @@ export const ERRORS = {
     message: 'invalid record file',
     solution: 'Pass a file written by `koffloadd --record` (JSON lines, format in docs/policy-guide.md).',
   },
+  KOFFLOAD_ERR_MEMLOCK: {
+    message: "cannot lock koffloadd's memory",
+    solution:
+      'Raise RLIMIT_MEMLOCK to cover the locked mappings (the message gives the size): LimitMEMLOCK=infinity in the systemd unit (deploy/systemd/koffloadd.service), `ulimit -l unlimited` or `prlimit --memlock=unlimited` before starting, or memlock in /etc/security/limits.conf; or grant CAP_IPC_LOCK; or turn mlock off.',
+  },
   KOFFLOAD_ERR_LFS_NO_SPACE: {
     message: 'the LFS model ran out of free segments',
     solution:

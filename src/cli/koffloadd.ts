@@ -14,6 +14,7 @@ import { KoffloadError } from '../errors.js';
 import { EXIT, describeError, exitCodeOf, runIfMain, usageError } from '../runtime/cli-support.js';
 import { Daemon, type DaemonConfig, validateConfig } from '../runtime/daemon.js';
 import { LEVELS, type Level, createLogger } from '../runtime/logger.js';
+import { execPlan, heapExecPlan, heapFlags, heapLimitMb } from '../runtime/memory.js';
 
 export const HELP = `usage: koffloadd [options]
 
@@ -34,6 +35,9 @@ options:
       --metrics-port N     serve Prometheus metrics on http://HOST:N/metrics
       --metrics-host HOST  address for metrics (default 127.0.0.1)
       --record FILE        append every request and answer to FILE (JSON lines)
+      --mlock              lock the process's mapped files, stack and malloc heap
+                           and the socket buffers in memory (needs RLIMIT_MEMLOCK
+                           or CAP_IPC_LOCK; docs/operations.md)
       --state-file FILE    the simulator's state file (default: its own)
       --log-level LEVEL    debug|info|warn|error|silent (default info)
   -h, --help               this text
@@ -64,6 +68,7 @@ export function configFromArgs(argv: string[], cwd = process.cwd()): { config: D
         'metrics-port': { type: 'string' },
         'metrics-host': { type: 'string' },
         record: { type: 'string' },
+        mlock: { type: 'boolean' },
         'state-file': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -119,6 +124,7 @@ export function configFromArgs(argv: string[], cwd = process.cwd()): { config: D
   }
   if (v['metrics-host'] !== undefined) merged['metricsHost'] = v['metrics-host'];
   if (v.record !== undefined) merged['record'] = resolve(cwd, v.record);
+  if (v.mlock) merged['mlock'] = true;
   if (v['state-file'] !== undefined) merged['stateFile'] = resolve(cwd, v['state-file']);
   merged['baseDir'] = baseDir;
   return { config: validateConfig(merged, v.config ?? 'flags'), logLevel, help: false };
@@ -138,6 +144,20 @@ export async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger({ level: opts.logLevel, prefix: 'koffloadd' });
   const config = opts.config;
+  if (config.heap) {
+    // V8's heap limits are fixed when node starts: restart this process (same pid) with them
+    const plan = heapExecPlan(config.heap);
+    if (plan) {
+      logger.info('restarting with V8 heap limits', { flags: heapFlags(config.heap).join(' ') });
+      try {
+        execPlan(plan);
+      } catch (err) {
+        process.stderr.write(`koffloadd: cannot restart with V8 heap limits (${heapFlags(config.heap).join(' ')}): ${String(err)}\n`);
+        return EXIT.failure;
+      }
+    }
+    logger.info('V8 heap limit', { heapLimitMiB: heapLimitMb(), flags: heapFlags(config.heap).join(' ') });
+  }
   return new Promise<number>((resolveExit) => {
     let daemon: Daemon | undefined;
     let stopping = false;

@@ -44,6 +44,7 @@ import { GENL_HDRLEN, NLMSG_HDRLEN, NLM_F, rd16, wr16, wr32 } from '../netlink/c
 import type { GenlClient, NlErrorEvent } from '../netlink/genl.js';
 import { monotonicOffsetNs } from '../runtime/timens.js';
 import { type FamilyClientOptions, openFamily } from './family.js';
+import { koffloadNl } from '../native/koffload-nl.js';
 
 type Spec = typeof KOFFLOAD.attrSpec;
 const SPEC: Spec = KOFFLOAD.attrSpec;
@@ -378,6 +379,17 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   /** Releases the binding held by this socket; pending calls fall back at once. */
   async unbind(subsysId: number): Promise<void> {
     await this.req(CMD.unbind, { subsysId });
+  }
+
+  /**
+   * Locks the socket's receive arena and this client's REPLY buffer in
+   * memory (mlock2): 0 or the errno of the first that failed. A no-op
+   * for a socket without such buffers (the in-memory simulator).
+   */
+  lockBuffers(): number {
+    const sock = this.genl.socket;
+    if (!sock.lockBuffers) return 0;
+    return sock.lockBuffers() || koffloadNl().mlockBuffer(this.replyBuf.buffer as ArrayBuffer);
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
  * Loads koffload's own native addon (src/native/koffload_nl.c), built into
  * dist/native/koffload_nl.node by `npm run build` (scripts/build-native.mjs).
- * Only the transport (src/netlink/socket.ts) uses it, and only once a real
- * netlink socket is opened: the in-memory simulator never loads it.
+ * The transport (src/netlink/socket.ts) uses its socket calls, once a real
+ * netlink socket is opened (the in-memory simulator never loads it); the
+ * runtime uses its PSI watch (src/runtime/pressure.ts) and its mlockall,
+ * RLIMIT_MEMLOCK and execve calls (src/runtime/memory.ts).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,6 +22,9 @@ export type PollHandle = { readonly __koffloadPoll: unique symbol };
  * error); `fatal` means the socket can no longer be polled.
  */
 export type BatchCallback = (n: number, fatal: boolean) => void;
+
+/** What psiWatch() returns, for psiUnwatch(). */
+export type PsiHandle = { readonly __koffloadPsi: unique symbol };
 
 /** The addon's exports; a failed system call throws an Error with errno, code and syscall. */
 export interface KoffloadNl {
@@ -39,6 +44,23 @@ export interface KoffloadNl {
   setsockopt(fd: number, level: number, name: number, value: number): void;
   /** getsockopt(2) of an int value. */
   getsockopt(fd: number, level: number, name: number): number;
+  /** Watches a PSI trigger fd for POLLPRI (unref'd): callback(0) per event, callback(-errno) once when the fd fails (the watch then ends). */
+  psiWatch(fd: number, callback: (status: number) => void): PsiHandle;
+  /** Ends a watch and closes its fd (which removes the trigger). */
+  psiUnwatch(handle: PsiHandle): void;
+  /** mlock2(2) of [start, start + length), page-aligned outwards, with MLOCK_ONFAULT when asked: 0 or the errno. */
+  mlockRange(start: number, length: number, onfault: boolean): number;
+  /** mlock2(2) of the pages holding an ArrayBuffer's bytes (populated): 0 or the errno. */
+  mlockBuffer(buffer: ArrayBuffer): number;
+  /** getrlimit(RLIMIT_MEMLOCK): [soft, hard] in bytes, Infinity when unlimited. */
+  memlockLimit(): [number, number];
+  /** execve(2): replaces this process; returns only by throwing. */
+  execve(path: string, argv: readonly string[], env: readonly string[]): never;
+}
+
+/** True when the addon was built (the runtime then uses its PSI triggers and memory locking). */
+export function koffloadNlAvailable(): boolean {
+  return CANDIDATES.some((p) => existsSync(p));
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -29,8 +29,27 @@
  *   does), synchronous: the buffers may be reused when it returns.
  * - stop(): ends the poll and closes the socket; ref() keeps the event loop
  *   alive for it or not.
- * Preallocation and memory locking (mlockall) fit here: the arenas are
- * allocated once per socket, before any traffic, by the caller.
+ * The arenas are allocated once per socket, before any traffic, by the
+ * caller (src/netlink/socket.ts), and the REPLY buffer once per client
+ * (src/kernel/client.ts): nothing here allocates per datagram (send()
+ * mallocs an iovec array only past SEND_IOV_STACK buffers).
+ *
+ * What it does for the daemon under memory pressure (src/runtime/):
+ * - psiWatch(): a uv_poll for POLLPRI on a PSI trigger fd (a pressure
+ *   file the caller opened and wrote a trigger to); unref'd, so it never
+ *   keeps the process alive. psiUnwatch() ends it and closes the fd.
+ * - mlockRange(), mlockBuffer(): mlock2(2) of an address range (the
+ *   caller reads them from /proc/self/maps) or of an ArrayBuffer's bytes,
+ *   returning the errno rather than throwing, so the caller can name
+ *   RLIMIT_MEMLOCK in its error; memlockLimit() is
+ *   getrlimit(RLIMIT_MEMLOCK) (Infinity for RLIM_INFINITY). There is no
+ *   mlockall(): V8 (Node 20's 11.3) releases pages of its code range with
+ *   madvise(MADV_DONTNEED), which fails with EINVAL on locked memory, and
+ *   V8 then aborts (CHECK in OS::SetPermissions; seen at exit, possible
+ *   after any GC), so V8's own mappings must stay unlocked.
+ * - execve(): replaces the process image (same pid, same cgroup, same
+ *   systemd MainPID) so koffloadd can restart itself with V8 heap flags
+ *   from its config; returns only by throwing.
  *
  * Exports, all synchronous; a failed system call throws an Error with
  * `errno` (positive), `code` ('EBADF') and `syscall`, as Node's do;
@@ -45,16 +64,27 @@
  *   send(fd, port, buffers)  -> 0, or the errno of a failed sendmsg()
  *   ref(handle, bool), stop(handle), closeFd(fd)
  *   setsockopt(fd, level, name, value), getsockopt(fd, level, name)
+ *   psiWatch(fd, callback) -> handle; callback(status): 0 per trigger
+ *	event, a negative errno once when the fd fails (the watch ends)
+ *   psiUnwatch(handle)
+ *   mlockRange(start, length, onfault), mlockBuffer(arrayBuffer)  -> 0, or
+ *	the errno of mlock2()
+ *   memlockLimit()  -> [soft, hard] bytes (Infinity: unlimited)
+ *   execve(path, argv, env)  -> does not return; throws on failure
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -714,6 +744,323 @@ out:
 	return i == n ? result : NULL;
 }
 
+/* A PSI trigger fd being watched. Freed once its uv handle is closed and its JS handle finalized. */
+struct knl_psi {
+	napi_env env;
+	uv_poll_t poll;
+	int fd;
+	bool stopped;
+	int holds;			/* uv handle + JS handle */
+	napi_ref cb_ref;
+	napi_async_context actx;
+};
+
+static void psi_release(struct knl_psi *p)
+{
+	if (--p->holds > 0)
+		return;
+	free(p);
+}
+
+static void psi_on_closed(uv_handle_t *h)
+{
+	psi_release(h->data);
+}
+
+static void psi_cleanup_hook(void *arg);
+
+/* Ends the watch, closes the fd (which removes the trigger), drops the references. Idempotent. */
+static void psi_stop(struct knl_psi *p)
+{
+	if (p->stopped)
+		return;
+	p->stopped = true;
+	uv_poll_stop(&p->poll);
+	uv_close((uv_handle_t *)&p->poll, psi_on_closed);
+	close(p->fd);
+	p->fd = -1;
+	napi_remove_env_cleanup_hook(p->env, psi_cleanup_hook, p);
+	napi_delete_reference(p->env, p->cb_ref);
+	napi_async_destroy(p->env, p->actx);
+}
+
+static void psi_cleanup_hook(void *arg)
+{
+	psi_stop(arg);
+}
+
+static void psi_finalize(napi_env env, void *data, void *hint)
+{
+	struct knl_psi *p = data;
+
+	psi_stop(p);
+	psi_release(p);
+}
+
+static void psi_on_poll(uv_poll_t *h, int status, int events)
+{
+	struct knl_psi *p = h->data;
+	napi_env env = p->env;
+	napi_handle_scope scope;
+	napi_value cb, recv, arg, exc;
+	/* libuv reports EPOLLERR as a negative status; it stopped the poll */
+	int value = status < 0 ? status : 0;
+
+	if (napi_open_handle_scope(env, &scope) != napi_ok)
+		return;
+	if (napi_get_reference_value(env, p->cb_ref, &cb) == napi_ok && cb &&
+	    napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, value, &arg) == napi_ok &&
+	    napi_make_callback(env, p->actx, recv, cb, 1, &arg, NULL) != napi_ok &&
+	    napi_get_and_clear_last_exception(env, &exc) == napi_ok && exc)
+		napi_fatal_exception(env, exc);
+	napi_close_handle_scope(env, scope);
+	if (status < 0)
+		psi_stop(p);
+}
+
+static napi_value nl_psi_watch(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2], handle, name;
+	size_t argc = 2;
+	napi_valuetype type;
+	struct knl_psi *p;
+	uv_loop_t *loop;
+	int fd, err;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 2) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "psiWatch(fd, callback) takes 2 arguments");
+		return NULL;
+	}
+	if (!get_int(env, argv[0], "fd", 0, &fd))
+		return NULL;
+	NAPI_CALL(env, napi_typeof(env, argv[1], &type));
+	if (type != napi_function) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+		return NULL;
+	}
+	NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		throw_errno(env, ENOMEM, "calloc");
+		return NULL;
+	}
+	p->env = env;
+	p->fd = fd;
+	p->holds = 1;
+	if (napi_create_string_utf8(env, "koffload:psi", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_async_init(env, NULL, name, &p->actx) != napi_ok) {
+		psi_release(p);
+		throw_napi_failure(env);
+		return NULL;
+	}
+	if (napi_create_reference(env, argv[1], 1, &p->cb_ref) != napi_ok) {
+		napi_async_destroy(env, p->actx);
+		psi_release(p);
+		throw_napi_failure(env);
+		return NULL;
+	}
+	err = uv_poll_init(loop, &p->poll, fd);
+	if (err < 0) {
+		napi_delete_reference(env, p->cb_ref);
+		napi_async_destroy(env, p->actx);
+		psi_release(p);
+		throw_errno(env, -err, "uv_poll_init");
+		return NULL;
+	}
+	p->poll.data = p;
+	p->holds = 2;
+	napi_add_env_cleanup_hook(env, psi_cleanup_hook, p);
+	if (napi_create_external(env, p, psi_finalize, NULL, &handle) != napi_ok) {
+		psi_stop(p);
+		psi_release(p);
+		throw_napi_failure(env);
+		return NULL;
+	}
+	err = uv_poll_start(&p->poll, UV_PRIORITIZED, psi_on_poll);
+	if (err < 0) {
+		psi_stop(p);
+		throw_errno(env, -err, "uv_poll_start");
+		return NULL;
+	}
+	uv_unref((uv_handle_t *)&p->poll);
+	return handle;
+}
+
+static napi_value nl_psi_unwatch(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1];
+	size_t argc = 1;
+	napi_valuetype type;
+	void *p = NULL;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+	    napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "handle must be what psiWatch() returned");
+		return NULL;
+	}
+	psi_stop(p);
+	return NULL;
+}
+
+static bool get_bool(napi_env env, napi_value v, bool *out)
+{
+	napi_value b;
+
+	return napi_coerce_to_bool(env, v, &b) == napi_ok && napi_get_value_bool(env, b, out) == napi_ok;
+}
+
+/* mlock2(2), with MLOCK_ONFAULT when asked: 0 or the errno. */
+static int lock_range(uintptr_t start, size_t len, bool onfault)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t end = start + len;
+
+	start &= ~(uintptr_t)(page - 1);
+	end = (end + page - 1) & ~(uintptr_t)(page - 1);
+	if (mlock2((void *)start, end - start, onfault ? MLOCK_ONFAULT : 0) < 0)
+		return errno;
+	return 0;
+}
+
+static napi_value nl_mlock_range(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3], result;
+	size_t argc = 3;
+	double start, len;
+	bool onfault = false;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "mlockRange(start, length, onfault) takes 3 arguments");
+		return NULL;
+	}
+	if (napi_get_value_double(env, argv[0], &start) != napi_ok ||
+	    napi_get_value_double(env, argv[1], &len) != napi_ok || !get_bool(env, argv[2], &onfault) ||
+	    !(start >= 0 && start < 9007199254740992.0) || !(len > 0 && len < 9007199254740992.0)) {
+		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "start and length must be non-negative integers (length > 0)");
+		return NULL;
+	}
+	NAPI_CALL(env, napi_create_int32(env, lock_range((uintptr_t)start, (size_t)len, onfault), &result));
+	return result;
+}
+
+static napi_value nl_mlock_buffer(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], result;
+	size_t argc = 1, len;
+	void *data;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 1 || !get_arraybuffer(env, argv[0], "buffer", &data, &len))
+		return NULL;
+	NAPI_CALL(env, napi_create_int32(env, len ? lock_range((uintptr_t)data, len, false) : 0, &result));
+	return result;
+}
+
+static napi_value nl_memlock_limit(napi_env env, napi_callback_info info)
+{
+	struct rlimit rl;
+	napi_value result, v;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0) {
+		throw_errno(env, errno, "getrlimit");
+		return NULL;
+	}
+	NAPI_CALL(env, napi_create_array_with_length(env, 2, &result));
+	NAPI_CALL(env, napi_create_double(env, rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur, &v));
+	NAPI_CALL(env, napi_set_element(env, result, 0, v));
+	NAPI_CALL(env, napi_create_double(env, rl.rlim_max == RLIM_INFINITY ? INFINITY : (double)rl.rlim_max, &v));
+	NAPI_CALL(env, napi_set_element(env, result, 1, v));
+	return result;
+}
+
+/* A NULL-terminated copy of a JS array of strings; NULL with an exception thrown. */
+static char **get_strv(napi_env env, napi_value arr, const char *what)
+{
+	char text[96], **v;
+	bool is = false;
+	uint32_t n, i;
+	napi_value el;
+	size_t len;
+
+	if (napi_is_array(env, arr, &is) != napi_ok || !is || napi_get_array_length(env, arr, &n) != napi_ok) {
+		snprintf(text, sizeof(text), "%s must be an array of strings", what);
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", text);
+		return NULL;
+	}
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (!v) {
+		throw_errno(env, ENOMEM, "calloc");
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (napi_get_element(env, arr, i, &el) != napi_ok ||
+		    napi_get_value_string_utf8(env, el, NULL, 0, &len) != napi_ok ||
+		    !(v[i] = malloc(len + 1)) ||
+		    napi_get_value_string_utf8(env, el, v[i], len + 1, &len) != napi_ok) {
+			snprintf(text, sizeof(text), "%s must be an array of strings", what);
+			napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", text);
+			goto fail;
+		}
+	}
+	return v;
+fail:
+	for (i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+	return NULL;
+}
+
+static void free_strv(char **v)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static napi_value nl_execve(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3];
+	size_t argc = 3, len;
+	char path[4096], **args = NULL, **envp = NULL;
+	int fd, flags;
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "execve(path, argv, env) takes 3 arguments");
+		return NULL;
+	}
+	if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len) != napi_ok || len == 0 ||
+	    len >= sizeof(path) - 1) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a non-empty string");
+		return NULL;
+	}
+	args = get_strv(env, argv[1], "argv");
+	if (!args)
+		return NULL;
+	envp = get_strv(env, argv[2], "env");
+	if (!envp)
+		goto out;
+	/* Node marks a stdio fd that is a file close-on-exec: keep 0..2 for the new image */
+	for (fd = 0; fd <= 2; fd++) {
+		flags = fcntl(fd, F_GETFD);
+		if (flags >= 0 && (flags & FD_CLOEXEC))
+			fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+	}
+	execve(path, args, envp);
+	throw_errno(env, errno, "execve");
+out:
+	free_strv(args);
+	free_strv(envp);
+	return NULL;
+}
+
 NAPI_MODULE_INIT()
 {
 	static const napi_property_descriptor props[] = {
@@ -725,6 +1072,12 @@ NAPI_MODULE_INIT()
 		{ "closeFd", NULL, nl_close_fd, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "setsockopt", NULL, nl_setsockopt, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "getsockopt", NULL, nl_getsockopt, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "psiWatch", NULL, nl_psi_watch, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "psiUnwatch", NULL, nl_psi_unwatch, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "mlockRange", NULL, nl_mlock_range, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "mlockBuffer", NULL, nl_mlock_buffer, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "memlockLimit", NULL, nl_memlock_limit, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "execve", NULL, nl_execve, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 
 	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

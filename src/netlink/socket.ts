@@ -28,8 +28,8 @@
  *   socket error (POLLERR) is read and cleared in the addon and reported as
  *   'socketError'; the socket lives on.
  * The arenas are the transport's only per-socket buffers and are allocated
- * before any traffic, so locking memory (mlockall) keeps receive and send
- * free of page faults and allocation.
+ * before any traffic; lockBuffers() pins them (koffloadd's `mlock`,
+ * src/runtime/memory.ts), so a receive neither allocates nor faults.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -163,6 +163,12 @@ export interface GenlSocket {
   off<E extends keyof GenlSocketEvents>(event: E, listener: (...args: GenlSocketEvents[E]) => void): this;
   /** Lets the process exit while the socket is open (or not). */
   setRef(ref: boolean): void;
+  /**
+   * Locks the receive arena and its meta in memory (mlock2), so a receive
+   * never faults under memory pressure: 0 or the errno. Sockets without
+   * such buffers (the in-memory simulator's) leave it out.
+   */
+  lockBuffers?(): number;
   close(): void;
 }
 
@@ -231,6 +237,11 @@ class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSoc
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  lockBuffers(): number {
+    const nl = koffloadNl();
+    return nl.mlockBuffer(this.arena.buffer as ArrayBuffer) || nl.mlockBuffer(this.meta.buffer as ArrayBuffer);
   }
 
   private onBatch(n: number, fatal: boolean): void {

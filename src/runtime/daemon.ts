@@ -40,6 +40,9 @@ import { createLogger } from './logger.js';
 import { DaemonMetrics } from './metrics.js';
 import { type Logger, PolicyRegistry, type SubsystemPolicy } from './policy.js';
 import { Recorder } from './record.js';
+import { HEAP_BOUNDS, HeapAllocationMeter, type HeapConfig, type LockOps, type LockReport, addonLockOps, lockResident } from './memory.js';
+import { type ProtectionFacts, protectionWarnings, readProtection } from './protection.js';
+import { PressureMonitor, type PressureSource, addonPsiWatcher, badTrigger, procPressureSource } from './pressure.js';
 import { type DecisionEvent, Dispatcher, SubsystemServer } from './server.js';
 import { type Target, resolveTarget } from './target.js';
 
@@ -48,6 +51,20 @@ export interface SubsystemConfig {
   mode?: Mode;
   /** canary fraction 0..1000, with mode canary */
   canaryPermille?: number;
+}
+
+/** Memory pressure watching (src/runtime/pressure.ts); `false` turns it off (ctx.pressure stays none). */
+export interface PressureConfig {
+  /** PSI trigger written to /proc/pressure/memory and the cgroup's memory.pressure. @default 'some 150000 1000000' */
+  trigger?: string;
+  /** share of time with some task stalled from which the level is some, 0..1. @default 0.1 */
+  someThreshold?: number;
+  /** share of time with all tasks stalled from which the level is full, 0..1. @default 0.02 */
+  fullThreshold?: number;
+  /** a level is kept this long after the last sample that reached it, ms, 0..600000. @default 2000 */
+  holdMs?: number;
+  /** how often the files are read when no trigger can be armed, ms, 50..60000. @default 1000 */
+  pollMs?: number;
 }
 
 export interface DaemonConfig {
@@ -67,6 +84,16 @@ export interface DaemonConfig {
   stateFile?: string;
   /** base directory for relative paths. @default the working directory */
   baseDir?: string;
+  /** memory pressure watching, or false. @default {} (on, with its defaults) */
+  pressure?: PressureConfig | false;
+  /**
+   * lock koffloadd's file mappings (on fault), stack, malloc heap and the
+   * transport's buffers in memory at start (src/runtime/memory.ts); a
+   * failure is KOFFLOAD_ERR_MEMLOCK. @default false
+   */
+  mlock?: boolean;
+  /** V8 heap limits; koffloadd restarts itself (execve) with them. @default node's own */
+  heap?: HeapConfig;
 }
 
 export interface DaemonOptions {
@@ -80,6 +107,12 @@ export interface DaemonOptions {
   metricsMaxConnections?: number;
   /** how long one kernel dump serves /metrics scrapes, ms. @default 1000 */
   kernelStatsCacheMs?: number;
+  /** where pressure is read (tests inject one). @default the real PSI files, with the addon's triggers */
+  pressureSource?: PressureSource;
+  /** how memory is locked with config mlock (tests inject one). @default the addon's mlock2() */
+  lockOps?: LockOps;
+  /** what the start-up protection check reads (tests inject it). @default readProtection() */
+  protection?: () => ProtectionFacts;
 }
 
 interface Bound {
@@ -98,7 +131,7 @@ export function validateConfig(raw: unknown, where = 'config'): DaemonConfig {
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('must be a JSON object');
   const c = raw as Record<string, unknown>;
-  const known = ['policies', 'shadow', 'subsystems', 'metricsPort', 'metricsHost', 'record', 'stateFile', 'baseDir'];
+  const known = ['policies', 'shadow', 'subsystems', 'metricsPort', 'metricsHost', 'record', 'stateFile', 'baseDir', 'pressure', 'mlock', 'heap'];
   for (const k of Object.keys(c)) if (!known.includes(k)) bad(`unknown key '${k}' (known: ${known.join(', ')})`);
   const strList = (k: string): string[] => {
     const v = c[k] ?? [];
@@ -126,10 +159,44 @@ export function validateConfig(raw: unknown, where = 'config'): DaemonConfig {
   for (const k of ['metricsHost', 'record', 'stateFile', 'baseDir']) {
     if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'string') bad(`${k} must be a string`);
   }
+  let pressure: PressureConfig | false = {};
+  const pr = c['pressure'];
+  if (pr === false) pressure = false;
+  else if (pr !== undefined) {
+    if (typeof pr !== 'object' || pr === null || Array.isArray(pr)) bad('pressure must be an object or false');
+    const po = pr as Record<string, unknown>;
+    const numeric: Record<string, [number, number]> = { someThreshold: [0, 1], fullThreshold: [0, 1], holdMs: [0, 600_000], pollMs: [50, 60_000] };
+    for (const [k, v] of Object.entries(po)) {
+      if (k === 'trigger') {
+        const why = badTrigger(v);
+        if (why) bad(`pressure.trigger ${why}`);
+        continue;
+      }
+      const b = numeric[k];
+      if (!b) bad(`pressure.${k} is unknown (trigger, ${Object.keys(numeric).join(', ')})`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < b![0] || v > b![1]) bad(`pressure.${k} must be a number in ${b![0]}..${b![1]}`);
+    }
+    pressure = { ...(po as PressureConfig) };
+  }
+  if (c['mlock'] !== undefined && typeof c['mlock'] !== 'boolean') bad('mlock must be true or false');
+  let heap: HeapConfig | undefined;
+  if (c['heap'] !== undefined) {
+    const h = c['heap'];
+    if (typeof h !== 'object' || h === null || Array.isArray(h)) bad('heap must be an object { maxOldSpaceMb, maxSemiSpaceMb }');
+    for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
+      const b = HEAP_BOUNDS[k as keyof HeapConfig];
+      if (!b) bad(`heap.${k} is unknown (${Object.keys(HEAP_BOUNDS).join(', ')})`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < b![0] || v > b![1]) bad(`heap.${k} must be an integer in ${b![0]}..${b![1]} (MiB)`);
+    }
+    heap = { ...(h as HeapConfig) };
+  }
   return {
     policies,
     shadow,
     subsystems,
+    pressure,
+    mlock: c['mlock'] === true,
+    ...(heap ? { heap } : {}),
     metricsPort: (port as number | null | undefined) ?? null,
     metricsHost: (c['metricsHost'] as string | undefined) ?? '127.0.0.1',
     record: (c['record'] as string | null | undefined) ?? null,
@@ -157,6 +224,12 @@ async function loadAll(paths: readonly string[], baseDir: string): Promise<Polic
 export class Daemon {
   readonly metrics: DaemonMetrics;
   readonly logger: Logger;
+  /** memory pressure as handlers see it; undefined with config pressure: false */
+  readonly pressure: PressureMonitor | undefined;
+  /** what config mlock locked, when it is set */
+  locked: LockReport | undefined;
+  /** V8 heap bytes allocated since start (koffload_heap_allocated_bytes_total) */
+  readonly heapMeter = new HeapAllocationMeter();
   private readonly bound = new Map<string, Bound>();
   private readonly dispatcher: Dispatcher;
   private recorder: Recorder | undefined;
@@ -176,6 +249,11 @@ export class Daemon {
     this.logger = opts.logger ?? createLogger();
     this.metrics = new DaemonMetrics(opts.kernelStatsCacheMs !== undefined ? { kernelStatsCacheMs: opts.kernelStatsCacheMs } : {});
     this.dispatcher = new Dispatcher(client);
+    const pc = config.pressure;
+    if (pc !== false) {
+      const source = opts.pressureSource ?? procPressureSource({ ...(pc?.trigger !== undefined ? { trigger: pc.trigger } : {}), watcher: addonPsiWatcher() });
+      this.pressure = new PressureMonitor({ source, logger: this.logger, ...(pc ?? {}) });
+    }
     client.on('overrun', (n) => this.logger.warn('socket receive buffer overran; requests lost (their callers fell back)', { dropped: n }));
     client.on('decodeError', (err) => this.logger.warn('dropped a malformed message', { err: err.message }));
     this.metrics.setSources({
@@ -185,6 +263,8 @@ export class Daemon {
         ),
       clientStats: () => this.client.stats,
       kernelSubsystems: () => this.client.dumpSubsys(),
+      pressure: () => (this.pressure ? { state: this.pressure.current, stats: this.pressure.stats } : undefined),
+      heapAllocatedBytes: () => this.heapMeter.allocatedBytes(),
     });
     const self = this;
     new Counter({
@@ -238,6 +318,16 @@ export class Daemon {
     const d = new Daemon(client, target, config, { ...opts, logger });
     d.recorder = recorder;
     try {
+      // before binding: no request is served from memory that can be paged out
+      if (config.mlock) {
+        d.locked = lockResident(opts.lockOps ?? addonLockOps(() => client.lockBuffers()));
+        d.logger.info('memory locked', { lockedMiB: (d.locked.lockedBytes / 2 ** 20).toFixed(1), mappings: d.locked.mappings });
+      }
+      // one line per protection missing: an unprotected daemon still serves
+      for (const w of protectionWarnings((opts.protection ?? readProtection)())) d.logger.warn(w);
+      // before binding: the first request already sees the pressure there is
+      d.pressure?.start();
+      d.heapMeter.start();
       await d.apply(live, shadow);
       if (config.metricsPort !== null && config.metricsPort !== undefined) await d.listen(config.metricsPort, config.metricsHost ?? '127.0.0.1');
     } catch (err) {
@@ -274,6 +364,7 @@ export class Daemon {
       logger: this.logger,
       onDecision: (ev) => this.onDecision(ev),
       onPublishError: () => this.metrics.publishFailed(policy.subsystem, role),
+      ...(this.pressure ? { pressure: this.pressure } : {}),
     });
   }
 
@@ -497,6 +588,8 @@ export class Daemon {
     this.stopping ??= this.chain.then(async () => {
       await Promise.all([...this.bound.entries()].map(([name, b]) => this.release(name, b)));
       this.dispatcher.detach();
+      this.pressure?.stop();
+      this.heapMeter.stop();
       this.client.close();
       await this.recorder?.close();
       if (this.http) await new Promise<void>((resolve) => this.http!.close(() => resolve()));

@@ -22,6 +22,7 @@ import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics
 import { KOFFLOAD } from '../generated/wire.js';
 import type { KoffloadClientStats, SubsysInfo } from '../kernel/client.js';
 import { type DecisionEvent, type Lane, type LaneStats, OUTCOMES, type RequestOutcome } from './server.js';
+import { PRESSURE_EVENTS, PRESSURE_LEVELS, type PressureState, type PressureStats } from './pressure.js';
 
 export interface MetricsSources {
   /** live servers: queue depth and in-flight per lane */
@@ -30,6 +31,10 @@ export interface MetricsSources {
   clientStats(): KoffloadClientStats | undefined;
   /** the kernel's view of every subsystem (GET-SUBSYS dump); may reject */
   kernelSubsystems(): Promise<SubsysInfo[]>;
+  /** the daemon's memory pressure monitor, when it runs one */
+  pressure?(): { state: PressureState; stats: PressureStats } | undefined;
+  /** bytes allocated on the V8 heap since the daemon started (HeapAllocationMeter) */
+  heapAllocatedBytes?(): number;
 }
 
 /** Buckets from 10 µs to 1 s: handler latency against deadlines of ~100 ms. */
@@ -72,6 +77,7 @@ function defaultProcessMetrics(): Metric[] {
 }
 
 const OUTCOME_INDEX = Object.fromEntries(OUTCOMES.map((o, i) => [o, i])) as Record<RequestOutcome, number>;
+const PRESSURE_OUTCOME = OUTCOME_INDEX.pressure;
 
 /** What observe() counts for one (subsystem, op, role). */
 interface Series {
@@ -82,6 +88,8 @@ interface Series {
   readonly buckets: Float64Array;
   sum: number;
   count: number;
+  /** requests served by the op's cheap handler (memory pressure) */
+  cheap: number;
 }
 
 /**
@@ -138,6 +146,7 @@ export class DaemonMetrics {
   /** (series, outcome) pairs and series with durations, in the order first seen (prom-client's output order) */
   private readonly outcomeOrder: [Series, number][] = [];
   private readonly latencyOrder: Series[] = [];
+  private readonly allSeries: Series[] = [];
   private readonly publishErrors: Counter<'subsystem' | 'role'>;
   private readonly unhandled: Counter<string>;
   private sources: MetricsSources | undefined;
@@ -214,6 +223,89 @@ export class DaemonMetrics {
           sums.set(k, e);
         }
         for (const e of sums.values()) this.set({ subsystem: e.subsystem, role: e.role }, e.n);
+      },
+    });
+    // memory pressure (src/runtime/pressure.ts), read when scraped
+    new Gauge({
+      name: `${p}memory_pressure_level`,
+      help: "The daemon's memory pressure level: 0 none, 1 some, 2 full (what ctx.pressure.level says)",
+      registers: r,
+      collect() {
+        this.reset();
+        const ps = self.sources?.pressure?.();
+        if (ps) this.set(PRESSURE_LEVELS.indexOf(ps.state.level));
+      },
+    });
+    new Gauge({
+      name: `${p}memory_pressure_stall_ratio`,
+      help: 'Share of the last sampling window stalled on memory, by scope (system, cgroup) and kind (some, full)',
+      labelNames: ['scope', 'kind'],
+      registers: r,
+      collect() {
+        this.reset();
+        const ps = self.sources?.pressure?.();
+        if (!ps) return;
+        for (const scope of ['system', 'cgroup'] as const) {
+          const v = ps.stats[scope];
+          if (!v) continue;
+          this.set({ scope, kind: 'some' }, v.some);
+          this.set({ scope, kind: 'full' }, v.full);
+        }
+      },
+    });
+    new Counter({
+      name: `${p}memory_pressure_triggers_total`,
+      help: 'PSI trigger events seen (0 and polling when no trigger could be armed)',
+      registers: r,
+      collect() {
+        this.reset();
+        const ps = self.sources?.pressure?.();
+        if (ps) setCounter(this, {}, ps.stats.triggers);
+      },
+    });
+    new Counter({
+      name: `${p}cgroup_memory_events_total`,
+      help: "The daemon's cgroup's memory.events counters (low, high, max, oom, oom_kill), cgroup v2 only",
+      labelNames: ['event'],
+      registers: r,
+      collect() {
+        this.reset();
+        const ps = self.sources?.pressure?.();
+        if (!ps) return;
+        for (const e of PRESSURE_EVENTS) {
+          const v = ps.stats.events[e];
+          if (v !== undefined) setCounter(this, { event: e }, v);
+        }
+      },
+    });
+    new Counter({
+      name: `${p}heap_allocated_bytes_total`,
+      help: 'Bytes allocated on the V8 heap since the daemon started (in use now, plus what GCs freed); its growth per served request is what the benchmark reports',
+      registers: r,
+      collect() {
+        this.reset();
+        const n = self.sources?.heapAllocatedBytes?.();
+        if (n !== undefined) setCounter(this, {}, n);
+      },
+    });
+    new Counter({
+      name: `${p}pressure_declined_total`,
+      help: "Requests declined without running because of memory pressure (the op's underPressure action decline)",
+      labelNames: ['subsystem', 'op', 'role'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const s of self.allSeries) if (s.outcomes[PRESSURE_OUTCOME]! > 0) this.inc(s.labels, s.outcomes[PRESSURE_OUTCOME]!);
+      },
+    });
+    new Counter({
+      name: `${p}pressure_cheap_total`,
+      help: "Requests answered by the op's cheap handler because of memory pressure (underPressure action cheap)",
+      labelNames: ['subsystem', 'op', 'role'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const s of self.allSeries) if (s.cheap > 0) this.inc(s.labels, s.cheap);
       },
     });
     const clientCounter = (name: string, help: string, read: (s: KoffloadClientStats) => number): void => {
@@ -359,7 +451,8 @@ export class DaemonMetrics {
     const i = role === 'live' ? 0 : 1;
     let s = pair[i];
     if (!s) {
-      s = { labels: { subsystem, op, role }, outcomes: new Float64Array(OUTCOMES.length), buckets: new Float64Array(LATENCY_BUCKETS.length + 1), sum: 0, count: 0 };
+      s = { labels: { subsystem, op, role }, outcomes: new Float64Array(OUTCOMES.length), buckets: new Float64Array(LATENCY_BUCKETS.length + 1), sum: 0, count: 0, cheap: 0 };
+      this.allSeries.push(s);
       pair[i] = s;
     }
     return s;
@@ -370,6 +463,7 @@ export class DaemonMetrics {
     const s = this.seriesOf(ev.subsystem, ev.opName ?? String(ev.req.op), ev.role);
     const o = OUTCOME_INDEX[ev.outcome];
     if (s.outcomes[o]!++ === 0) this.outcomeOrder.push([s, o]);
+    if (ev.cheap) s.cheap++;
     if (ev.handlerNs > 0n) {
       if (s.count === 0 && !this.latencyOrder.includes(s)) this.latencyOrder.push(s);
       const v = Number(ev.handlerNs) / 1e9;

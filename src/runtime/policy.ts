@@ -8,6 +8,7 @@ import { KoffloadError } from '../errors.js';
 import { KOFFLOAD } from '../generated/wire.js';
 import type { MessageCodec, OpTypes, Schema } from './schema.js';
 import type { Decline } from './status.js';
+import type { PressureLevel, PressureState } from './pressure.js';
 
 const POLICY_BRAND = Symbol.for('koffload.policy');
 
@@ -51,6 +52,14 @@ export interface HandlerContext<Resp = unknown, RespInit = Resp> {
   /** the kernel flagged the op advisory: answer ahead of time with publish() */
   readonly advisory: boolean;
   /**
+   * the daemon's memory pressure now (PSI of the machine and of its own
+   * cgroup, src/runtime/pressure.ts): level none, some or full, and the
+   * recent shares of time stalled on memory (0..1). Read it again after
+   * an await: it changes while a handler runs. Under some or full, take
+   * the cheap path (docs/policy-guide.md, "Under memory pressure").
+   */
+  readonly pressure: PressureState;
+  /**
    * puts a decision into the subsystem's advisory cache; checked but not
    * sent when `shadow` is true. Await it: a rejection nobody handles is
    * logged and counted (koffload_publish_errors_total), never fatal, but
@@ -73,12 +82,35 @@ export type Handler<O extends OpTypes> = (
   ctx: HandlerContext<O['response'], O['responseInit']>,
 ) => HandlerResult<O['responseInit']> | Promise<HandlerResult<O['responseInit']>>;
 
+/**
+ * What the lanes do with a request of an op while the daemon is under
+ * memory pressure, decided when its handler would start (queued requests
+ * included):
+ * - 'decline': DECLINE at once, without running anything (outcome
+ *   `pressure`): the kernel uses its default;
+ * - 'cheap': run `cheap` instead of the handler (a lookup, a cached
+ *   answer, no allocation to speak of);
+ * - 'continue': run the handler, which reads ctx.pressure itself.
+ */
+export type PressureAction = 'decline' | 'cheap' | 'continue';
+
+export interface PressurePolicy<O extends OpTypes> {
+  /** the level from which the action applies. @default 'some' */
+  at?: Exclude<PressureLevel, 'none'>;
+  /** see PressureAction. */
+  action: PressureAction;
+  /** the handler run under pressure, with action 'cheap' (required then, refused otherwise) */
+  cheap?: Handler<O>;
+}
+
 /** One op of a policy. `op`, `request` and `response` are optional: the schema supplies them; when given they must match it. */
 export interface OpSpec<O extends OpTypes> {
   op?: O['op'];
   request?: MessageCodec<O['request'], O['requestInit']>;
   response?: MessageCodec<O['response'], O['responseInit']>;
   handler: Handler<O>;
+  /** what to do under memory pressure. @default { action: 'continue' } */
+  underPressure?: PressurePolicy<O>;
 }
 
 /**
@@ -168,6 +200,32 @@ export interface BoundOp {
   readonly request: MessageCodec<unknown, unknown>;
   readonly response: MessageCodec<unknown, unknown>;
   readonly handler: (req: unknown, ctx: HandlerContext<unknown, unknown>) => unknown;
+  /** the op's pressure rule; undefined for 'continue' */
+  readonly underPressure: BoundPressure | undefined;
+}
+
+export interface BoundPressure {
+  readonly at: Exclude<PressureLevel, 'none'>;
+  readonly action: 'decline' | 'cheap';
+  readonly cheap: ((req: unknown, ctx: HandlerContext<unknown, unknown>) => unknown) | undefined;
+}
+
+/** Validates an op's underPressure; KOFFLOAD_ERR_BAD_POLICY, or MISSING_HANDLER for 'cheap' without a function. */
+function resolvePressure(raw: unknown, where: string): BoundPressure | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null) fail('KOFFLOAD_ERR_BAD_POLICY', `${where} must be an object { action, at?, cheap? }`);
+  const p = raw as Record<string, unknown>;
+  for (const k of Object.keys(p)) if (!['at', 'action', 'cheap'].includes(k)) fail('KOFFLOAD_ERR_BAD_POLICY', `${where}.${k} is unknown (at, action, cheap)`);
+  const at = p['at'] ?? 'some';
+  if (at !== 'some' && at !== 'full') fail('KOFFLOAD_ERR_BAD_POLICY', `${where}.at must be 'some' or 'full', got ${String(at)}`);
+  const action = p['action'];
+  if (action !== 'decline' && action !== 'cheap' && action !== 'continue') {
+    fail('KOFFLOAD_ERR_BAD_POLICY', `${where}.action must be 'decline', 'cheap' or 'continue', got ${String(action)}`);
+  }
+  if (action === 'cheap' && typeof p['cheap'] !== 'function') fail('KOFFLOAD_ERR_MISSING_HANDLER', `${where}.cheap must be a handler function with action 'cheap'`);
+  if (action !== 'cheap' && p['cheap'] !== undefined) fail('KOFFLOAD_ERR_BAD_POLICY', `${where}.cheap is only used with action 'cheap'`);
+  if (action === 'continue') return undefined;
+  return Object.freeze({ at, action, cheap: action === 'cheap' ? (p['cheap'] as BoundPressure['cheap']) : undefined });
 }
 
 export interface Policy<S extends Schema<any> = Schema<any>> {
@@ -249,7 +307,8 @@ export function definePolicy<S extends Schema<any>>(spec: PolicySpec<S>): Policy
     }
     if (sop.op < 1 || sop.op >= KOFFLOAD.limits.opsMax) fail('KOFFLOAD_ERR_UNKNOWN_OP', `op ${key} = ${sop.op} is outside 1..${KOFFLOAD.limits.opsMax - 1}`);
     if (ops.has(sop.op)) fail('KOFFLOAD_ERR_DUPLICATE_OP', `op ${sop.op} (${key}) is registered twice`);
-    ops.set(sop.op, Object.freeze({ op: sop.op, name: key, request: sop.request, response: sop.response, handler: o.handler as BoundOp['handler'] }));
+    const underPressure = resolvePressure(o.underPressure, `ops.${key}.underPressure`);
+    ops.set(sop.op, Object.freeze({ op: sop.op, name: key, request: sop.request, response: sop.response, handler: o.handler as BoundOp['handler'], underPressure }));
   }
   if (ops.size === 0) fail('KOFFLOAD_ERR_MISSING_HANDLER', `policy for ${spec.subsystem} has no op handlers`);
   return Object.freeze({

@@ -32,6 +32,11 @@
  * - requests with the kernel's shadow flag, and every request seen by a
  *   shadow policy, are computed and reported but never answered, and
  *   ctx.publish() checks their advice without sending it;
+ * - under memory pressure (a PressureView, src/runtime/pressure.ts) at or
+ *   above an op's underPressure.at, a request about to start is declined
+ *   without running (action 'decline', outcome `pressure`) or runs the
+ *   op's cheap handler instead (action 'cheap', event.cheap); the check is
+ *   one read of the view's current state, made where the deadline is;
  * - a ctx.publish() that fails is logged and counted (publishErrors) even
  *   when the handler does not await it: an unhandled rejection would end
  *   the process.
@@ -51,6 +56,7 @@ import { AdvisoryCache } from './cache.js';
 import { type Clock, DeadlineExceededError, DeadlineQueue, type DeadlineTicket, cannotMeet, monotonicNs } from './deadline.js';
 import { type BoundOp, type HandlerContext, type Logger, type SubsystemPolicy, silentLogger } from './policy.js';
 import { isDecline, statusOfThrown } from './status.js';
+import { NO_PRESSURE_VIEW, type PressureState, type PressureView, pressureAtLeast } from './pressure.js';
 
 /** What serving needs of a KoffloadClient. */
 export interface Transport {
@@ -73,6 +79,7 @@ export const OUTCOMES = [
   'bad_request',
   'shutdown',
   'stalled',
+  'pressure',
 ] as const;
 export type RequestOutcome = (typeof OUTCOMES)[number];
 
@@ -107,6 +114,8 @@ export interface DecisionEvent {
   arrivedNs: bigint;
   /** the thrown error, with outcome error */
   error: unknown;
+  /** the op's cheap handler ran instead of its handler (memory pressure) */
+  cheap: boolean;
 }
 
 export interface SubsystemServerOptions {
@@ -121,6 +130,8 @@ export interface SubsystemServerOptions {
   onDecision?: (ev: DecisionEvent) => void;
   /** every failed ctx.publish(), after it is logged and counted in publishErrors */
   onPublishError?: (err: unknown) => void;
+  /** the daemon's memory pressure (ctx.pressure, underPressure rules). @default always none */
+  pressure?: PressureView;
 }
 
 export interface LaneStats {
@@ -141,7 +152,7 @@ export class ServerDrainingError extends Error {
   }
 }
 
-type Base = { lane: Lane; req: KernelRequest; opName: string | undefined; arrived: bigint };
+type Base = { lane: Lane; req: KernelRequest; opName: string | undefined; arrived: bigint; cheap?: boolean };
 type Extra = Partial<Pick<DecisionEvent, 'request' | 'default' | 'response' | 'payload' | 'handlerNs' | 'error'>>;
 type Done = ((ev: DecisionEvent) => void) | undefined;
 
@@ -164,6 +175,8 @@ class Job implements Base {
   ctx: Ctx | undefined;
   ticket: DeadlineTicket | undefined;
   start = 0n;
+  /** runs the op's cheap handler (memory pressure) */
+  cheap = false;
   constructor(
     readonly lane: Lane,
     readonly req: KernelRequest,
@@ -211,6 +224,10 @@ class Ctx implements HandlerContext<unknown, unknown> {
 
   get logger(): Logger {
     return this.server.logger;
+  }
+
+  get pressure(): PressureState {
+    return this.server.pressure.current;
   }
 
   get signal(): AbortSignal {
@@ -265,6 +282,7 @@ export class SubsystemServer {
   abandonedRunning = 0;
   /** ctx.publish() calls that failed (awaited by the handler or not) */
   publishErrors = 0;
+  readonly pressure: PressureView;
 
   constructor(opts: SubsystemServerOptions) {
     this.policy = opts.policy;
@@ -276,6 +294,7 @@ export class SubsystemServer {
     this.deadlines = DeadlineQueue.for(this.clock);
     this.onDecision = opts.onDecision;
     this.onPublishError = opts.onPublishError;
+    this.pressure = opts.pressure ?? NO_PRESSURE_VIEW;
     const l = this.policy.limits;
     const lane = (concurrency: number, max: number): LaneState => ({ concurrency, max, running: 0, waiting: [], head: 0 });
     this.lanes = { blocking: lane(l.concurrency, l.queueMax), advisory: lane(l.advisoryConcurrency, l.advisoryQueueMax) };
@@ -379,13 +398,23 @@ export class SubsystemServer {
         ev = this.finish(job, 'expired', start >= deadlineNs ? undefined : 'decline', { request: job.request, default: job.dflt });
         return;
       }
+      let handler = bop.handler;
+      const up = bop.underPressure;
+      if (up !== undefined && pressureAtLeast(this.pressure.current.level, up.at)) {
+        if (up.action === 'decline') {
+          ev = this.finish(job, 'pressure', 'decline', { request: job.request, default: job.dflt });
+          return;
+        }
+        handler = up.cheap!;
+        job.cheap = true;
+      }
       job.start = start;
       const shadow = this.role === 'shadow' || (req.flags & KOFFLOAD.reqFlag.shadow) !== 0;
       const ctx = new Ctx(this, bop, req.reqId, deadlineNs, job.dflt, shadow, job.lane === 'advisory');
       job.ctx = ctx;
       let result: unknown;
       try {
-        result = bop.handler(job.request, ctx);
+        result = handler(job.request, ctx);
       } catch (err) {
         ev = this.settle(job, 'throw', err);
         return;
@@ -527,6 +556,7 @@ export class SubsystemServer {
       totalNs: (now ?? this.clock()) - base.arrived,
       arrivedNs: base.arrived,
       error: extra.error,
+      cheap: base.cheap === true,
     };
     try {
       this.onDecision?.(ev);

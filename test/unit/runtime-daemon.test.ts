@@ -338,6 +338,7 @@ describe('runtime: Recorder', () => {
     handlerNs: 0n,
     totalNs: 1000n,
     arrivedNs: 1_000_000n,
+    cheap: false,
     error: undefined,
   });
 
@@ -396,6 +397,7 @@ describe('runtime: record files across crashes, errors and rotation', () => {
     handlerNs: 0n,
     totalNs: 1000n,
     arrivedNs: 1_000_000n,
+    cheap: false,
     error: undefined,
   });
   const ids = async (path: string, stats?: { torn: number }): Promise<string[]> => {
