@@ -577,9 +577,13 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
       assert.ok(d.counters.lateReplies <= res.outcomes.deadline, `late replies ${d.counters.lateReplies} > deadlines ${res.outcomes.deadline}`);
       // of the calls that reached the handler (five misses in a row open the
       // circuit), a deadline well above the round trip serves most; one near
-      // it (500 us under software emulation) is only reported
+      // it is only reported: under software emulation on a shared host the
+      // round trip's mean is ~90 us but five slow ones in a row at 500 us
+      // (6x the mean) open the circuit in about half the runs, so the bar
+      // is 8x the mean (2 ms and 3.5 ms here; 500 us where a round trip
+      // takes under 62 us)
       const asked = res.outcomes.served + res.outcomes.deadline;
-      if (us >= 3 * rttUs) assert.ok(res.outcomes.served * 2n >= asked && asked > 0n, `only ${res.outcomes.served} of ${asked} calls that reached the handler served with a ${us} us deadline (round trip ${rttUs.toFixed(0)} us)`);
+      if (us >= 8 * rttUs) assert.ok(res.outcomes.served * 2n >= asked && asked > 0n, `only ${res.outcomes.served} of ${asked} calls that reached the handler served with a ${us} us deadline (round trip ${rttUs.toFixed(0)} us)`);
       await ledger.checkpoint();
     }
     for (const hh of handlers.splice(0)) hh.close();
