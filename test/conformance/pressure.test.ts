@@ -99,8 +99,9 @@ interface Callers {
 interface OomPhase {
   /** each hog child's size, MiB */
   childMib: number;
-  /** koffloadd before the phase as oom_badness() counts it (rss + swap + page tables), MiB */
+  /** koffloadd before the phase as oom_badness() counts it (rss + swap + page tables), and its anonymous part, MiB */
   daemonMib: number;
+  daemonAnonMib: number;
   /** /proc/PID/oom_score (0..2000) of koffloadd and of the hog's first child once it held its memory */
   daemonScore: number;
   childScore: number;
@@ -145,14 +146,20 @@ const outcomesText = (r: RunResult): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 const dmesg = (): string[] => execFileSync('dmesg', { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
-/** What oom_badness() counts of a process (rss of every kind + swap entries + page tables), bytes; NaN once it is gone. */
-function badnessBytes(pid: number): number {
+/**
+ * What oom_badness() counts of a process, bytes: all of it (rss of every
+ * kind + swap entries + page tables) and its anonymous part (anonymous rss
+ * + swap + page tables), which reclaim does not shrink (a swapped-out
+ * anonymous page still counts; a shmem or file page reclaimed does not).
+ * NaN once the process is gone.
+ */
+function badnessBytes(pid: number): { all: number; anon: number } {
   try {
     const st = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(st)?.[1] ?? 0);
-    return (kb('VmRSS') + kb('VmSwap') + kb('VmPTE')) * 1024;
+    return { all: (kb('VmRSS') + kb('VmSwap') + kb('VmPTE')) * 1024, anon: (kb('RssAnon') + kb('VmSwap') + kb('VmPTE')) * 1024 };
   } catch {
-    return Number.NaN;
+    return { all: Number.NaN, anon: Number.NaN };
   }
 }
 const oomScore = (pid: number): number => {
@@ -386,15 +393,17 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
 
   /**
    * The OOM phase: fixtures/oomhog.c takes the guest past RAM and swap
-   * with children each about 0.6 of koffloadd's size (as oom_badness()
-   * counts it) until the OOM killer took one of them, while normal, NOFS,
+   * with children each about 0.6 of koffloadd's anonymous memory (the part
+   * of what oom_badness() counts that reclaim leaves: koffloadd stays
+   * bigger than a child however much of its text is paged out) until the
+   * OOM killer took one of them, while normal, NOFS,
    * noreclaim and cache callers keep calling; then, if koffloadd lived,
    * normal calls once the hog is gone.
    */
   async function oomPhase(d: { proc: ChildProcess }): Promise<OomPhase> {
     const pid = d.proc.pid!;
     const daemonBytes = badnessBytes(pid);
-    const childMib = Math.max(4, Math.min(48, Math.floor((daemonBytes * 0.6) / MiB)));
+    const childMib = Math.max(4, Math.min(48, Math.floor((daemonBytes.anon * 0.6) / MiB)));
     // zero pages cost zram no RAM, so RAM + swap is what it takes; a quarter more to be past it
     const maxMib = Math.ceil(((meminfo('MemTotal') + meminfo('SwapTotal')) * 1.25) / MiB);
     collectKmsg();
@@ -432,7 +441,8 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
       : await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: AFTER_OOM_CALLS, threads: 2, timeoutMs: NORMAL_MS, context: 'normal', payload: Buffer.from('x'), flags: KOFFLOAD_TEST.runFlag.checkEcho });
     return {
       childMib,
-      daemonMib: daemonBytes / MiB,
+      daemonMib: daemonBytes.all / MiB,
+      daemonAnonMib: daemonBytes.anon / MiB,
       daemonScore,
       childScore,
       hogLine,
@@ -503,7 +513,7 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
           `psi over the hog's life some ${run.hogPsi.someMs.toFixed(0)} ms full ${run.hogPsi.fullMs.toFixed(0)} ms, during the callers some ${under.p.psiSomeMs.toFixed(0)} ms full ${under.p.psiFullMs.toFixed(0)} ms`,
       );
       console.log(
-        `pressure run ${label} OOM phase: hog ${oom.hogLine}; children ${oom.childMib} MiB each, koffloadd ${oom.daemonMib.toFixed(0)} MiB; ` +
+        `pressure run ${label} OOM phase: hog ${oom.hogLine}; children ${oom.childMib} MiB each, koffloadd ${oom.daemonMib.toFixed(0)} MiB (${oom.daemonAnonMib.toFixed(0)} MiB anonymous); ` +
           `oom_score koffloadd ${oom.daemonScore} hog child ${oom.childScore}; victims ${victimsText(oom.victims)}; koffloadd ${oom.daemon}; ` +
           `meanwhile normal ${callersText(oom.normal)}, nofs ${callersText(oom.nofs)}, noreclaim ${callersText(oom.noreclaim)}, cache ${callersText(oom.cache)}; ` +
           `after ${oom.after ? outcomesText(oom.after) : 'none (koffloadd gone)'}`,
@@ -587,6 +597,7 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
         `${r.label}_cheap=${/^koffload_pressure_cheap_total\{[^}]*\} (\d+)/m.exec(r.metrics)?.[1] ?? '0'}`,
         `${r.label}_oom_child_mib=${r.oom.childMib}`,
         `${r.label}_oom_koffloadd_mib=${r.oom.daemonMib.toFixed(0)}`,
+        `${r.label}_oom_koffloadd_anon_mib=${r.oom.daemonAnonMib.toFixed(0)}`,
         `${r.label}_oom_score_koffloadd=${r.oom.daemonScore}`,
         `${r.label}_oom_score_child=${r.oom.childScore}`,
         `${r.label}_oom_hog_mib=${/ mib=(\d+)/.exec(r.oom.hogLine)?.[1] ?? 'na'}`,
