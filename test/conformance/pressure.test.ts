@@ -93,6 +93,8 @@ interface Callers {
   calls: number;
   outcomes: Partial<Record<string, bigint>>;
   maxWaitNs: bigint;
+  /** longest wait by outcome, ns */
+  outcomeMaxWaitNs: Partial<Record<string, bigint>>;
   intact: bigint;
 }
 
@@ -102,9 +104,12 @@ interface OomPhase {
   /** koffloadd before the phase as oom_badness() counts it (rss + swap + page tables), and its anonymous part, MiB */
   daemonMib: number;
   daemonAnonMib: number;
-  /** /proc/PID/oom_score (0..2000) of koffloadd and of the hog's first child once it held its memory */
+  /** /proc/PID/oom_score of koffloadd and of the hog's first child once it held its memory */
   daemonScore: number;
   childScore: number;
+  /** the same without oom_score_adj: size in thousandths of RAM + swap, as oom_badness() ranks them */
+  daemonSizePermille: number;
+  childSizePermille: number;
   hogLine: string;
   /** the OOM killer's victims while the hog ran, from dmesg: who (koffloadd, oomhog-child or the comm), pid, oom_score_adj */
   victims: { who: string; pid: number; adj: number }[];
@@ -162,6 +167,13 @@ function badnessBytes(pid: number): { all: number; anon: number } {
     return { all: Number.NaN, anon: Number.NaN };
   }
 }
+/**
+ * /proc/PID/oom_score back to a size: 6.1 shows (1000 + badness * 1000 /
+ * totalpages) * 2 / 3 (fs/proc/base.c, proc_oom_score()), where badness
+ * is the pages counted plus oom_score_adj * totalpages / 1000; so the size
+ * in thousandths of RAM + swap is score * 3 / 2 - 1000 - adj (to about 2).
+ */
+const sizePermille = (score: number, adj: number): number => (score * 3) / 2 - 1000 - adj;
 const oomScore = (pid: number): number => {
   try {
     return Number(readFileSync(`/proc/${pid}/oom_score`, 'utf8'));
@@ -195,10 +207,9 @@ function watchStdout(proc: ChildProcess): (re: RegExp) => Promise<string> {
       check();
     });
 }
+/** outcome=count(longest wait ms),...,intact=N (cache context: hits, counted under no outcome) */
 const callersText = (c: Callers): string =>
-  `${Object.entries(c.outcomes)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',')} max ${ms(c.maxWaitNs).toFixed(1)} ms`;
+  [...Object.entries(c.outcomes).map(([k, v]) => `${k}=${v}(${ms(c.outcomeMaxWaitNs[k] ?? 0n).toFixed(1)})`), `intact=${c.intact}`].join(',');
 /** who:pid/oom_score_adj, comma-separated */
 const victimsText = (vs: OomPhase['victims']): string => vs.map((v) => `${v.who}:${v.pid}/${v.adj}`).join(',');
 
@@ -378,12 +389,17 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
 
   /** Calls `opts` in runs one after another until `stop.done` (at least once); the runs added up. */
   async function callUntil(opts: RunOptions & { subsys: 'ktest' }, stop: { done: boolean }): Promise<Callers> {
-    const c: Callers = { runs: 0, calls: 0, outcomes: {}, maxWaitNs: 0n, intact: 0n };
+    const c: Callers = { runs: 0, calls: 0, outcomes: {}, maxWaitNs: 0n, outcomeMaxWaitNs: {}, intact: 0n };
     do {
       const r = await ledger.run(opts);
       c.runs++;
       c.calls += opts.calls;
-      for (const [k, v] of Object.entries(r.outcomes)) if (v !== 0n) c.outcomes[k] = (c.outcomes[k] ?? 0n) + v;
+      for (const [k, v] of Object.entries(r.outcomes)) {
+        if (v === 0n) continue;
+        c.outcomes[k] = (c.outcomes[k] ?? 0n) + v;
+        const w = r.outcomeMaxWaitNs[k as keyof RunResult['outcomeMaxWaitNs']];
+        if (w > (c.outcomeMaxWaitNs[k] ?? -1n)) c.outcomeMaxWaitNs[k] = w;
+      }
       if (r.maxWaitNs > c.maxWaitNs) c.maxWaitNs = r.maxWaitNs;
       c.intact += r.intact;
       if (!stop.done) await sleep(50);
@@ -400,13 +416,30 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
    * noreclaim and cache callers keep calling; then, if koffloadd lived,
    * normal calls once the hog is gone.
    */
-  async function oomPhase(d: { proc: ChildProcess }): Promise<OomPhase> {
+  async function oomPhase(d: { proc: ChildProcess }, label: Run['label']): Promise<OomPhase> {
     const pid = d.proc.pid!;
     const daemonBytes = badnessBytes(pid);
     const childMib = Math.max(4, Math.min(48, Math.floor((daemonBytes.anon * 0.6) / MiB)));
     // zero pages cost zram no RAM, so RAM + swap is what it takes; a quarter more to be past it
     const maxMib = Math.ceil(((meminfo('MemTotal') + meminfo('SwapTotal')) * 1.25) / MiB);
     collectKmsg();
+    // Each OOM-killer report is some 60 lines at KERN_WARNING and
+    // KERN_DEFAULT, which the guest's serial console (loglevel 5) prints
+    // synchronously from the CPU that called printk, nothing else running
+    // there meanwhile. Errors and worse (the one-line "Killed process")
+    // still reach it at 4; dmesg has everything.
+    // KOFFLOAD_PRESSURE_OOM_CONSOLE=1 leaves the console as it is.
+    const consoleLevel = readFileSync('/proc/sys/kernel/printk', 'utf8').trim().split(/\s+/)[0]!;
+    if (process.env.KOFFLOAD_PRESSURE_OOM_CONSOLE !== '1') writeFileSync('/proc/sys/kernel/printk', '4');
+    try {
+      return await oomRun(d, label, daemonBytes, childMib, maxMib);
+    } finally {
+      writeFileSync('/proc/sys/kernel/printk', consoleLevel);
+    }
+  }
+
+  async function oomRun(d: { proc: ChildProcess }, label: Run['label'], daemonBytes: { all: number; anon: number }, childMib: number, maxMib: number): Promise<OomPhase> {
+    const pid = d.proc.pid!;
     const proc = spawn('/bin/sh', ['-c', 'echo 0 > /proc/self/oom_score_adj && exec "$0" "$@"', join(here, 'fixtures', 'oomhog'), String(childMib), String(maxMib), String(OOM_HOLD_S), String(OOM_LIMIT_S)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -445,6 +478,8 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
       daemonAnonMib: daemonBytes.anon / MiB,
       daemonScore,
       childScore,
+      daemonSizePermille: sizePermille(daemonScore, OOM_SCORE_ADJ[label]),
+      childSizePermille: sizePermille(childScore, 0),
       hogLine,
       victims,
       oomKills: Number(/vmstat_oom_kill=(\d+)/.exec(hogLine)?.[1] ?? 0),
@@ -488,7 +523,7 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
       const psiHog1 = psiNow();
       const hm = /mib=(\d+) some_ms=(\d+) full_ms=(\d+)/.exec(doneLine) ?? /mib=(\d+) some_ms=(\d+) full_ms=(\d+)/.exec(pressureLine);
       const daemon = d.proc.exitCode === null && d.proc.signalCode === null ? 'alive' : `died(${d.proc.signalCode ?? d.proc.exitCode})`;
-      const oom = await oomPhase(d);
+      const oom = await oomPhase(d, label);
       const run: Run = {
         label,
         baseline: base.p,
@@ -514,8 +549,8 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
       );
       console.log(
         `pressure run ${label} OOM phase: hog ${oom.hogLine}; children ${oom.childMib} MiB each, koffloadd ${oom.daemonMib.toFixed(0)} MiB (${oom.daemonAnonMib.toFixed(0)} MiB anonymous); ` +
-          `oom_score koffloadd ${oom.daemonScore} hog child ${oom.childScore}; victims ${victimsText(oom.victims)}; koffloadd ${oom.daemon}; ` +
-          `meanwhile normal ${callersText(oom.normal)}, nofs ${callersText(oom.nofs)}, noreclaim ${callersText(oom.noreclaim)}, cache ${callersText(oom.cache)}; ` +
+          `oom_score koffloadd ${oom.daemonScore} hog child ${oom.childScore} (by size ${oom.daemonSizePermille}‰ and ${oom.childSizePermille}‰ of RAM + swap); victims ${victimsText(oom.victims)}; koffloadd ${oom.daemon}; ` +
+          `meanwhile (outcome=calls(longest wait ms)) normal ${callersText(oom.normal)}, nofs ${callersText(oom.nofs)}, noreclaim ${callersText(oom.noreclaim)}, cache ${callersText(oom.cache)}; ` +
           `after ${oom.after ? outcomesText(oom.after) : 'none (koffloadd gone)'}`,
       );
 
@@ -548,8 +583,8 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
       // alone (its oom_score less its oom_score_adj) the kernel ranks
       // koffloadd above a hog child, so without protection it is the pick
       assert.ok(
-        oom.daemonScore - OOM_SCORE_ADJ[label] > oom.childScore,
-        `${label}: koffloadd's oom_score ${oom.daemonScore} (oom_score_adj ${OOM_SCORE_ADJ[label]}) does not rank it above a hog child's ${oom.childScore} by size`,
+        oom.daemonSizePermille > oom.childSizePermille + 2,
+        `${label}: by size koffloadd (oom_score ${oom.daemonScore}, oom_score_adj ${OOM_SCORE_ADJ[label]}: ${oom.daemonSizePermille}‰) does not rank above a hog child (oom_score ${oom.childScore}: ${oom.childSizePermille}‰)`,
       );
       if (label === 'prot') {
         assert.deepEqual(
@@ -600,6 +635,8 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
         `${r.label}_oom_koffloadd_anon_mib=${r.oom.daemonAnonMib.toFixed(0)}`,
         `${r.label}_oom_score_koffloadd=${r.oom.daemonScore}`,
         `${r.label}_oom_score_child=${r.oom.childScore}`,
+        `${r.label}_oom_size_permille_koffloadd=${r.oom.daemonSizePermille}`,
+        `${r.label}_oom_size_permille_child=${r.oom.childSizePermille}`,
         `${r.label}_oom_hog_mib=${/ mib=(\d+)/.exec(r.oom.hogLine)?.[1] ?? 'na'}`,
         `${r.label}_oom_hog_ms=${/ ms=(\d+)/.exec(r.oom.hogLine)?.[1] ?? 'na'}`,
         `${r.label}_oom_kills=${r.oom.oomKills}`,
