@@ -307,6 +307,30 @@ describe('runtime: daemon against the in-process simulator', function () {
     }
   });
 
+  it('binds again by itself when its subsystem is registered anew (its module unloaded and loaded), in the configured mode', async () => {
+    const lines: string[] = [];
+    const logger = { ...silentLogger, warn: (m: string) => void lines.push(`warn ${m}`), info: (m: string) => void lines.push(`info ${m}`) };
+    daemon = await Daemon.start({
+      config: { policies: [EXAMPLE], subsystems: { ktest: { mode: 'canary', canaryPermille: 1000 } } },
+      target: { kind: 'sim', koffload: sim.clientOptions() },
+      logger,
+      bindingCheckMs: 20,
+    });
+    const d = daemon;
+    const oldId = d.subsystems()[0]!.subsysId;
+    const newId = await sim.reregister('ktest');
+    assert.notEqual(newId, oldId);
+    // the new registration starts unbound; the check binds it again
+    const until = Date.now() + 5_000;
+    while (d.subsystems()[0]!.subsysId !== newId && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(d.subsystems()[0]!.subsysId, newId, `not bound again: ${lines.join('; ')}`);
+    const info = await d.client.getSubsys('ktest');
+    assert.deepEqual([info.bound, info.portid, info.mode], [true, d.client.portId, 'canary']);
+    const e = await sim.call('ktest', 1, EchoRequest.encode({ data: Buffer.from('x'), seq: 3n }));
+    assert.equal(e.outcome, 'served');
+    assert.ok(lines.includes('warn lost the binding; binding again') && lines.includes('info bound again'), lines.join('; '));
+  });
+
   it('ctx.publish() reaches the advisory cache', async () => {
     const p = writePolicy(
       dir,
