@@ -10,12 +10,13 @@
 // KOFFLOAD_SIM_TRANSPORT=netlink|inproc chooses.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
+import { cFixture } from '../c-fixture.js';
 import { KoffloadClient, type KernelRequest, type SubsysInfo } from '../../src/kernel/client.js';
 import type { FamilyClientOptions } from '../../src/kernel/family.js';
 import { KtestClient, type RunOptions, type RunResult } from '../../src/kernel/test-client.js';
@@ -308,16 +309,7 @@ export function payloadOf(text: string): Buffer {
  * host; undefined when neither is possible.
  */
 export function probeBinary(): string | undefined {
-  const prebuilt = join(here, 'fixtures', 'nl-probe');
-  if (existsSync(prebuilt)) return prebuilt;
-  const src = join(root, 'test', 'conformance', 'fixtures', 'nl-probe.c');
-  const out = join(mkdtempSync(join(tmpdir(), 'koffload-probe-')), 'nl-probe');
-  try {
-    execFileSync('cc', ['-O2', '-Wall', '-I', join(root, 'kernel-shim', 'include'), '-o', out, src], { stdio: 'ignore' });
-    return out;
-  } catch {
-    return undefined;
-  }
+  return cFixture('conformance', 'nl-probe');
 }
 
 /** The port the koffload family answers on: 0 for the kernel, the simulator's port on netlink. */
