@@ -575,8 +575,9 @@ export class Daemon {
 
   /**
    * Binds `name` again on the reload/stop chain, with new servers for its
-   * (possibly new) subsystem id; unless stop() was called or a reload
-   * replaced `old` meanwhile. A failure is logged; the next check tries again.
+   * (possibly new) subsystem id, and lets the old ones drain; unless stop()
+   * was called or a reload replaced `old` meanwhile. A failure is logged;
+   * the next check tries again.
    */
   private rebind(name: string, old: Bound): Promise<void> {
     const run = this.chain.then(async () => {
@@ -606,7 +607,9 @@ export class Daemon {
       }
       this.lost.delete(name);
       this.logger.info('bound again', { subsystem: name, id: info.subsysId, policy: old.policy.name });
-      await Promise.all([old.live.drain(), old.shadow?.drain()]);
+      // the kernel ended the old binding's calls already: its handlers still running only finish or time out,
+      // so the chain (a reload, a stop) does not wait for them
+      void Promise.all([old.live.drain(), old.shadow?.drain()]).catch(() => {});
     });
     this.chain = run.catch(() => {});
     return run.catch((err: unknown) => this.logger.warn('binding again failed; the next check tries again', { subsystem: name, err: String(err) }));

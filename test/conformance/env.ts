@@ -214,6 +214,29 @@ export class ChildHandler {
   }
 }
 
+/** koffloadd's CLI, compiled. */
+export const KOFFLOADD = join(root, 'dist', 'src', 'cli', 'koffloadd.js');
+
+/**
+ * Reads a koffloadd child's stderr into lines and waits, bounded, until it
+ * serves (its "metrics url=" line); fails with its log when it exits first.
+ */
+export async function koffloaddServing(proc: ChildProcess, what = 'koffloadd'): Promise<{ log: string[]; metricsUrl: string }> {
+  const log: string[] = [];
+  let buf = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      log.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  await waitFor(`${what} serving`, () => log.some((l) => / info koffloadd metrics url=/.test(l)) || proc.exitCode !== null, 60_000);
+  assert.equal(proc.exitCode, null, `${what} exited at start:\n${log.join('\n')}`);
+  return { log, metricsUrl: /url=(\S+)/.exec(log.find((l) => / metrics url=/.test(l))!)![1]! };
+}
+
 /** Runs an unprivileged child and returns the error code of each command, and what get showed. */
 export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, unknown> {
   const out = execFileSync(process.execPath, [join(here, 'fixtures', 'child-handler.js'), 'unpriv', name], {

@@ -28,7 +28,7 @@ import { KoffloadClient } from '../../src/kernel/client.js';
 import { KtestClient, type RunOptions, type RunResult } from '../../src/kernel/test-client.js';
 import { KOFFLOAD_TEST } from '../../src/generated/wire.js';
 import { parsePsi } from '../../src/runtime/pressure.js';
-import { Ledger, TARGET_KIND, here, ms, nonZero, openTarget, root, sleep, target, waitFor } from './env.js';
+import { KOFFLOADD, Ledger, TARGET_KIND, here, koffloaddServing, ms, nonZero, openTarget, sleep, target, waitFor } from './env.js';
 import { skipBecause } from '../skip.js';
 
 const OP_ECHO = 1;
@@ -156,23 +156,10 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
       cfg,
       JSON.stringify({ policies: [join(here, 'fixtures', 'pressure-policy.js')], metricsPort: 0, record, heap: { maxOldSpaceMb: 128, maxSemiSpaceMb: 4 }, mlock: label === 'prot' }),
     );
-    const koffloadd = join(root, 'dist', 'src', 'cli', 'koffloadd.js');
     const prep = label === 'prot' ? `echo $$ > ${PROT_CG}/cgroup.procs && echo -900 > /proc/self/oom_score_adj` : 'echo 1000 > /proc/self/oom_score_adj';
-    const proc = spawn('/bin/sh', ['-c', `${prep} && exec "$0" "$@"`, process.execPath, koffloadd, '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: target().childEnv });
+    const proc = spawn('/bin/sh', ['-c', `${prep} && exec "$0" "$@"`, process.execPath, KOFFLOADD, '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: target().childEnv });
     procs.push(proc);
-    const log: string[] = [];
-    let buf = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        log.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
-    await waitFor(`koffloadd (${label}) serving`, () => log.some((l) => / info koffloadd metrics url=/.test(l)) || proc.exitCode !== null, 60_000);
-    assert.equal(proc.exitCode, null, `koffloadd exited at start:\n${log.join('\n')}`);
-    const metricsUrl = /url=(\S+)/.exec(log.find((l) => / metrics url=/.test(l))!)![1]!;
+    const { log, metricsUrl } = await koffloaddServing(proc, `koffloadd (${label})`);
     return { proc, log, metricsUrl, record };
   }
 

@@ -20,7 +20,7 @@ import { KtestClient } from '../../src/kernel/test-client.js';
 import { KOFFLOAD } from '../../src/generated/wire.js';
 import { FAULTS_POLICY } from '../prometheus-server.js';
 import { skipBecause } from '../skip.js';
-import { TARGET_KIND, nonZero, root, sleep, waitFor } from './env.js';
+import { KOFFLOADD, TARGET_KIND, koffloaddServing, nonZero, root, sleep, waitFor } from './env.js';
 
 const OP_ECHO = 1;
 const MODULES = ['koffload', 'koffload_test'] as const;
@@ -68,22 +68,10 @@ describe('upgrading koffload.ko under a running koffloadd (koffload.ko in the gu
   });
 
   it('koffloadd lives through rmmod and insmod of koffload_test.ko and koffload.ko, binds again by itself and serves; calls in flight fall back at once', async () => {
-    const log: string[] = [];
-    proc = spawn(process.execPath, [join(root, 'dist', 'src', 'cli', 'koffloadd.js'), '--policy', FAULTS_POLICY, '--metrics-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc = spawn(process.execPath, [KOFFLOADD, '--policy', FAULTS_POLICY, '--metrics-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const p = proc;
-    let buf = '';
-    p.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        log.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
     const alive = (): boolean => p.exitCode === null && p.signalCode === null;
-    await waitFor('koffloadd serving', () => log.some((l) => / metrics url=/.test(l)) || !alive(), 60_000);
-    assert.ok(alive(), `koffloadd exited at start:\n${log.join('\n')}`);
-    const metricsUrl = /url=(\S+)/.exec(log.find((l) => / metrics url=/.test(l))!)![1]!;
+    const { log, metricsUrl } = await koffloaddServing(p);
 
     // serving before the upgrade
     const serve = async (calls: number): Promise<void> => {
