@@ -120,12 +120,12 @@ export class PrometheusServer {
 
   /**
    * An instant query, as label sets and values; at `atMs` (a sample's
-   * timestamp, ms) it sees that sample and nothing later.
+   * timestamp, ms, from scrapeAfter()) it sees that scrape's samples and
+   * nothing later.
    */
   async query(q: string, atMs?: number): Promise<Sample[]> {
     const params = new URLSearchParams({ query: q });
-    // half a millisecond past the sample: the API's float seconds round either way
-    if (atMs !== undefined) params.set('time', ((atMs + 0.5) / 1000).toFixed(4));
+    if (atMs !== undefined) params.set('time', (atMs / 1000).toFixed(3));
     const d = await this.get<{ resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?${params}`);
     assert.equal(d.resultType, 'vector', q);
     return d.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
@@ -138,8 +138,11 @@ export class PrometheusServer {
 
   /**
    * Waits, bounded, for a scrape that started after `afterMs` and
-   * succeeded, and for its samples to be queryable; resolves with its
-   * timestamp (ms).
+   * succeeded, and for its samples to be queryable; resolves with their
+   * timestamp (ms). That is the scrape's start as Prometheus stored it,
+   * which may differ by a few ms from the start the targets API reports
+   * (Prometheus aligns timestamps to the interval), so it is read back
+   * from the stored samples of `up`.
    */
   async scrapeAfter(afterMs: number, what: string, ms = 30_000): Promise<number> {
     let at = 0;
@@ -148,9 +151,14 @@ export class PrometheusServer {
         what,
         async () => {
           const t = await this.scrapeTarget();
-          if (t?.health !== 'up' || Date.parse(t.lastScrape) <= afterMs) return false;
-          at = Date.parse(t.lastScrape);
-          return (await this.query('up{job="koffloadd"}', at)).length > 0;
+          const started = t?.health === 'up' ? Date.parse(t.lastScrape) : 0;
+          if (started <= afterMs) return false;
+          const d = await this.get<{ result: { values: [number, string][] }[] }>(`/api/v1/query?${new URLSearchParams({ query: 'up{job="koffloadd"}[1m]' })}`);
+          // neighbouring scrapes are an interval apart
+          const mine = d.result.flatMap((r) => r.values.map(([ts]) => Math.round(ts * 1000))).find((ts) => Math.abs(ts - started) <= 50);
+          if (mine === undefined) return false;
+          at = mine;
+          return true;
         },
         ms,
       ),
