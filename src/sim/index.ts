@@ -118,7 +118,8 @@ export interface Simulator {
    * koffload_unregister() then koffload_register() of `subsys`, as when
    * its module is unloaded and loaded again: pending calls end with
    * shutdown, the binding goes, the subsystem comes back unbound under a
-   * new id, which this resolves with.
+   * new id, which this resolves with. Its counters go on (koffload.ko's
+   * start from zero with the new registration).
    */
   reregister(subsys: string): Promise<number>;
   /** Unregisters everything; pending calls end with shutdown. */
