@@ -54,12 +54,6 @@ describe('upgrading koffload.ko under a running koffloadd (koffload.ko in the gu
   const saved = new Map<string, string[]>();
   let proc: ChildProcess | undefined;
 
-  before(function () {
-    if (TARGET_KIND !== 'kernel') skipBecause(this, 'needs koffload.ko to unload and load (on the simulator, test/unit/runtime-daemon.test.ts re-registers the subsystem under a running daemon)');
-    const others = users('koffload').filter((u) => u !== 'koffload_test');
-    if (others.length > 0) skipBecause(this, `koffload.ko is also used by ${others.join(', ')}, which this test would have to unload`);
-    for (const m of MODULES) saved.set(m, params(m));
-  });
 
   after(async () => {
     if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
@@ -67,7 +61,11 @@ describe('upgrading koffload.ko under a running koffloadd (koffload.ko in the gu
     for (const m of MODULES) if (saved.has(m) && !loaded(m)) execFileSync('insmod', [join(kmodDir, `${m}.ko`), ...saved.get(m)!]);
   });
 
-  it('koffloadd lives through rmmod and insmod of koffload_test.ko and koffload.ko, binds again by itself and serves; calls in flight fall back at once', async () => {
+  it('koffloadd lives through rmmod and insmod of koffload_test.ko and koffload.ko, binds again by itself and serves; calls in flight fall back at once', async function () {
+    if (TARGET_KIND !== 'kernel') skipBecause(this, 'needs koffload.ko to unload and load (on the simulator, test/unit/runtime-daemon.test.ts re-registers the subsystem under a running daemon)');
+    const others = users('koffload').filter((u) => u !== 'koffload_test');
+    if (others.length > 0) skipBecause(this, `koffload.ko is also used by ${others.join(', ')}, which this test would have to unload`);
+    for (const m of MODULES) saved.set(m, params(m));
     proc = spawn(process.execPath, [KOFFLOADD, '--policy', FAULTS_POLICY, '--metrics-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const p = proc;
     const alive = (): boolean => p.exitCode === null && p.signalCode === null;

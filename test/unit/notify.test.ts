@@ -146,14 +146,19 @@ describe('systemd notify: koffloadd against the simulator', function () {
   let listen: Listener | undefined;
   let child: ChildProcess | undefined;
 
-  beforeEach(async function () {
-    if (!IS_ROOT) skipBecause(this, 'needs root: koffloadd reaches the simulator over netlink, which needs CAP_NET_ADMIN');
-    const bin = cFixture('unit', 'notify-listen');
-    if (!bin) skipBecause(this, 'needs a C compiler (cc) for fixtures/notify-listen.c');
+  const bin = IS_ROOT ? cFixture('unit', 'notify-listen') : undefined;
+  /** What each test needs, said in its title when missing. */
+  const need = (ctx: Mocha.Context): void => {
+    if (!IS_ROOT) skipBecause(ctx, 'needs root: koffloadd reaches the simulator over netlink, which needs CAP_NET_ADMIN');
+    if (!bin) skipBecause(ctx, 'needs a C compiler (cc) for fixtures/notify-listen.c');
+  };
+
+  beforeEach(async () => {
+    if (!bin) return;
     dir = mkdtempSync(join(tmpdir(), 'koffload-notify-'));
     state = join(dir, 'sim.json');
     sim = await startSimulator({ transport: 'netlink', stateFile: state });
-    listen = await Listener.start(bin, join(dir, 'notify'));
+    listen = await Listener.start(bin!, join(dir, 'notify'));
   });
   afterEach(async () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -181,7 +186,8 @@ describe('systemd notify: koffloadd against the simulator', function () {
     }
   };
 
-  it('READY=1 once bound and listening, never while the policy loads; STOPPING=1 on SIGTERM', async () => {
+  it('READY=1 once bound and listening, never while the policy loads; STOPPING=1 on SIGTERM', async function () {
+    need(this);
     // a policy that takes 1.5 s to load: the daemon neither binds nor listens meanwhile
     const slow = writePolicy(
       dir,
@@ -212,7 +218,8 @@ describe('systemd notify: koffloadd against the simulator', function () {
     assert.deepEqual(listen!.messages.map((m) => m.split('\n')[0]), ['READY=1', 'STOPPING=1']);
   });
 
-  it('no READY=1 from a start that fails at the bind (another process serves ktest)', async () => {
+  it('no READY=1 from a start that fails at the bind (another process serves ktest)', async function () {
+    need(this);
     const other = await KoffloadClient.open(sim!.clientOptions());
     try {
       await other.bind({ name: 'ktest' });
@@ -225,7 +232,8 @@ describe('systemd notify: koffloadd against the simulator', function () {
     assert.deepEqual(listen!.messages, []);
   });
 
-  it('no READY=1 from a start that fails at the listen, after the bind (the metrics port is taken)', async () => {
+  it('no READY=1 from a start that fails at the listen, after the bind (the metrics port is taken)', async function () {
+    need(this);
     const taken: Server = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     try {
