@@ -352,6 +352,17 @@ export function nlmonUp(): { packets(): number; down(): void } {
   };
 }
 
+/**
+ * The kernel log, a line each, without the empty string after the last
+ * newline: its length is the index the next line will have, so
+ * `dmesg().slice(n)` after `n = dmesg().length` is what came since.
+ */
+export function dmesg(): string[] {
+  return execFileSync('dmesg', { encoding: 'utf8', maxBuffer: 64 << 20 })
+    .split('\n')
+    .filter((l) => l !== '');
+}
+
 /** The kernel's taint flags: W (512) is set by any WARN. */
 export function taint(): number {
   return Number(readFileSync('/proc/sys/kernel/tainted', 'utf8'));

@@ -28,7 +28,7 @@ import { KoffloadClient } from '../../src/kernel/client.js';
 import { KtestClient, type RunOptions, type RunResult } from '../../src/kernel/test-client.js';
 import { KOFFLOAD_TEST } from '../../src/generated/wire.js';
 import { parsePsi } from '../../src/runtime/pressure.js';
-import { KOFFLOADD, Ledger, TARGET_KIND, here, koffloaddServing, ms, nonZero, openTarget, sleep, target, waitFor } from './env.js';
+import { KOFFLOADD, Ledger, TARGET_KIND, dmesg, here, koffloaddServing, ms, nonZero, openTarget, sleep, target, waitFor } from './env.js';
 import { skipBecause } from '../skip.js';
 
 const OP_ECHO = 1;
@@ -78,7 +78,6 @@ const outcomesText = (r: RunResult): string =>
   Object.entries(nonZero(r.outcomes))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
-const dmesg = (): string[] => execFileSync('dmesg', { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
 
 describe('koffloadd under memory pressure (koffload.ko in the guest)', function () {
   this.timeout(400_000);

@@ -20,7 +20,7 @@ import { KtestClient } from '../../src/kernel/test-client.js';
 import { KOFFLOAD } from '../../src/generated/wire.js';
 import { FAULTS_POLICY } from '../prometheus-server.js';
 import { skipBecause } from '../skip.js';
-import { KOFFLOADD, TARGET_KIND, koffloaddServing, nonZero, root, sleep, waitFor } from './env.js';
+import { KOFFLOADD, TARGET_KIND, dmesg, koffloaddServing, nonZero, root, sleep, waitFor } from './env.js';
 
 const OP_ECHO = 1;
 const MODULES = ['koffload', 'koffload_test'] as const;
@@ -46,7 +46,6 @@ const params = (m: string): string[] => {
     }
   });
 };
-const dmesg = (): string[] => execFileSync('dmesg', { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
 
 describe('upgrading koffload.ko under a running koffloadd (koffload.ko in the guest)', function () {
   this.timeout(300_000);
