@@ -287,8 +287,8 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   private constructor(
     private readonly genl: GenlClient,
     private family: number,
-    /** whether the id came from nlctrl (and can be asked again), not from the options */
-    private readonly familyResolved: boolean,
+    /** whether nlctrl can be asked for the id again: the peer is the kernel, not a simulator that may not answer it */
+    private readonly familyResolvable: boolean,
     /** added to every REQUEST deadline (KoffloadClientOptions.monotonicOffsetNs) */
     readonly monotonicOffsetNs: bigint,
   ) {
@@ -318,7 +318,8 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     const offset = options.monotonicOffsetNs ?? monotonicOffsetNs();
     // a handler's socket: failed replies come back as headers only
     const { genl, familyId } = await openFamily(KOFFLOAD.familyName, { capAck: true, ...options });
-    return new KoffloadClient(genl, familyId, options.familyId === undefined, offset);
+    const kernelPeer = !options.peerPort && options.socket === undefined;
+    return new KoffloadClient(genl, familyId, options.familyId === undefined || kernelPeer, offset);
   }
 
   /** The genl family id this client talks to (refreshFamily() may change it). */
@@ -330,12 +331,12 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
    * Asks nlctrl for the family's id again, for after koffload.ko was
    * unloaded and loaded anew (a new module gets a new id); the socket and
    * everything bound through it stay. Resolves with the id in use (the same
-   * one when the family did not change, or when the id came from the
-   * options); rejects with NetlinkError ENOENT while the family is not
-   * registered.
+   * one when the family did not change, or when the peer is a simulator
+   * whose id came from the options); rejects with NetlinkError ENOENT while
+   * the family is not registered.
    */
   async refreshFamily(): Promise<number> {
-    if (!this.familyResolved) return this.family;
+    if (!this.familyResolvable) return this.family;
     // replies queued for the old family go first, and fail there
     this.flush();
     this.family = await this.genl.resolveFamily(KOFFLOAD.familyName);
