@@ -71,6 +71,10 @@
 #                            project's modules; all are unloaded in reverse after the run
 #   KOFFLOAD_GUEST_BINS      programs (names on the PATH or paths) copied with the
 #                            libraries ldd lists into the guest's /usr/local/bin, e.g. mkfs.f2fs
+#   KOFFLOAD_GUEST_OPTIONAL_BINS  the same for programs the suite can do without: copied when
+#                            installed, else left out with a line saying so (`npm run
+#                            test:kernel` names prometheus here, ~48 MiB: the suite's
+#                            test/conformance/prometheus.test.ts skips without it)
 #   KOFFLOAD_GUEST_FILES     files or directories of the repository copied to the same
 #                            path under the guest's /koffload, e.g. poc/gc
 #   Every other KOFFLOAD_* variable of the host is passed into the guest as is.
@@ -289,7 +293,15 @@ cp "$node_bin" "$root/usr/bin/node"
 elfs=("$node_bin")
 [ -x "$root/usr/sbin/ip" ] && elfs+=("$root/usr/sbin/ip")
 elfs+=("${c_fixtures[@]}")
-for b in ${KOFFLOAD_GUEST_BINS:-}; do
+guest_bins=(${KOFFLOAD_GUEST_BINS:-})
+for b in ${KOFFLOAD_GUEST_OPTIONAL_BINS:-}; do
+	if command -v "$b" >/dev/null 2>&1; then
+		guest_bins+=("$b")
+	else
+		say "$b is not installed: the guest runs without it (KOFFLOAD_GUEST_OPTIONAL_BINS)"
+	fi
+done
+for b in "${guest_bins[@]}"; do
 	p="$(command -v "$b" 2>/dev/null || true)"
 	[ -n "$p" ] && [ -x "$p" ] || die "KOFFLOAD_GUEST_BINS names $b, which is not an executable"
 	p="$(readlink -f "$p")"
@@ -351,7 +363,7 @@ mods="${KOFFLOAD_KMOD_NAMES-koffload koffload_test}"
 	while IFS= read -r name; do
 		case "$name" in
 			KOFFLOAD_GUEST_CMD | KOFFLOAD_TARGET | KOFFLOAD_KMOD_DIR | KOFFLOAD_KMOD_SRC) continue ;;
-			KOFFLOAD_CLOUD_KMODS | KOFFLOAD_EXTRA_KOS | KOFFLOAD_GUEST_BINS | KOFFLOAD_GUEST_FILES) continue ;;
+			KOFFLOAD_CLOUD_KMODS | KOFFLOAD_EXTRA_KOS | KOFFLOAD_GUEST_BINS | KOFFLOAD_GUEST_OPTIONAL_BINS | KOFFLOAD_GUEST_FILES) continue ;;
 		esac
 		printf 'export %s=%s\n' "$name" "$(shquote "${!name}")"
 	done < <(compgen -e | grep -E '^KOFFLOAD_[A-Za-z0-9_]*$' || true)

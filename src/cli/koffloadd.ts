@@ -15,6 +15,7 @@ import { EXIT, describeError, exitCodeOf, runIfMain, usageError } from '../runti
 import { Daemon, type DaemonConfig, validateConfig } from '../runtime/daemon.js';
 import { LEVELS, type Level, createLogger } from '../runtime/logger.js';
 import { execPlan, heapExecPlan, heapFlags, heapLimitMb } from '../runtime/memory.js';
+import { SystemdNotifier } from '../runtime/notify.js';
 
 export const HELP = `usage: koffloadd [options]
 
@@ -41,6 +42,9 @@ options:
       --state-file FILE    the simulator's state file (default: its own)
       --log-level LEVEL    debug|info|warn|error|silent (default info)
   -h, --help               this text
+
+systemd: with $NOTIFY_SOCKET set (Type=notify), sends READY=1 once every
+         subsystem is bound and /metrics listens, STOPPING=1 when it stops
 
 signals: SIGTERM, SIGINT  decline queued work, finish running handlers,
                           unbind, exit 0 (during startup: once started)
@@ -143,6 +147,7 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const logger = createLogger({ level: opts.logLevel, prefix: 'koffloadd' });
+  const notifier = new SystemdNotifier({ logger });
   const config = opts.config;
   if (config.heap) {
     // V8's heap limits are fixed when node starts: restart this process (same pid) with them
@@ -195,6 +200,7 @@ export async function main(argv: string[]): Promise<number> {
         return;
       }
       logger.info('stopping', { signal: sig });
+      notifier.stopping();
       runStop(daemon);
     };
     const onTerm = (): void => stop('SIGTERM');
@@ -237,8 +243,12 @@ export async function main(argv: string[]): Promise<number> {
         });
         if (stopping) {
           logger.info('stopping', { signal: 'received during startup' });
+          notifier.stopping();
           runStop(d);
+          return;
         }
+        // bound and listening: what systemd's Type=notify waits for
+        notifier.ready(`serving ${d.subsystems().map((s) => s.name).join(', ')}`);
       },
       (err: unknown) => {
         process.stderr.write(`${describeError('koffloadd', err)}\n`);

@@ -286,7 +286,9 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
 
   private constructor(
     private readonly genl: GenlClient,
-    readonly familyId: number,
+    private family: number,
+    /** whether nlctrl can be asked for the id again: the peer is the kernel, not a simulator that may not answer it */
+    private readonly familyResolvable: boolean,
     /** added to every REQUEST deadline (KoffloadClientOptions.monotonicOffsetNs) */
     readonly monotonicOffsetNs: bigint,
   ) {
@@ -316,7 +318,29 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     const offset = options.monotonicOffsetNs ?? monotonicOffsetNs();
     // a handler's socket: failed replies come back as headers only
     const { genl, familyId } = await openFamily(KOFFLOAD.familyName, { capAck: true, ...options });
-    return new KoffloadClient(genl, familyId, offset);
+    const kernelPeer = !options.peerPort && options.socket === undefined;
+    return new KoffloadClient(genl, familyId, options.familyId === undefined || kernelPeer, offset);
+  }
+
+  /** The genl family id this client talks to (refreshFamily() may change it). */
+  get familyId(): number {
+    return this.family;
+  }
+
+  /**
+   * Asks nlctrl for the family's id again, for after koffload.ko was
+   * unloaded and loaded anew (a new module gets a new id); the socket and
+   * everything bound through it stay. Resolves with the id in use (the same
+   * one when the family did not change, or when the peer is a simulator
+   * whose id came from the options); rejects with NetlinkError ENOENT while
+   * the family is not registered.
+   */
+  async refreshFamily(): Promise<number> {
+    if (!this.familyResolvable) return this.family;
+    // replies queued for the old family go first, and fail there
+    this.flush();
+    this.family = await this.genl.resolveFamily(KOFFLOAD.familyName);
+    return this.family;
   }
 
   /** This socket's netlink port id. */
@@ -342,7 +366,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     }
     // replies queued earlier go first: an UNBIND must not overtake them
     this.flush();
-    return this.genl.request(this.familyId, cmd, enc, { version: KOFFLOAD.version, dump: opts.dump ?? false });
+    return this.genl.request(this.family, cmd, enc, { version: KOFFLOAD.version, dump: opts.dump ?? false });
   }
 
   /**
@@ -412,7 +436,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     const seq = this.genl.allocSeq();
     const end = encodeReply(b, start + NLMSG_HDRLEN + GENL_HDRLEN, values);
     wr32(b, end - start, start);
-    wr16(b, this.familyId, start + 4);
+    wr16(b, this.family, start + 4);
     wr16(b, NLM_F.REQUEST, start + 6);
     wr32(b, seq, start + 8);
     wr32(b, this.genl.portId, start + 12);
@@ -490,7 +514,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
    * decode, which the generic path then counts and declines.
    */
   private onRawRequest(buf: Buffer, off: number, len: number): boolean {
-    if (len < NLMSG_HDRLEN + GENL_HDRLEN || rd16(buf, off + 4) !== this.familyId || buf[off + NLMSG_HDRLEN] !== CMD.request) return false;
+    if (len < NLMSG_HDRLEN + GENL_HDRLEN || rd16(buf, off + 4) !== this.family || buf[off + NLMSG_HDRLEN] !== CMD.request) return false;
     let a;
     try {
       a = decodeRequest(buf, off + NLMSG_HDRLEN + GENL_HDRLEN, off + len);
@@ -522,7 +546,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   }
 
   private onMessage(m: GenlMessage): void {
-    if (m.header.type !== this.familyId || m.cmd !== CMD.request) {
+    if (m.header.type !== this.family || m.cmd !== CMD.request) {
       this.stats.unexpected++;
       return;
     }
@@ -549,7 +573,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     if (ev.extack !== undefined) out.extack = ev.extack;
     const slot = ev.seq % REPLY_SEQS_KEPT;
     const known = ev.seq !== 0 && this.replySeqs[slot] === ev.seq;
-    const reqId = known ? this.replyIds[slot] : echoedReqId(ev, this.familyId);
+    const reqId = known ? this.replyIds[slot] : echoedReqId(ev, this.family);
     if (known) this.replySeqs[slot] = 0;
     if (reqId !== undefined) out.reqId = reqId;
     this.emit('replyError', out);

@@ -3,8 +3,9 @@
  * dist/native/koffload_nl.node by `npm run build` (scripts/build-native.mjs).
  * The transport (src/netlink/socket.ts) uses its socket calls, once a real
  * netlink socket is opened (the in-memory simulator never loads it); the
- * runtime uses its PSI watch (src/runtime/pressure.ts) and its mlockall,
- * RLIMIT_MEMLOCK and execve calls (src/runtime/memory.ts).
+ * runtime uses its PSI watch (src/runtime/pressure.ts), its mlock2,
+ * RLIMIT_MEMLOCK and execve calls (src/runtime/memory.ts) and its
+ * sd_notify datagram (src/runtime/notify.ts).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -56,6 +57,12 @@ export interface KoffloadNl {
   memlockLimit(): [number, number];
   /** execve(2): replaces this process; returns only by throwing. */
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
+  /**
+   * sd_notify(3): one AF_UNIX datagram with `state` to `socketPath` (an
+   * absolute path, or '@name' in the abstract namespace): 0 or the errno
+   * (ENAMETOOLONG, EINVAL for a path neither absolute nor abstract).
+   */
+  sdNotify(socketPath: string, state: string): number;
 }
 
 /** True when the addon was built (the runtime then uses its PSI triggers and memory locking). */

@@ -50,6 +50,11 @@
  * - execve(): replaces the process image (same pid, same cgroup, same
  *   systemd MainPID) so koffloadd can restart itself with V8 heap flags
  *   from its config; returns only by throwing.
+ * - sdNotify(): systemd's readiness protocol (sd_notify(3)) without
+ *   libsystemd: one datagram with the state lines to the AF_UNIX
+ *   SOCK_DGRAM socket $NOTIFY_SOCKET names, a path or, with a leading
+ *   '@', a name in the abstract namespace; returns the errno rather than
+ *   throwing, as a daemon outside systemd's care must not fail on it.
  *
  * Exports, all synchronous; a failed system call throws an Error with
  * `errno` (positive), `code` ('EBADF') and `syscall`, as Node's do;
@@ -71,6 +76,9 @@
  *	the errno of mlock2()
  *   memlockLimit()  -> [soft, hard] bytes (Infinity: unlimited)
  *   execve(path, argv, env)  -> does not return; throws on failure
+ *   sdNotify(socketPath, state)  -> 0, or the errno of socket()/sendto()
+ *	(ENAMETOOLONG for a path that does not fit sun_path, EINVAL for one
+ *	neither absolute nor abstract)
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -78,6 +86,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +96,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -1061,6 +1071,61 @@ out:
 	return NULL;
 }
 
+/* sd_notify(3)'s datagram: 0 or the errno; @path is "/abs/path" or "@abstract". */
+static int notify_send(const char *path, size_t path_len, const char *state, size_t state_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t sa_len;
+	ssize_t n;
+	int fd, err = 0;
+
+	if (path_len < 2 || (path[0] != '/' && path[0] != '@'))
+		return EINVAL;
+	if (path_len > sizeof(sa.sun_path) || (path[0] == '/' && path_len == sizeof(sa.sun_path)))
+		return ENAMETOOLONG;
+	memcpy(sa.sun_path, path, path_len);
+	/* abstract: a leading NUL, and the length says where the name ends */
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	sa_len = offsetof(struct sockaddr_un, sun_path) + path_len + (path[0] == '/');
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	n = sendto(fd, state, state_len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, sa_len);
+	if (n < 0)
+		err = errno;
+	else if ((size_t)n != state_len)
+		err = EMSGSIZE;
+	close(fd);
+	return err;
+}
+
+static napi_value nl_sd_notify(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2], result;
+	size_t argc = 2, path_len, state_len;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 2], state[4096];
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 2) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "sdNotify(socketPath, state) takes 2 arguments");
+		return NULL;
+	}
+	if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &path_len) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "socketPath must be a string");
+		return NULL;
+	}
+	if (napi_get_value_string_utf8(env, argv[1], state, sizeof(state), &state_len) != napi_ok || state_len == 0 ||
+	    state_len >= sizeof(state) - 1) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "state must be a string of 1..4094 bytes");
+		return NULL;
+	}
+	/* a path cut short by the buffer is too long, not another path */
+	NAPI_CALL(env, napi_create_int32(env, path_len >= sizeof(path) - 1 ? ENAMETOOLONG :
+					 notify_send(path, path_len, state, state_len), &result));
+	return result;
+}
+
 NAPI_MODULE_INIT()
 {
 	static const napi_property_descriptor props[] = {
@@ -1078,6 +1143,7 @@ NAPI_MODULE_INIT()
 		{ "mlockBuffer", NULL, nl_mlock_buffer, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "memlockLimit", NULL, nl_memlock_limit, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "execve", NULL, nl_execve, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "sdNotify", NULL, nl_sd_notify, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 
 	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

@@ -27,6 +27,19 @@
  * The /metrics server caps its connections, times out slow clients, and
  * keeps an 'error' listener for its whole life; scrapes share one kernel
  * dump per DaemonMetrics kernelStatsCacheMs.
+ *
+ * Binding check (DaemonOptions.bindingCheckMs): a binding can go away
+ * without this daemon unbinding it, when the subsystem's module is
+ * unloaded (koffload_unregister() ends its pending calls and drops the
+ * handler) or koffload.ko itself is (the genl family goes, and a new
+ * module registers it under another id). The check asks the kernel for
+ * each served subsystem every bindingCheckMs; one that is registered and
+ * unbound again (or anew, under another subsystem id) is bound again with
+ * the same policy and BIND settings as at start, after nlctrl is asked for
+ * the family id anew when the old one is gone. A subsystem another process
+ * has bound meanwhile is left to it. Rebinding runs on the reload/stop
+ * chain, so it never races a reload or a stop; it changes nothing for the
+ * subsystems that kept their binding.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter } from 'prom-client';
@@ -113,6 +126,12 @@ export interface DaemonOptions {
   lockOps?: LockOps;
   /** what the start-up protection check reads (tests inject it). @default readProtection() */
   protection?: () => ProtectionFacts;
+  /**
+   * How often every served subsystem's binding is checked, and bound again
+   * when the kernel lost it (the binding check above), ms; 0 turns the
+   * check off. @default 1000
+   */
+  bindingCheckMs?: number;
 }
 
 interface Bound {
@@ -239,6 +258,10 @@ export class Daemon {
   private stopRequested = false;
   /** reloads and stop, one after another; never rejects */
   private chain: Promise<void> = Promise.resolve();
+  /** the binding check's timer, and why each subsystem it found unbound is (for one log line per loss) */
+  private checkTimer: NodeJS.Timeout | undefined;
+  private checking = false;
+  private readonly lost = new Map<string, string>();
 
   private constructor(
     readonly client: KoffloadClient,
@@ -330,6 +353,7 @@ export class Daemon {
       d.heapMeter.start();
       await d.apply(live, shadow);
       if (config.metricsPort !== null && config.metricsPort !== undefined) await d.listen(config.metricsPort, config.metricsHost ?? '127.0.0.1');
+      d.startBindingCheck(opts.bindingCheckMs ?? 1000);
     } catch (err) {
       await d.stop().catch(() => {});
       throw err;
@@ -414,6 +438,7 @@ export class Daemon {
         shadow: sp ? this.makeServer(sp, info.subsysId, 'shadow') : undefined,
       };
       const old = this.bound.get(p.subsystem);
+      if (old) this.dispatcher.remove(old.subsysId);
       this.dispatcher.remove(info.subsysId);
       this.dispatcher.add(b.live);
       if (b.shadow) this.dispatcher.add(b.shadow);
@@ -495,6 +520,99 @@ export class Daemon {
     } catch (err) {
       this.logger.warn('unbind failed', { subsystem: name, err: String(err) });
     }
+  }
+
+  private startBindingCheck(intervalMs: number): void {
+    if (intervalMs <= 0) return;
+    this.checkTimer = setInterval(() => void this.checkBindings(), intervalMs);
+    this.checkTimer.unref();
+  }
+
+  /** One round of the binding check; the next tick is skipped while one runs. */
+  private async checkBindings(): Promise<void> {
+    if (this.checking || this.stopRequested) return;
+    this.checking = true;
+    try {
+      for (const [name, b] of [...this.bound.entries()]) {
+        if (this.stopRequested) return;
+        const problem = await this.bindingProblem(name, b);
+        if (problem === undefined) continue;
+        if (this.lost.get(name) !== problem.why) {
+          this.lost.set(name, problem.why);
+          this.logger.warn(problem.rebind ? 'lost the binding; binding again' : 'lost the binding; binding again once the subsystem is back', { subsystem: name, why: problem.why });
+        }
+        if (problem.rebind) await this.rebind(name, b);
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Why subsystem `name` is not bound to this socket as `b` says, and whether binding it again can work; undefined when it is. */
+  private async bindingProblem(name: string, b: Bound): Promise<{ why: string; rebind: boolean } | undefined> {
+    let info: SubsysInfo;
+    try {
+      info = await this.client.getSubsys(name);
+    } catch (err) {
+      // ENOENT: the subsystem is not registered, or the whole family is gone (another id once it is back)
+      if (!(err instanceof NetlinkError && err.code === 'ENOENT')) return undefined;
+      try {
+        const was = this.client.familyId;
+        if ((await this.client.refreshFamily()) === was) return { why: 'the subsystem is not registered (its module unloaded?)', rebind: false };
+        info = await this.client.getSubsys(name);
+      } catch {
+        return { why: 'the koffload family is not registered (koffload.ko unloaded?)', rebind: false };
+      }
+    }
+    const mine = info.portid === 0 || info.portid === this.client.portId;
+    if (info.bound && mine && info.subsysId === b.subsysId) {
+      if (this.lost.delete(name)) this.logger.info('bound again', { subsystem: name, id: b.subsysId });
+      return undefined;
+    }
+    if (info.bound) return { why: `bound by another process (pid ${info.boundPid})`, rebind: false };
+    return { why: info.subsysId === b.subsysId ? 'unbound by the kernel' : `registered anew (id ${b.subsysId} -> ${info.subsysId})`, rebind: true };
+  }
+
+  /**
+   * Binds `name` again on the reload/stop chain, with new servers for its
+   * (possibly new) subsystem id, and lets the old ones drain; unless stop()
+   * was called or a reload replaced `old` meanwhile. A failure is logged;
+   * the next check tries again.
+   */
+  private rebind(name: string, old: Bound): Promise<void> {
+    const run = this.chain.then(async () => {
+      if (this.stopRequested || this.bound.get(name) !== old) return;
+      const info = await this.client.getSubsys(name);
+      const sc = this.config.subsystems?.[name] ?? {};
+      const b: Bound = {
+        subsysId: info.subsysId,
+        policy: old.policy,
+        live: this.makeServer(old.policy, info.subsysId, 'live'),
+        shadow: old.shadow ? this.makeServer(old.shadow.policy, info.subsysId, 'shadow') : undefined,
+      };
+      this.dispatcher.remove(old.subsysId);
+      this.dispatcher.add(b.live);
+      if (b.shadow) this.dispatcher.add(b.shadow);
+      this.bound.set(name, b);
+      try {
+        // the settings of the first bind: the kernel's state (an admin's mode) went with the old registration
+        await this.client.bind({ name, mode: sc.mode, canaryPermille: sc.canaryPermille, deadlineMs: old.policy.limits.deadlineMs, maxInflight: old.policy.limits.maxInflight });
+      } catch (err) {
+        this.dispatcher.remove(b.subsysId);
+        this.dispatcher.add(old.live);
+        if (old.shadow) this.dispatcher.add(old.shadow);
+        this.bound.set(name, old);
+        await Promise.all([b.live.drain(), b.shadow?.drain()]);
+        throw codedKernelError(err, name);
+      }
+      this.lost.delete(name);
+      this.logger.info('bound again', { subsystem: name, id: info.subsysId, policy: old.policy.name });
+      // the kernel ended the old binding's calls already: its handlers still running only finish or time out,
+      // so the chain (a reload, a stop) does not wait for them
+      void Promise.all([old.live.drain(), old.shadow?.drain()]).catch(() => {});
+    });
+    this.chain = run.catch(() => {});
+    return run.catch((err: unknown) => this.logger.warn('binding again failed; the next check tries again', { subsystem: name, err: String(err) }));
   }
 
   /**
@@ -585,6 +703,7 @@ export class Daemon {
   /** Drains, unbinds, closes, after a reload under way gave up. Idempotent. */
   stop(): Promise<void> {
     this.stopRequested = true;
+    clearInterval(this.checkTimer);
     this.stopping ??= this.chain.then(async () => {
       await Promise.all([...this.bound.entries()].map(([name, b]) => this.release(name, b)));
       this.dispatcher.detach();

@@ -114,6 +114,14 @@ export interface Simulator {
    * waits for. 0 when sent, else the negative errno koffload_advise() returns.
    */
   advise(subsys: string, op: number, payload: Uint8Array, opts?: { context?: ContextName }): Promise<number>;
+  /**
+   * koffload_unregister() then koffload_register() of `subsys`, as when
+   * its module is unloaded and loaded again: pending calls end with
+   * shutdown, the binding goes, the subsystem comes back unbound under a
+   * new id, which this resolves with. Its counters go on (koffload.ko's
+   * start from zero with the new registration).
+   */
+  reregister(subsys: string): Promise<number>;
   /** Unregisters everything; pending calls end with shutdown. */
   close(): Promise<void>;
 }
@@ -254,6 +262,14 @@ class SimulatorImpl implements Simulator {
 
   advise(subsys: string, op: number, payload: Uint8Array, opts: { context?: ContextName } = {}): Promise<number> {
     return this.core.advise(this.subsys(subsys), op, toBuf(payload), contextOf(opts.context ?? 'normal'));
+  }
+
+  async reregister(subsys: string): Promise<number> {
+    const ks = this.subsys(subsys);
+    await this.core.unregister(ks);
+    const err = this.core.register(ks);
+    if (err) throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `cannot register subsystem '${subsys}' again (errno ${-err})`);
+    return ks.id;
   }
 
   close(): Promise<void> {

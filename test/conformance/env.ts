@@ -10,12 +10,13 @@
 // KOFFLOAD_SIM_TRANSPORT=netlink|inproc chooses.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
+import { cFixture } from '../c-fixture.js';
 import { KoffloadClient, type KernelRequest, type SubsysInfo } from '../../src/kernel/client.js';
 import type { FamilyClientOptions } from '../../src/kernel/family.js';
 import { KtestClient, type RunOptions, type RunResult } from '../../src/kernel/test-client.js';
@@ -213,6 +214,29 @@ export class ChildHandler {
   }
 }
 
+/** koffloadd's CLI, compiled. */
+export const KOFFLOADD = join(root, 'dist', 'src', 'cli', 'koffloadd.js');
+
+/**
+ * Reads a koffloadd child's stderr into lines and waits, bounded, until it
+ * serves (its "metrics url=" line); fails with its log when it exits first.
+ */
+export async function koffloaddServing(proc: ChildProcess, what = 'koffloadd'): Promise<{ log: string[]; metricsUrl: string }> {
+  const log: string[] = [];
+  let buf = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      log.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  await waitFor(`${what} serving`, () => log.some((l) => / info koffloadd metrics url=/.test(l)) || proc.exitCode !== null, 60_000);
+  assert.equal(proc.exitCode, null, `${what} exited at start:\n${log.join('\n')}`);
+  return { log, metricsUrl: /url=(\S+)/.exec(log.find((l) => / metrics url=/.test(l))!)![1]! };
+}
+
 /** Runs an unprivileged child and returns the error code of each command, and what get showed. */
 export function runUnprivileged(name: SubsysName, uid = 65534): Record<string, unknown> {
   const out = execFileSync(process.execPath, [join(here, 'fixtures', 'child-handler.js'), 'unpriv', name], {
@@ -308,16 +332,7 @@ export function payloadOf(text: string): Buffer {
  * host; undefined when neither is possible.
  */
 export function probeBinary(): string | undefined {
-  const prebuilt = join(here, 'fixtures', 'nl-probe');
-  if (existsSync(prebuilt)) return prebuilt;
-  const src = join(root, 'test', 'conformance', 'fixtures', 'nl-probe.c');
-  const out = join(mkdtempSync(join(tmpdir(), 'koffload-probe-')), 'nl-probe');
-  try {
-    execFileSync('cc', ['-O2', '-Wall', '-I', join(root, 'kernel-shim', 'include'), '-o', out, src], { stdio: 'ignore' });
-    return out;
-  } catch {
-    return undefined;
-  }
+  return cFixture('conformance', 'nl-probe');
 }
 
 /** The port the koffload family answers on: 0 for the kernel, the simulator's port on netlink. */
@@ -335,6 +350,17 @@ export function nlmonUp(): { packets(): number; down(): void } {
     packets: () => stat('rx_packets') + stat('tx_packets') - base,
     down: () => execFileSync('ip', ['link', 'del', 'nlmon0']),
   };
+}
+
+/**
+ * The kernel log, a line each, without the empty string after the last
+ * newline: its length is the index the next line will have, so
+ * `dmesg().slice(n)` after `n = dmesg().length` is what came since.
+ */
+export function dmesg(): string[] {
+  return execFileSync('dmesg', { encoding: 'utf8', maxBuffer: 64 << 20 })
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 /** The kernel's taint flags: W (512) is set by any WARN. */

@@ -52,7 +52,7 @@ import { KoffloadClient } from '../../src/kernel/client.js';
 import { KtestClient, type RunOptions, type RunResult } from '../../src/kernel/test-client.js';
 import { KOFFLOAD_TEST } from '../../src/generated/wire.js';
 import { parsePsi } from '../../src/runtime/pressure.js';
-import { Ledger, TARGET_KIND, here, ms, nonZero, openTarget, root, sleep, target, waitFor, within } from './env.js';
+import { KOFFLOADD, Ledger, TARGET_KIND, dmesg, here, koffloaddServing, ms, nonZero, openTarget, sleep, target, waitFor, within } from './env.js';
 import { skipBecause } from '../skip.js';
 import { readKmsg } from './kmsg.js';
 
@@ -154,7 +154,6 @@ const outcomesText = (r: RunResult): string =>
   Object.entries(nonZero(r.outcomes))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
-const dmesg = (): string[] => execFileSync('dmesg', { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
 /**
  * What oom_badness() counts of a process, bytes: all of it (rss of every
  * kind + swap entries + page tables) and its anonymous part (anonymous rss
@@ -328,23 +327,10 @@ describe('koffloadd under memory pressure (koffload.ko in the guest)', function 
       cfg,
       JSON.stringify({ policies: [join(here, 'fixtures', 'pressure-policy.js')], metricsPort: 0, record, heap: { maxOldSpaceMb: 128, maxSemiSpaceMb: 4 }, mlock: label === 'prot' }),
     );
-    const koffloadd = join(root, 'dist', 'src', 'cli', 'koffloadd.js');
     const prep = `${label === 'prot' ? `echo $$ > ${PROT_CG}/cgroup.procs && ` : ''}echo ${OOM_SCORE_ADJ[label]} > /proc/self/oom_score_adj`;
-    const proc = spawn('/bin/sh', ['-c', `${prep} && exec "$0" "$@"`, process.execPath, koffloadd, '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: target().childEnv });
+    const proc = spawn('/bin/sh', ['-c', `${prep} && exec "$0" "$@"`, process.execPath, KOFFLOADD, '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'], env: target().childEnv });
     procs.push(proc);
-    const log: string[] = [];
-    let buf = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        log.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
-    await waitFor(`koffloadd (${label}) serving`, () => log.some((l) => / info koffloadd metrics url=/.test(l)) || proc.exitCode !== null, 60_000);
-    assert.equal(proc.exitCode, null, `koffloadd exited at start:\n${log.join('\n')}`);
-    const metricsUrl = /url=(\S+)/.exec(log.find((l) => / metrics url=/.test(l))!)![1]!;
+    const { log, metricsUrl } = await koffloaddServing(proc, `koffloadd (${label})`);
     return { proc, log, metricsUrl, record };
   }
 

@@ -49,6 +49,16 @@ describe('KoffloadClient / KtestClient on this host', () => {
     await assert.rejects(KoffloadClient.open(), (e: unknown) => e instanceof KoffloadError && e.code === 'KOFFLOAD_ERR_NO_FAMILY' && e.errnoCode === 'ENOENT');
   });
 
+  it('refreshFamily() asks nlctrl again also when the kernel family id came from the options (as resolveTarget() gives it)', async () => {
+    const c = await KoffloadClient.open({ familyId: 0x3ff });
+    try {
+      // no koffload family on this host: the kernel's answer, not the id it was given
+      await assert.rejects(c.refreshFamily(), (e: unknown) => e instanceof NetlinkError && e.code === 'ENOENT');
+    } finally {
+      c.close();
+    }
+  });
+
   it('KtestClient.open() fails with KOFFLOAD_ERR_NO_FAMILY', async () => {
     await assert.rejects(KtestClient.open(), { code: 'KOFFLOAD_ERR_NO_FAMILY' });
   });

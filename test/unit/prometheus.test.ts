@@ -12,9 +12,8 @@
 // Without the package (an ordinary user cannot install it) the tests skip
 // and say why; root's npm test installs it first.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EchoRequest, PickRequest, PickResponse } from '../../src/generated/proto/ktest.js';
@@ -24,8 +23,9 @@ import { silentLogger } from '../../src/runtime/policy.js';
 import type { DecisionEvent } from '../../src/runtime/server.js';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
 import { repoRoot } from '../../scripts/gen.js';
+import { FAULTS_POLICY, PrometheusServer, until } from '../prometheus-server.js';
 import { needTool } from '../skip.js';
-import { EXAMPLE, writePolicy } from './runtime-daemon.test.js';
+import { EXAMPLE } from './runtime-daemon.test.js';
 
 const DEPLOY = join(repoRoot(), 'deploy');
 const RULES = join(DEPLOY, 'prometheus', 'koffload.rules.yml');
@@ -33,7 +33,6 @@ const RULE_TESTS = join(DEPLOY, 'prometheus', 'koffload.rules.test.yml');
 const DASHBOARD = join(DEPLOY, 'grafana', 'koffload.json');
 
 const outcomeName = (k: Outcome): string => KOFFLOAD.outcomeNames[KOFFLOAD.outcome[k]]!;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Target {
   refId: string;
@@ -60,18 +59,6 @@ function resolveVariables(expr: string): string {
 function promtool(bin: string, args: string[], input?: string): { status: number | null; out: string } {
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 30_000, ...(input !== undefined ? { input } : {}) });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
-}
-
-/** A free loopback TCP port (bound, noted, released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('prometheus: promtool on the metrics, the rules and their tests', function () {
@@ -150,46 +137,6 @@ describe('grafana: the dashboard JSON', () => {
   });
 });
 
-/** The Prometheus HTTP API's answer to an instant query, as label sets and values. */
-async function query(base: string, q: string): Promise<{ metric: Record<string, string>; value: number }[]> {
-  const res = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: q })}`);
-  const j = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] } };
-  assert.equal(j.status, 'success', `${q}: ${j.error}`);
-  assert.equal(j.data!.resultType, 'vector', q);
-  return j.data!.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
-}
-
-async function apiGet<T>(base: string, path: string): Promise<T> {
-  const j = (await (await fetch(`${base}${path}`)).json()) as { status: string; data: T };
-  assert.equal(j.status, 'success', path);
-  return j.data;
-}
-
-/** Waits, bounded, for `cond`; fails with `what` when it does not come. */
-async function until(what: string, cond: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-// A policy with a declining and a hanging ECHO, chosen by the request's data.
-const FAULTS = `export default definePolicy({ subsystem: 'ktest', schema: ktest, name: 'faults',
-  limits: { concurrency: 8, queueMax: 256 },
-  ops: { echo: { handler: async (req) => {
-    const what = Buffer.from(req.data).toString();
-    if (what === 'decline') return decline('asked to');
-    // far past the 100 ms deadline its callers give it
-    if (what === 'hang') await new Promise((r) => setTimeout(r, 600));
-    return { data: req.data, seq: req.seq };
-  } } } });`;
-
 // the workload: how many calls of each kind, and what each must end with
 const SERVED = 120;
 const DECLINED = 15;
@@ -201,18 +148,12 @@ const AFTER_OPEN = 8;
 describe('prometheus: end to end, a real server scraping koffloadd on the simulator', function () {
   this.timeout(60_000);
   let dir: string;
-  let prom: ChildProcess | undefined;
-  let promLog = '';
+  let prom: PrometheusServer | undefined;
   let sim: Simulator | undefined;
   let daemon: Daemon | undefined;
 
   afterEach(async () => {
-    if (prom && prom.exitCode === null) {
-      const exited = new Promise((r) => prom!.once('exit', r));
-      prom.kill('SIGTERM');
-      await Promise.race([exited, sleep(5_000)]);
-      if (prom.exitCode === null) prom.kill('SIGKILL');
-    }
+    await prom?.stop();
     prom = undefined;
     await daemon?.stop();
     daemon = undefined;
@@ -238,41 +179,17 @@ describe('prometheus: end to end, a real server scraping koffloadd on the simula
       decisions.set(ev.outcome, (decisions.get(ev.outcome) ?? 0) + 1);
     };
     daemon = await Daemon.start({
-      config: { policies: [writePolicy(dir, 'faults.mjs', FAULTS)], metricsPort: 0 },
+      config: { policies: [FAULTS_POLICY], metricsPort: 0 },
       target: { kind: 'sim', koffload: sim.clientOptions() },
       logger: silentLogger,
       kernelStatsCacheMs: 0,
       onDecision,
     });
 
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}',
-        `rule_files: [${JSON.stringify(RULES)}]`,
-        'scrape_configs:',
-        '  - job_name: koffloadd',
-        `    static_configs: [{targets: ["127.0.0.1:${daemon.metricsPort}"]}]`,
-        '',
-      ].join('\n'),
-    );
-    prom = spawn(bin, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    prom.stderr!.on('data', (b: Buffer) => {
-      promLog = (promLog + b.toString()).slice(-4000);
-    });
-    const exited = new Promise<never>((_, reject) => prom!.once('exit', (code) => reject(new Error(`prometheus exited (${code}): ${promLog}`))));
-    exited.catch(() => {});
-    type Targets = { activeTargets: { health: string; lastScrape: string; lastError: string }[] };
-    const scrapedAfter = async (t: number): Promise<boolean> => {
-      const tg = (await apiGet<Targets>(base, '/api/v1/targets')).activeTargets[0];
-      return tg?.health === 'up' && Date.parse(tg.lastScrape) > t;
-    };
+    prom = await PrometheusServer.start({ bin, dir, target: `127.0.0.1:${daemon.metricsPort}`, ruleFiles: [RULES] });
+    const srv = prom;
     // a scrape before the workload, so rate() and increase() see it start
-    await Promise.race([exited, until('the first scrape', () => scrapedAfter(0))]);
+    await srv.scrapeAfter(0, 'the first scrape');
 
     const tally = new Map<string, Map<string, number>>();
     const count = (sub: string, o: Outcome): void => {
@@ -304,52 +221,52 @@ describe('prometheus: end to end, a real server scraping koffloadd on the simula
 
     // two scrapes after the workload: series it created need two samples for rate()
     const workloadEnd = Date.now();
-    await Promise.race([exited, until('two scrapes after the workload', () => scrapedAfter(workloadEnd + 1_100))]);
+    await srv.scrapeAfter(workloadEnd + 1_100, 'two scrapes after the workload');
 
     // the kernel's families, as the daemon exports them: every outcome, zeros included
-    const kernelCalls = await query(base, 'koffload_kernel_calls_total{job="koffloadd"}');
+    const kernelCalls = await srv.query('koffload_kernel_calls_total{job="koffloadd"}');
     for (const sub of ['ktest', 'ktest2']) {
       const got = Object.fromEntries(kernelCalls.filter((s) => s.metric['subsystem'] === sub).map((s) => [s.metric['outcome']!, s.value]));
       const want = Object.fromEntries(KOFFLOAD.outcomeKeys.map((k) => [outcomeName(k), tally.get(sub)!.get(outcomeName(k)) ?? 0]));
       assert.deepEqual(got, want, `koffload_kernel_calls_total{subsystem="${sub}"}`);
     }
-    const events = Object.fromEntries((await query(base, 'koffload_kernel_events_total{job="koffloadd",subsystem="ktest"}')).map((s) => [s.metric['counter']!, s.value]));
+    const events = Object.fromEntries((await srv.query('koffload_kernel_events_total{job="koffloadd",subsystem="ktest"}')).map((s) => [s.metric['counter']!, s.value]));
     assert.equal(events['requests-sent'], SERVED + DECLINED + HANGS);
     assert.equal(events['circuit-opens'], 1);
     assert.equal(events['binds'], 1);
-    const gauge = async (q: string): Promise<Record<string, number>> => Object.fromEntries((await query(base, q)).map((s) => [s.metric['subsystem']!, s.value]));
+    const gauge = async (q: string): Promise<Record<string, number>> => Object.fromEntries((await srv.query(q)).map((s) => [s.metric['subsystem']!, s.value]));
     assert.deepEqual(await gauge('koffload_kernel_circuit_state'), { ktest: 1, ktest2: 0 });
     assert.deepEqual(await gauge('koffload_kernel_bound'), { ktest: 1, ktest2: 0 });
     assert.deepEqual(await gauge('koffload_kernel_deadline_seconds'), { ktest: 5, ktest2: 0.2 });
 
     // the daemon's families
-    const requests = Object.fromEntries((await query(base, 'koffload_requests_total{job="koffloadd",subsystem="ktest",op="echo"}')).map((s) => [s.metric['outcome']!, s.value]));
+    const requests = Object.fromEntries((await srv.query('koffload_requests_total{job="koffloadd",subsystem="ktest",op="echo"}')).map((s) => [s.metric['outcome']!, s.value]));
     assert.deepEqual(requests, daemonExpected);
-    const started = await query(base, 'koffload_handler_duration_seconds_count{job="koffloadd",subsystem="ktest",op="echo",role="live"}');
+    const started = await srv.query('koffload_handler_duration_seconds_count{job="koffloadd",subsystem="ktest",op="echo",role="live"}');
     assert.deepEqual(started.map((s) => s.value), [SERVED + DECLINED + HANGS]);
     // and the process's, in the same scrape
-    assert.equal((await query(base, 'process_resident_memory_bytes{job="koffloadd"} > 0')).length, 1);
-    assert.equal((await query(base, 'nodejs_heap_size_used_bytes{job="koffloadd"} > 0')).length, 1);
+    assert.equal((await srv.query('process_resident_memory_bytes{job="koffloadd"} > 0')).length, 1);
+    assert.equal((await srv.query('nodejs_heap_size_used_bytes{job="koffloadd"} > 0')).length, 1);
 
     // the rules: all loaded and evaluating without error, after that scrape
     type Rules = { groups: { name: string; lastEvaluation: string; rules: { name: string; health: string; lastError?: string }[] }[] };
     await until('a rule evaluation after the last scrape', async () => {
-      const g = (await apiGet<Rules>(base, '/api/v1/rules')).groups[0];
+      const g = (await srv.get<Rules>('/api/v1/rules')).groups[0];
       return g !== undefined && Date.parse(g.lastEvaluation) > workloadEnd + 2_200;
     });
-    const rules = (await apiGet<Rules>(base, '/api/v1/rules')).groups.flatMap((g) => g.rules);
+    const rules = (await srv.get<Rules>('/api/v1/rules')).groups.flatMap((g) => g.rules);
     assert.equal(rules.length, 6);
     for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
     // the faults' alerts are active (pending: the workload is younger than their 'for')
     type Alerts = { alerts: { labels: Record<string, string>; state: string }[] };
-    const active = (await apiGet<Alerts>(base, '/api/v1/alerts')).alerts.map((a) => `${a.labels['alertname']} ${a.labels['subsystem'] ?? ''}`).sort();
+    const active = (await srv.get<Alerts>('/api/v1/alerts')).alerts.map((a) => `${a.labels['alertname']} ${a.labels['subsystem'] ?? ''}`).sort();
     assert.deepEqual(active, ['KoffloadCircuitOpen ktest', 'KoffloadDaemonNotBound ktest2', 'KoffloadFallbackRatioHigh ktest']);
 
     // every dashboard query runs and finds its series; only the reply
     // errors by errno have none, as no reply failed
     for (const p of dashboard().panels) {
       for (const t of p.targets) {
-        const res = await query(base, resolveVariables(t.expr));
+        const res = await srv.query(resolveVariables(t.expr));
         if (t.expr.includes('koffload_reply_errors_total')) assert.equal(res.length, 0, `${p.title} ${t.refId}`);
         else assert.ok(res.length > 0, `${p.title} ${t.refId}: no series for ${t.expr}`);
       }

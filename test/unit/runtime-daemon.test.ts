@@ -17,7 +17,11 @@ import { replayRecording } from '../../src/runtime/replay.js';
 import { PolicyRegistry } from '../../src/runtime/policy.js';
 import { loadPolicyModule } from '../../src/runtime/loader.js';
 import { type Simulator, startSimulator } from '../../src/sim/index.js';
-import { skipBecause } from '../skip.js';
+import { KOFFLOAD } from '../../src/generated/wire.js';
+import { encodeAttrs } from '../../src/netlink/codec.js';
+import { CTRL_ATTR, GENL_ID_CTRL } from '../../src/netlink/genl.js';
+import { IS_ROOT, UNICAST_NEEDS_ROOT, skipBecause } from '../skip.js';
+import { FakePeer } from './fake-peer.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 export const EXAMPLE = join(DIST, 'examples/ktest-policy.js');
@@ -307,6 +311,30 @@ describe('runtime: daemon against the in-process simulator', function () {
     }
   });
 
+  it('binds again by itself when its subsystem is registered anew (its module unloaded and loaded), in the configured mode', async () => {
+    const lines: string[] = [];
+    const logger = { ...silentLogger, warn: (m: string) => void lines.push(`warn ${m}`), info: (m: string) => void lines.push(`info ${m}`) };
+    daemon = await Daemon.start({
+      config: { policies: [EXAMPLE], subsystems: { ktest: { mode: 'canary', canaryPermille: 1000 } } },
+      target: { kind: 'sim', koffload: sim.clientOptions() },
+      logger,
+      bindingCheckMs: 20,
+    });
+    const d = daemon;
+    const oldId = d.subsystems()[0]!.subsysId;
+    const newId = await sim.reregister('ktest');
+    assert.notEqual(newId, oldId);
+    // the new registration starts unbound; the check binds it again
+    const until = Date.now() + 5_000;
+    while (d.subsystems()[0]!.subsysId !== newId && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(d.subsystems()[0]!.subsysId, newId, `not bound again: ${lines.join('; ')}`);
+    const info = await d.client.getSubsys('ktest');
+    assert.deepEqual([info.bound, info.portid, info.mode], [true, d.client.portId, 'canary']);
+    const e = await sim.call('ktest', 1, EchoRequest.encode({ data: Buffer.from('x'), seq: 3n }));
+    assert.equal(e.outcome, 'served');
+    assert.ok(lines.includes('warn lost the binding; binding again') && lines.includes('info bound again'), lines.join('; '));
+  });
+
   it('ctx.publish() reaches the advisory cache', async () => {
     const p = writePolicy(
       dir,
@@ -317,6 +345,58 @@ describe('runtime: daemon against the in-process simulator', function () {
     assert.equal((await sim.call('ktest', 2, pickReq)).outcome, 'served');
     const hit = sim.cacheLookup('ktest', Buffer.from('victim'));
     assert.equal(PickResponse.decode(hit!).victim_id, 7);
+  });
+});
+
+describe('runtime: daemon when koffload.ko goes and comes back (a fake kernel on another port)', function () {
+  this.timeout(20_000);
+  const ENOENT = 2;
+  const CTRL = { familyId: { id: CTRL_ATTR.FAMILY_ID, type: 'u16' }, familyName: { id: CTRL_ATTR.FAMILY_NAME, type: 'string', maxLen: 16 } } as const;
+
+  it('asks nlctrl for the family anew once its id is gone, and binds again under the new one', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const peer = new FakePeer();
+    // the module: family id, whether ktest is bound, and the family ids BINDs came to
+    let family: number | undefined = 0x7f0;
+    let bound = false;
+    const binds: number[] = [];
+    const subsys = (): Buffer[] =>
+      encodeAttrs(KOFFLOAD.attrSpec, {
+        subsysId: 1, subsysName: 'ktest', bound: bound ? 1 : 0, mode: KOFFLOAD.mode.on, canaryPermille: 1000, nrOps: 2,
+        payloadMax: KOFFLOAD.limits.payloadMax, inflightMax: 64, deadlineMaxMs: KOFFLOAD.limits.deadlineMaxMs,
+      });
+    peer.responder = (req) => {
+      if (req.header.type === GENL_ID_CTRL) return family === undefined ? { errno: ENOENT } : { replies: [encodeAttrs(CTRL, { familyId: family, familyName: 'koffload' })] };
+      // genl's answer to a family id nobody has
+      if (req.header.type !== family) return { errno: ENOENT };
+      if (req.cmd === KOFFLOAD.cmd.bind) {
+        binds.push(family);
+        bound = true;
+      } else if (req.cmd === KOFFLOAD.cmd.unbind) bound = false;
+      return { replies: [subsys()] };
+    };
+    const lines: string[] = [];
+    const logger = { ...silentLogger, warn: (m: string) => void lines.push(m), info: (m: string) => void lines.push(m) };
+    const d = await Daemon.start({ config: { policies: [EXAMPLE], pressure: false }, target: { kind: 'kernel', koffload: { peerPort: peer.portId } }, logger, bindingCheckMs: 20 });
+    try {
+      assert.deepEqual(binds, [0x7f0]);
+      // rmmod: the family and the binding go
+      family = undefined;
+      bound = false;
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(binds, [0x7f0]);
+      assert.ok(lines.includes('lost the binding; binding again once the subsystem is back'), lines.join('; '));
+      // insmod: the family under a new id, ktest (id 1 again: a new module counts from 1) unbound
+      family = 0x7f1;
+      const end = Date.now() + 5_000;
+      while (binds.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(binds, [0x7f0, 0x7f1], lines.join('; '));
+      assert.equal(d.client.familyId, 0x7f1);
+      assert.ok(lines.includes('bound again'), lines.join('; '));
+    } finally {
+      await d.stop();
+      peer.close();
+    }
   });
 });
 

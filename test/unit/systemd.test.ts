@@ -27,5 +27,8 @@ describe('systemd: the koffloadd unit', () => {
     assert.match(unit, /^RestrictAddressFamilies=AF_NETLINK AF_INET AF_INET6 AF_UNIX$/m);
     assert.match(unit, /^MemoryMax=\S+$/m);
     assert.match(unit, /^NoNewPrivileges=yes$/m);
+    // readiness: koffloadd's READY=1 (src/runtime/notify.ts, test/unit/notify.test.ts), from its main process only
+    assert.match(unit, /^Type=notify$/m);
+    assert.match(unit, /^NotifyAccess=main$/m);
   });
 });
