@@ -24,7 +24,7 @@
 // Needs root (unicast between userspace ports) and gcc. Prints numbers;
 // asserts nothing but that every reply checked out.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,6 +33,11 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = join(ROOT, 'build', 'bench');
 const STATE_DIR = join(OUT, 'state');
 const STATE = join(STATE_DIR, 'sim.json');
+// the TypeScript policy as an author writes it; its compiled form where the
+// sources are not there (the QEMU guest holds dist/, not bench/)
+const POLICY = existsSync(join(ROOT, 'bench', 'policy.ts')) ? join(ROOT, 'bench', 'policy.ts') : join(ROOT, 'dist', 'bench', 'policy.js');
+/** how long loadgen waits for the responder to bind (koffloadd starts in ~30 s under QEMU's emulation) */
+const BIND_WAIT_S = 120;
 
 export type Kind = 'conv' | 'batch' | 'koffloadd';
 export const KINDS: readonly Kind[] = ['conv', 'batch', 'koffloadd'];
@@ -162,6 +167,7 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
   const args = [
     '--inflight', String(s.inflight), '--payload', String(s.payload), '--subsystems', String(s.subsystems),
     '--duration', String(s.durationS), '--warmup', String(s.warmupS), '--timeout-ms', String(s.timeoutMs ?? 1000),
+    '--bind-wait', String(BIND_WAIT_S),
     '--state', STATE, '--responder-pid', '-', '--hold', '--label', kind,
   ];
   if (s.rate) args.push('--rate', String(Math.round(s.rate)));
@@ -175,20 +181,26 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
       onReport?.(l);
     }
   });
+  // the heap allocation window: from the end of loadgen's warm-up to its report
+  let atWarm: Promise<{ ok: number; total: number; heapBytes: number } | undefined> | undefined;
+  let metricsUrl: string | undefined;
   const port = await waitFor<number>('loadgen to open its socket', 10_000, (resolve) => {
     lines(gen.stderr!, (l) => {
+      if (l === 'loadgen: measuring') {
+        if (kind === 'koffloadd' && metricsUrl) atWarm = scrape(metricsUrl).catch(() => undefined);
+        return;
+      }
       genErr += `${l}\n`;
       const m = /port (\d+)/.exec(l);
       if (m) resolve(Number(m[1]));
     });
   });
   let resp: ChildProcess;
-  let metricsUrl: string | undefined;
   let respErr = '';
   if (kind === 'koffloadd') {
     resp = spawn(
       process.execPath,
-      [...(opts.nodeArgs ?? []), join(ROOT, 'dist', 'src', 'cli', 'koffloadd.js'), '--policy', join(ROOT, 'bench', 'policy.ts'), '--metrics-port', '0', '--state-file', STATE, '--log-level', 'info'],
+      [...(opts.nodeArgs ?? []), join(ROOT, 'dist', 'src', 'cli', 'koffloadd.js'), '--policy', POLICY, '--metrics-port', '0', '--state-file', STATE, '--log-level', 'info'],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KOFFLOAD_BENCH_SUBSYSTEMS: String(s.subsystems) } },
     );
     lines(resp.stderr!, (l) => {
@@ -201,14 +213,6 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
     lines(resp.stderr!, (l) => (respErr += `${l}\n`));
   }
   gen.stdin!.write(`${resp.pid}\n`);
-  // the heap allocation window: from the end of loadgen's warm-up to its report
-  let atWarm: Promise<{ ok: number; total: number; heapBytes: number } | undefined> | undefined;
-  const warmTimer =
-    kind === 'koffloadd'
-      ? setTimeout(() => {
-          atWarm = metricsUrl ? scrape(metricsUrl).catch(() => undefined) : undefined;
-        }, s.warmupS * 1000)
-      : undefined;
   const rss: number[] = [];
   const sampler =
     kind === 'koffloadd' && (opts.rssEveryMs ?? 0) > 0
@@ -217,7 +221,7 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
           if (v !== undefined) rss.push(v);
         }, opts.rssEveryMs)
       : undefined;
-  const budgetMs = (s.warmupS + s.durationS) * 1000 + (s.timeoutMs ?? 1000) + 60_000;
+  const budgetMs = (s.warmupS + s.durationS + BIND_WAIT_S) * 1000 + (s.timeoutMs ?? 1000) + 60_000;
   try {
     await waitFor<string>(`the report of loadgen against ${kind}`, budgetMs, (resolve) => {
       if (report) resolve(report);
@@ -231,7 +235,6 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
     });
   } finally {
     if (sampler) clearInterval(sampler);
-    if (warmTimer) clearTimeout(warmTimer);
   }
   const res: Result = { kind, settings: s, r: parseReport(report!) };
   if (rss.length) res.rssSamples = rss;
@@ -450,34 +453,96 @@ async function profile(dir: string, durationS: number): Promise<void> {
   console.log(`profile: ${Math.round(r.r['msg_per_s']!)} msg/s under --cpu-prof; profiles in ${dir} (summarise: node dist/bench/profile-summary.js ${dir}/*.cpuprofile)`);
 }
 
+const USAGE = `usage: npm run bench -- [options]   (node dist/bench/bench.js [options], as root)
+
+koffloadd against the C responders (bench/responder.c conv and batch) on the
+userspace netlink socket path, bench/loadgen.c playing the kernel; prints the
+tables and the line
+  throughput_ratio_conventional=X throughput_ratio_limit=Y p50_ratio_conventional=Z rss_mb=R
+
+  --quick           1 round of 2 s runs (under a minute)
+  --rounds N        rounds of the headline (default 3; the spread is printed)
+  --duration S      seconds measured per run (default 5, --quick 2)
+  --warmup S        seconds of warm-up per run (default 1, --quick 0.5)
+  --sweep           in-flight, payload and subsystem sweeps to build/bench/sweep.csv and sweep.svg
+  --soak S          koffloadd for S seconds at 80% of its measured peak (RSS, every call accounted)
+  --profile DIR     koffloadd under node --cpu-prof, profiles in DIR
+  --kernel          in the QEMU guest: the real module's kthreads calling the C handler and
+                    koffloadd (bench/kernel-bench.ts), then this socket-path bench in the same
+                    guest, so both ratios come from one emulated machine
+  --prebuilt        use build/bench/loadgen and responder as they are (no gcc; the guest)
+  -h, --help        this text
+`;
+
+function usage(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+/** A number option: finite and positive, else a usage error naming it. */
+function positive(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) usage(`--${name} wants a positive number, got '${v}'`);
+  return n;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean' },
-      sweep: { type: 'boolean' },
-      soak: { type: 'string' },
-      profile: { type: 'string' },
-      rounds: { type: 'string' },
-      duration: { type: 'string' },
-      kernel: { type: 'boolean' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        quick: { type: 'boolean' },
+        sweep: { type: 'boolean' },
+        soak: { type: 'string' },
+        profile: { type: 'string' },
+        rounds: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        kernel: { type: 'boolean' },
+        prebuilt: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    usage(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const quick = values.quick ?? false;
+  const durationS = positive('duration', values.duration, quick ? 2 : 5);
+  const warmupS = positive('warmup', values.warmup, quick ? 0.5 : 1);
+  const rounds = Math.round(positive('rounds', values.rounds, quick ? 1 : 3));
+  const soakS = values.soak === undefined ? undefined : positive('soak', values.soak, 0);
   if (values.kernel) {
+    // loadgen and the responders are built here: the guest has no gcc
+    buildC();
     const r = spawnSync('bash', [join(ROOT, 'scripts', 'kernel-test.sh')], {
       stdio: 'inherit',
-      env: { ...process.env, KOFFLOAD_GUEST_CMD: 'node dist/bench/kernel-bench.js', KOFFLOAD_GUEST_ESBUILD: '1' },
+      env: {
+        ...process.env,
+        // koffloadd binds to koffload.ko when it is loaded: unloaded before the socket-path bench
+        KOFFLOAD_GUEST_CMD:
+          'node dist/bench/kernel-bench.js && rmmod koffload_test && rmmod koffload && node dist/bench/bench.js --prebuilt --rounds 2 --duration 4 --warmup 3',
+        KOFFLOAD_SKIP_UNLOAD: '1',
+        KOFFLOAD_GUEST_ESBUILD: '1',
+        KOFFLOAD_GUEST_FILES: 'build/bench/loadgen build/bench/responder',
+      },
     });
     process.exit(r.status ?? 1);
   }
   if (process.geteuid?.() !== 0) fail('needs root: REQUESTs go from one userspace netlink port to another (CAP_NET_ADMIN)');
-  buildC();
-  const quick = values.quick ?? false;
-  const durationS = values.duration ? Number(values.duration) : quick ? 2 : 5;
-  const warmupS = quick ? 0.5 : 1;
-  if (values.soak !== undefined) return soak(Number(values.soak));
+  if (values.prebuilt) {
+    for (const p of ['loadgen', 'responder']) if (!existsSync(join(OUT, p))) fail(`--prebuilt: ${join(OUT, p)} is missing (npm run bench builds it)`);
+  } else {
+    buildC();
+  }
+  if (soakS !== undefined) return soak(soakS);
   if (values.profile !== undefined) return profile(values.profile, durationS);
   if (values.sweep) return sweep(quick ? 1 : 2, 0.5);
-  return headline(values.rounds ? Number(values.rounds) : quick ? 1 : 3, durationS, warmupS);
+  return headline(rounds, durationS, warmupS);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -732,6 +732,8 @@ int main(int argc, char **argv)
 			rcpu0 = cpu_ns_of(opt.responder_pid);
 			rate_start = (double)now;
 			rate_issued = 0;
+			/* bench.ts reads koffloadd's counters here, the window's start */
+			fprintf(stderr, "loadgen: measuring\n");
 		}
 		if (now >= t_end)
 			break;
