@@ -4,7 +4,8 @@
 // bench/loadgen.c plays the kernel (REQUESTs byte-identical to the
 // module's, every reply checked); the responders are
 //   conv     bench/responder.c conv: one recv() and one send() per message
-//   batch    bench/responder.c batch: recvmmsg(), one sendmsg() per batch
+//   batch    bench/responder.c batch: recvmmsg() of up to 16 datagrams (what
+//            koffloadd's transport reads per crossing), one sendmsg() per batch
 //   koffloadd  the real daemon (dist/src/cli/koffloadd.js) with metrics on,
 //            serving bench/policy.ts (a trivial typed ECHO policy)
 // each run back to back under the same settings, for several rounds, so the
