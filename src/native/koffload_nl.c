@@ -14,7 +14,8 @@
  *   sk_err; checked after setting), NETLINK_EXT_ACK, optional
  *   NETLINK_CAP_ACK and the buffer sizes asked for.
  * - start(): a uv_poll on the socket. Whenever it is readable, recvmmsg()
- *   reads up to `slots` datagrams in one system call into the receive
+ *   reads up to `slots` datagrams (the first of a wake-up at most
+ *   FIRST_BATCH) in one system call into the receive
  *   arena (an ArrayBuffer of the caller's, slot i at i * slotBytes, held
  *   by a reference here so it cannot move or go), writes each datagram's
  *   length, sender port and truncation flag into the meta Int32Array and
@@ -114,6 +115,15 @@
 
 /* batches read per wake-up of the poll, at most */
 #define MAX_BATCHES	8
+/*
+ * Datagrams the first recvmmsg() of a wake-up reads, at most; the next ones
+ * read every slot. When the peer has queued its whole window (32 calls in
+ * flight, 64 slots), one crossing of all of it makes every reply wait for
+ * the window's last request while the peer has nothing to do: the two
+ * sides take turns. A short first batch sends its replies while the peer
+ * refills; a deep queue is still read a full arena at a time.
+ */
+#define FIRST_BATCH	16
 /* buffers of one send() kept on the stack; more are allocated */
 #define SEND_IOV_STACK	16
 
@@ -484,9 +494,10 @@ static void knl_on_poll(uv_poll_t *h, int status, int events)
 		return;
 	}
 	for (b = 0; b < MAX_BATCHES && !s->stopped; b++) {
+		unsigned int vlen = b == 0 && s->slots > FIRST_BATCH ? FIRST_BATCH : s->slots;
 		int n;
 
-		for (i = 0; i < s->slots; i++) {
+		for (i = 0; i < vlen; i++) {
 			s->iov[i].iov_base = s->arena + (size_t)i * s->slot_bytes;
 			s->iov[i].iov_len = s->slot_bytes;
 			s->msgs[i].msg_hdr = (struct msghdr){
@@ -495,7 +506,7 @@ static void knl_on_poll(uv_poll_t *h, int status, int events)
 			};
 			s->msgs[i].msg_len = 0;
 		}
-		n = recvmmsg(s->fd, s->msgs, s->slots, MSG_DONTWAIT | MSG_TRUNC, NULL);
+		n = recvmmsg(s->fd, s->msgs, vlen, MSG_DONTWAIT | MSG_TRUNC, NULL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
@@ -514,7 +525,7 @@ static void knl_on_poll(uv_poll_t *h, int status, int events)
 		}
 		if (!knl_call(s, n, false))
 			return;
-		if ((unsigned int)n < s->slots)
+		if ((unsigned int)n < vlen)
 			return;
 	}
 }

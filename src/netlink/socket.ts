@@ -77,9 +77,10 @@ export interface GenlSocketOptions {
   capAck?: boolean;
   /**
    * Datagrams read per recvmmsg() (one crossing into the kernel), 1..1024;
-   * the replies made for them leave together when the crossing's
-   * datagrams are handled.
-   * @default 16
+   * the first crossing of a wake-up reads at most 16, so that its replies
+   * leave while the peer refills (the replies made for a crossing's
+   * datagrams leave together when they are handled).
+   * @default 64
    */
   recvSlots?: number;
   /**
@@ -174,14 +175,9 @@ export interface GenlSocket {
   close(): void;
 }
 
-// 16, not more: when a crossing can hold the whole window of calls in
-// flight (32 in one of 64 slots), every reply waits for the last request of
-// the window and the peer has nothing to do meanwhile: the two sides take
-// turns instead of overlapping. Measured (npm run bench, 2-core VM, 2 s runs):
-// at 32 in flight 64 slots gave 196-220k msg/s and p50 132-142 us, 16 slots
-// 293-325k and 83-92 us; at 128 and 512 in flight 16 slots cost 5-7% (more
-// crossings for a deep queue), at 8 in flight nothing.
-const SLOTS_DEFAULT = 16;
+// the addon's first recvmmsg() of a wake-up reads at most 16 of them
+// (FIRST_BATCH in koffload_nl.c), the later ones all 64
+const SLOTS_DEFAULT = 64;
 const SLOT_BYTES_DEFAULT = 65536;
 
 function socketError(err: unknown, what: string): KoffloadError {
