@@ -65,6 +65,8 @@ export interface Result {
   metricsTotal?: number;
   /** koffloadd only: RSS samples during the run, MB */
   rssSamples?: number[];
+  /** koffloadd only, with RunOptions.heapEvery: its V8 heap during the run */
+  heapSamples?: HeapSample[];
   /** koffloadd only: V8 heap bytes allocated per request handled between the end of warm-up and the end (koffload_heap_allocated_bytes_total) */
   heapBytesPerReq?: number;
 }
@@ -159,6 +161,26 @@ export interface RunOptions {
   nodeArgs?: string[];
   /** sample koffloadd's RSS this often, ms (0: never) */
   rssEveryMs?: number;
+  /** with rssEveryMs: also read koffloadd's V8 heap from /metrics every this many RSS samples */
+  heapEvery?: number;
+}
+
+/** koffloadd's V8 heap from its /metrics (prom-client's nodejs_* gauges), MB; at which RSS sample */
+export interface HeapSample {
+  at: number;
+  totalMb: number;
+  usedMb: number;
+  externalMb: number;
+}
+
+async function heapOf(url: string): Promise<Omit<HeapSample, 'at'> | undefined> {
+  try {
+    const text = await (await fetch(url)).text();
+    const g = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
+    return { totalMb: g('nodejs_heap_size_total_bytes'), usedMb: g('nodejs_heap_size_used_bytes'), externalMb: g('nodejs_external_memory_bytes') };
+  } catch {
+    return undefined;
+  }
 }
 
 /** One measurement: loadgen against one responder. */
@@ -215,11 +237,17 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
   }
   gen.stdin!.write(`${resp.pid}\n`);
   const rss: number[] = [];
+  const heap: HeapSample[] = [];
   const sampler =
     kind === 'koffloadd' && (opts.rssEveryMs ?? 0) > 0
       ? setInterval(() => {
           const v = rssMb(resp.pid!);
-          if (v !== undefined) rss.push(v);
+          if (v === undefined) return;
+          rss.push(v);
+          const at = rss.length;
+          if (opts.heapEvery && metricsUrl && at % opts.heapEvery === 0) {
+            void heapOf(metricsUrl).then((h) => h && heap.push({ at, ...h }));
+          }
         }, opts.rssEveryMs)
       : undefined;
   const budgetMs = (s.warmupS + s.durationS + BIND_WAIT_S) * 1000 + (s.timeoutMs ?? 1000) + 60_000;
@@ -239,6 +267,7 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
   }
   const res: Result = { kind, settings: s, r: parseReport(report!) };
   if (rss.length) res.rssSamples = rss;
+  if (heap.length) res.heapSamples = heap.sort((a, b) => a.at - b.at);
   if (kind === 'koffloadd' && metricsUrl) {
     const m = await scrape(metricsUrl);
     res.metricsOk = m.ok;
@@ -427,12 +456,17 @@ export function plot(results: Result[]): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * H}" font-family="sans-serif">\n${panel(0, 'msg_per_s', 'throughput, msg/s (64 B payloads, 1 subsystem)', false)}\n${panel(H, 'p99_us', 'p99 latency, us (log scale)', true)}\n</svg>\n`;
 }
 
-async function soak(seconds: number): Promise<void> {
+async function soak(seconds: number, fixedRate: number | undefined): Promise<void> {
   const base: Settings = { inflight: 32, payload: 64, subsystems: 1, durationS: 3, warmupS: 1 };
-  const peak = await runOne('koffloadd', base);
-  const rate = Math.round(peak.r['msg_per_s']! * 0.8);
-  console.log(`soak: koffloadd peak ${Math.round(peak.r['msg_per_s']!)} msg/s at 32 in flight; now ${seconds} s at ${rate} msg/s (80%), up to 256 in flight`);
-  const r = await runOne('koffloadd', { ...base, inflight: 256, durationS: seconds, warmupS: 5, rate }, { rssEveryMs: 1000 });
+  let rate = fixedRate;
+  if (rate === undefined) {
+    const peak = await runOne('koffloadd', base);
+    rate = Math.round(peak.r['msg_per_s']! * 0.8);
+    console.log(`soak: koffloadd peak ${Math.round(peak.r['msg_per_s']!)} msg/s at 32 in flight; now ${seconds} s at ${rate} msg/s (80%), up to 256 in flight`);
+  } else {
+    console.log(`soak: koffloadd for ${seconds} s at ${rate} msg/s (--rate), up to 256 in flight`);
+  }
+  const r = await runOne('koffloadd', { ...base, inflight: 256, durationS: seconds, warmupS: 5, rate }, { rssEveryMs: 1000, heapEvery: 5 });
   const rss = r.rssSamples ?? [];
   const first = rss.slice(5, 15);
   const last = rss.slice(-10);
@@ -445,7 +479,25 @@ async function soak(seconds: number): Promise<void> {
     `soak: calls issued ${issued}, accounted ${accounted} (ok ${r.r['total_ok']}, deadline ${r.r['deadline']} in the window), overload ${r.r['total_overload']}; ` +
       `koffloadd /metrics counted ${r.metricsTotal} requests (${r.metricsOk} ok): ${issued === accounted && r.metricsOk === r.r['total_ok'] ? 'every call accounted for' : 'MISMATCH'}`,
   );
-  writeFileSync(join(OUT, 'soak-rss.csv'), `second,rss_mb\n${rss.map((v, i) => `${i + 1},${v.toFixed(2)}`).join('\n')}\n`);
+  const heap = r.heapSamples ?? [];
+  const h = (xs: HeapSample[], k: keyof Omit<HeapSample, 'at'>): string => avg(xs.map((x) => x[k])).toFixed(1);
+  const h0 = heap.filter((x) => x.at > 5 && x.at <= 15);
+  const h1 = heap.slice(-2);
+  if (heap.length >= 2) {
+    console.log(
+      `soak: V8 heap (from /metrics every 5 s) total ${h(h0, 'totalMb')} -> ${h(h1, 'totalMb')} MB, used ${h(h0, 'usedMb')} -> ${h(h1, 'usedMb')} MB, ` +
+        `external ${h(h0, 'externalMb')} -> ${h(h1, 'externalMb')} MB (start: 10 s after warm-up; end: the last 10 s)`,
+    );
+  }
+  const heapAt = new Map(heap.map((x) => [x.at, x]));
+  const cell = (i: number, k: keyof Omit<HeapSample, 'at'>): string => {
+    const x = heapAt.get(i + 1);
+    return x ? x[k].toFixed(2) : '';
+  };
+  writeFileSync(
+    join(OUT, 'soak-rss.csv'),
+    `second,rss_mb,heap_total_mb,heap_used_mb,external_mb\n${rss.map((v, i) => `${i + 1},${v.toFixed(2)},${cell(i, 'totalMb')},${cell(i, 'usedMb')},${cell(i, 'externalMb')}`).join('\n')}\n`,
+  );
 }
 
 async function profile(dir: string, durationS: number): Promise<void> {
@@ -466,7 +518,9 @@ tables and the line
   --duration S      seconds measured per run (default 5, --quick 2)
   --warmup S        seconds of warm-up per run (default 1, --quick 0.5)
   --sweep           in-flight, payload and subsystem sweeps to build/bench/sweep.csv and sweep.svg
-  --soak S          koffloadd for S seconds at 80% of its measured peak (RSS, every call accounted)
+  --soak S          koffloadd for S seconds at 80% of its measured peak (RSS and V8 heap to
+                    build/bench/soak-rss.csv, every call accounted)
+  --rate R          with --soak: R msg/s instead (to compare builds at one load)
   --profile DIR     koffloadd under node --cpu-prof, profiles in DIR
   --kernel          in the QEMU guest: the real module's kthreads calling the C handler and
                     koffloadd (bench/kernel-bench.ts), then this socket-path bench in the same
@@ -498,6 +552,7 @@ async function main(): Promise<void> {
         soak: { type: 'string' },
         profile: { type: 'string' },
         rounds: { type: 'string' },
+        rate: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
         kernel: { type: 'boolean' },
@@ -517,6 +572,8 @@ async function main(): Promise<void> {
   const warmupS = positive('warmup', values.warmup, quick ? 0.5 : 1);
   const rounds = Math.round(positive('rounds', values.rounds, quick ? 1 : 3));
   const soakS = values.soak === undefined ? undefined : positive('soak', values.soak, 0);
+  const rate = values.rate === undefined ? undefined : Math.round(positive('rate', values.rate, 0));
+  if (rate !== undefined && soakS === undefined) usage('--rate is an option of --soak');
   if (values.kernel) {
     // loadgen and the responders are built here: the guest has no gcc
     buildC();
@@ -540,7 +597,7 @@ async function main(): Promise<void> {
   } else {
     buildC();
   }
-  if (soakS !== undefined) return soak(soakS);
+  if (soakS !== undefined) return soak(soakS, rate);
   if (values.profile !== undefined) return profile(values.profile, durationS);
   if (values.sweep) return sweep(quick ? 1 : 2, 0.5);
   return headline(rounds, durationS, warmupS);

@@ -77,7 +77,8 @@ async function measure(t: KtestClient, h: Handler, threads: number, calls: numbe
   const flags = KOFFLOAD_TEST.runFlag.checkEcho;
   // warm-up, by time as the socket-path bench does: V8 needs thousands of
   // calls before its optimising tier takes the handler path, which under
-  // emulation is seconds (200 warm-up calls measured interpreted code)
+  // emulation is seconds (after 200 warm-up calls koffloadd ran at a third
+  // of its warmed-up rate)
   const w0 = process.hrtime.bigint();
   do {
     await t.waitResult(await t.run({ subsys: 'ktest', op: OP_ECHO, calls: Math.max(200, threads * 10), threads, timeoutMs: 10_000, context: 'normal', payload, flags }), { timeoutMs: 600_000 });
