@@ -5,7 +5,8 @@
 // module's, every reply checked); the responders are
 //   conv     bench/responder.c conv: one recv() and one send() per message
 //   batch    bench/responder.c batch: recvmmsg() of up to 16 datagrams (what
-//            koffloadd's transport reads per crossing), one sendmsg() per batch
+//            koffloadd's transport reads in a wake-up's first crossing), one
+//            sendmsg() per batch
 //   koffloadd  the real daemon (dist/src/cli/koffloadd.js) with metrics on,
 //            serving bench/policy.ts (a trivial typed ECHO policy)
 // each run back to back under the same settings, for several rounds, so the
@@ -141,19 +142,29 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
-async function scrape(url: string): Promise<{ ok: number; total: number; heapBytes: number }> {
+interface Scraped {
+  ok: number;
+  total: number;
+  /** koffload_heap_allocated_bytes_total */
+  heapBytes: number;
+  /** prom-client's nodejs_* heap gauges, MB */
+  heap: Omit<HeapSample, 'at'>;
+}
+
+async function scrape(url: string): Promise<Scraped> {
   const text = await (await fetch(url)).text();
   let ok = 0;
   let total = 0;
-  const heap = /^koffload_heap_allocated_bytes_total (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
-  const heapBytes = heap ? Number(heap[1]) : Number.NaN;
+  const alloc = /^koffload_heap_allocated_bytes_total (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  const heapBytes = alloc ? Number(alloc[1]) : Number.NaN;
+  const mb = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
   for (const l of text.split('\n')) {
     const m = /^koffload_requests_total\{([^}]*)\} (\d+)/.exec(l);
     if (!m) continue;
     total += Number(m[2]);
     if (/outcome="ok"/.test(m[1]!)) ok += Number(m[2]);
   }
-  return { ok, total, heapBytes };
+  return { ok, total, heapBytes, heap: { totalMb: mb('nodejs_heap_size_total_bytes'), usedMb: mb('nodejs_heap_size_used_bytes'), externalMb: mb('nodejs_external_memory_bytes') } };
 }
 
 export interface RunOptions {
@@ -173,15 +184,6 @@ export interface HeapSample {
   externalMb: number;
 }
 
-async function heapOf(url: string): Promise<Omit<HeapSample, 'at'> | undefined> {
-  try {
-    const text = await (await fetch(url)).text();
-    const g = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
-    return { totalMb: g('nodejs_heap_size_total_bytes'), usedMb: g('nodejs_heap_size_used_bytes'), externalMb: g('nodejs_external_memory_bytes') };
-  } catch {
-    return undefined;
-  }
-}
 
 /** One measurement: loadgen against one responder. */
 export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Promise<Result> {
@@ -205,7 +207,7 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
     }
   });
   // the heap allocation window: from the end of loadgen's warm-up to its report
-  let atWarm: Promise<{ ok: number; total: number; heapBytes: number } | undefined> | undefined;
+  let atWarm: Promise<Scraped | undefined> | undefined;
   let metricsUrl: string | undefined;
   const port = await waitFor<number>('loadgen to open its socket', 10_000, (resolve) => {
     lines(gen.stderr!, (l) => {
@@ -246,7 +248,10 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
           rss.push(v);
           const at = rss.length;
           if (opts.heapEvery && metricsUrl && at % opts.heapEvery === 0) {
-            void heapOf(metricsUrl).then((h) => h && heap.push({ at, ...h }));
+            void scrape(metricsUrl).then(
+              (m) => heap.push({ at, ...m.heap }),
+              () => undefined,
+            );
           }
         }, opts.rssEveryMs)
       : undefined;
