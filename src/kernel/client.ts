@@ -277,7 +277,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
    * a ring indexed by seq, so the most recent REPLY_SEQS_KEPT are known.
    */
   private readonly replySeqs = new Uint32Array(REPLY_SEQS_KEPT);
-  private readonly replyIds: bigint[] = new Array<bigint>(REPLY_SEQS_KEPT).fill(0n);
+  private readonly replyIds = new BigUint64Array(REPLY_SEQS_KEPT);
   private flushScheduled = false;
   private readonly flushSoon = (): void => {
     this.flushScheduled = false;

@@ -71,35 +71,45 @@ function asBuffer(u: Uint8Array): Buffer {
 export const rd16 = (b: Buffer, o: number): number => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
 export const rd32 = (b: Buffer, o: number): number => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
 const rdS32 = (b: Buffer, o: number): number => (LE ? b.readInt32LE(o) : b.readInt32BE(o));
-// 64-bit access through a DataView of the buffer's ArrayBuffer, one cached
-// for reads and one for writes (the receive and the reply buffer are each
-// one ArrayBuffer): Buffer's readBigUInt64LE/writeBigUInt64LE build the value
-// from 32-bit halves with several BigInt operations, several times slower
-let rdAb: ArrayBufferLike | undefined;
-let rdDv: DataView | undefined;
-let wrAb: ArrayBufferLike | undefined;
-let wrDv: DataView | undefined;
+// 64-bit access through an 8-byte scratch seen as bytes and as one u64
+// (host order, like the wire): a copy of 8 bytes and one typed-array
+// element access, which the optimiser inlines. Half the time of a
+// DataView's getBigUint64 and a third of its setBigUint64 (Node 20), and
+// several times faster than Buffer's readBigUInt64LE/writeBigUInt64LE,
+// which build the value from 32-bit halves with BigInt operations.
+const scratch64 = new BigUint64Array(1);
+const scratch8 = new Uint8Array(scratch64.buffer);
 function outOfRange(o: number, len: number): RangeError {
   return new RangeError(`offset ${o} of a u64 is outside the ${len} bytes of the buffer`);
 }
 export const rd64 = (b: Buffer, o: number): bigint => {
   if (!(o >= 0 && o + 8 <= b.length)) throw outOfRange(o, b.length);
-  if (b.buffer !== rdAb) {
-    rdAb = b.buffer;
-    rdDv = new DataView(b.buffer);
-  }
-  return rdDv!.getBigUint64(b.byteOffset + o, LE);
+  const s = scratch8;
+  s[0] = b[o]!;
+  s[1] = b[o + 1]!;
+  s[2] = b[o + 2]!;
+  s[3] = b[o + 3]!;
+  s[4] = b[o + 4]!;
+  s[5] = b[o + 5]!;
+  s[6] = b[o + 6]!;
+  s[7] = b[o + 7]!;
+  return scratch64[0]!;
 };
 export const wr16 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
 export const wr32 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
 export const wr64 = (b: Buffer, v: bigint, o: number): void => {
   if (!(o >= 0 && o + 8 <= b.length)) throw outOfRange(o, b.length);
   if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`${String(v)} is not a u64`);
-  if (b.buffer !== wrAb) {
-    wrAb = b.buffer;
-    wrDv = new DataView(b.buffer);
-  }
-  wrDv!.setBigUint64(b.byteOffset + o, v, LE);
+  scratch64[0] = v;
+  const s = scratch8;
+  b[o] = s[0]!;
+  b[o + 1] = s[1]!;
+  b[o + 2] = s[2]!;
+  b[o + 3] = s[3]!;
+  b[o + 4] = s[4]!;
+  b[o + 5] = s[5]!;
+  b[o + 6] = s[6]!;
+  b[o + 7] = s[7]!;
 };
 
 // ---------------------------------------------------------------------------

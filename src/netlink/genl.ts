@@ -28,7 +28,7 @@ import {
   rd16,
   rd32,
 } from './codec.js';
-import { type GenlSocket, type GenlSocketOptions, openGenlSocket } from './socket.js';
+import { type DatagramSink, type GenlSocket, type GenlSocketOptions, openGenlSocket } from './socket.js';
 
 /** nlctrl, the generic netlink controller (linux/genetlink.h). */
 export const GENL_ID_CTRL = 16;
@@ -185,7 +185,9 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
       throw new KoffloadError('KOFFLOAD_ERR_INVALID_ARG', `maxDatagramBytes must be an integer >= 1024, got ${this.maxDatagramBytes}`);
     }
     this.socket = options.socket ?? openGenlSocket(options);
-    this.socket.on('datagram', (buf, port) => this.onDatagram(buf, port));
+    const sink: DatagramSink = (buf, start, end, port) => this.onDatagram(buf, start, end, port);
+    if (this.socket.setDatagramSink) this.socket.setDatagramSink(sink);
+    else this.socket.on('datagram', (buf, port) => this.onDatagram(buf, 0, buf.length, port));
     this.socket.on('overrun', (dropped) => this.emit('overrun', dropped));
     this.socket.on('batch', () => this.emit('batch'));
     this.socket.on('close', (err) => this.onClose(err));
@@ -325,21 +327,22 @@ export class GenlClient extends EventEmitter<GenlClientEvents> {
     else p.resolve(p.messages);
   }
 
-  private onDatagram(buf: Buffer, port: number): void {
+  /** The messages of the datagram buf[start, end). */
+  private onDatagram(buf: Buffer, start: number, end: number, port: number): void {
     if (port !== this.peerPort) {
       this.stats.foreignDatagrams++;
       return;
     }
     // a bad nlmsg_len ends the walk; the messages before it are good
     const raw = this.rawHandler;
-    const n = buf.length;
-    let off = 0;
-    while (off < n) {
-      const rem = n - off;
-      if (rem < NLMSG_HDRLEN) return this.decodeFailed(new WireError(`${rem} trailing bytes at offset ${off}: truncated nlmsghdr`));
+    let off = start;
+    while (off < end) {
+      const rem = end - off;
+      const at = off - start;
+      if (rem < NLMSG_HDRLEN) return this.decodeFailed(new WireError(`${rem} trailing bytes at offset ${at}: truncated nlmsghdr`));
       const len = rd32(buf, off);
-      if (len < NLMSG_HDRLEN) return this.decodeFailed(new WireError(`nlmsg_len ${len} at offset ${off} is shorter than the header`));
-      if (len > rem) return this.decodeFailed(new WireError(`nlmsg_len ${len} at offset ${off} exceeds the ${rem} bytes left`));
+      if (len < NLMSG_HDRLEN) return this.decodeFailed(new WireError(`nlmsg_len ${len} at offset ${at} is shorter than the header`));
+      if (len > rem) return this.decodeFailed(new WireError(`nlmsg_len ${len} at offset ${at} exceeds the ${rem} bytes left`));
       const type = rd16(buf, off + 4);
       const seq = rd32(buf, off + 8);
       if (raw === undefined || seq !== 0 || type < NLMSG_MIN_TYPE || !raw(buf, off, len)) {

@@ -172,8 +172,20 @@ export interface GenlSocket {
    * such buffers (the in-memory simulator's) leave it out.
    */
   lockBuffers?(): number;
+  /**
+   * Hands every datagram to `sink` as (buffer, start, end, sender port)
+   * instead of emitting 'datagram' with a view of it: the receive path
+   * then makes no Buffer per datagram. The same lifetime rule holds:
+   * buf[start, end) is valid until the sink returns. `undefined` goes back
+   * to 'datagram' events only; 'datagram' listeners still get theirs
+   * while a sink is set. Sockets that leave it out emit 'datagram' only.
+   */
+  setDatagramSink?(sink: DatagramSink | undefined): void;
   close(): void;
 }
+
+/** See {@link GenlSocket.setDatagramSink}. */
+export type DatagramSink = (buf: Buffer, start: number, end: number, senderPort: number) => void;
 
 // the addon's first recvmmsg() of a wake-up reads at most 16 of them
 // (FIRST_BATCH in koffload_nl.c), the later ones all 64
@@ -215,6 +227,7 @@ class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSoc
   /** the receive arena (slot i at i * slotBytes) and its per-datagram meta, reused by every crossing */
   private readonly arena: Buffer;
   private readonly meta: Int32Array;
+  private sink: DatagramSink | undefined;
 
   constructor(
     private readonly protocol: number,
@@ -249,6 +262,10 @@ class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSoc
     return nl.mlockBuffer(this.arena.buffer as ArrayBuffer) || nl.mlockBuffer(this.meta.buffer as ArrayBuffer);
   }
 
+  setDatagramSink(sink: DatagramSink | undefined): void {
+    this.sink = sink;
+  }
+
   private onBatch(n: number, fatal: boolean): void {
     if (this.isClosed) return;
     if (n < 0) {
@@ -277,6 +294,11 @@ class NativeGenlSocket extends EventEmitter<GenlSocketEvents> implements GenlSoc
         continue;
       }
       const off = i * this.slotBytes;
+      const sink = this.sink;
+      if (sink) {
+        sink(this.arena, off, off + len, port);
+        if (this.isClosed || this.listenerCount('datagram') === 0) continue;
+      }
       this.emit('datagram', this.arena.subarray(off, off + len), port);
     }
   }

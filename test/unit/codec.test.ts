@@ -27,6 +27,8 @@ import {
   putString,
   putU32,
   putU64,
+  rd64,
+  wr64,
 } from '../../src/netlink/codec.js';
 
 const A = KOFFLOAD.attr;
@@ -103,6 +105,38 @@ describe('codec: netlink framing', () => {
   it('refuses to encode out-of-range header fields', () => {
     assert.throws(() => encodeNlMsg({ type: 0x10000, flags: 0, seq: 1 }, []), isInvalidArg);
     assert.throws(() => encodeGenlMsg({ type: 20, flags: 0, seq: 1, cmd: 256, version: 1 }, []), isInvalidArg);
+  });
+});
+
+describe('codec: u64 access', () => {
+  const values = [0n, 1n, 0xffn, 0x1_0000_0000n, 0x0102_0304_0506_0708n, 2n ** 63n, 2n ** 64n - 1n];
+
+  it('writes and reads u64s in host order at any offset, inside a view of a larger buffer', () => {
+    const big = Buffer.alloc(64, 0xee);
+    const b = big.subarray(3, 40);
+    for (const v of values) {
+      for (const o of [0, 1, 4, 7, 29]) {
+        wr64(b, v, o);
+        assert.equal(rd64(b, o), v);
+        const want = Buffer.alloc(8);
+        if (LE) want.writeBigUInt64LE(v);
+        else want.writeBigUInt64BE(v);
+        assert.deepEqual(b.subarray(o, o + 8), want, `bytes of ${v} at ${o}`);
+      }
+    }
+    // nothing outside the view was touched
+    assert.deepEqual(big.subarray(0, 3), Buffer.alloc(3, 0xee));
+    assert.deepEqual(big.subarray(40), Buffer.alloc(24, 0xee));
+  });
+
+  it('throws RangeError for an offset outside the buffer and a value outside u64', () => {
+    const b = Buffer.alloc(16);
+    for (const o of [-1, 9, 16, Number.NaN]) {
+      assert.throws(() => rd64(b, o), RangeError);
+      assert.throws(() => wr64(b, 1n, o), RangeError);
+    }
+    for (const v of [-1n, 2n ** 64n, 1 as unknown as bigint]) assert.throws(() => wr64(b, v, 0), RangeError);
+    assert.deepEqual(b, Buffer.alloc(16));
   });
 });
 

@@ -246,6 +246,35 @@ describe('socket: between two userspace ports', () => {
     assert.deepEqual(batches, [16, 16]);
   });
 
+  it('hands a datagram sink the arena with the datagram\'s bounds, and still emits to \'datagram\' listeners', async function () {
+    if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
+    const msg = (seq: number): Buffer => encodeGenlMsg({ type: 0x7f0, flags: 1, seq, cmd: 4, version: 1 }, [putString(1, `m${seq}`)]);
+    const sunk: { seqs: number[]; from: number; start: number }[] = [];
+    b.setDatagramSink!((buf, start, end, from) => sunk.push({ seqs: decodeNlMessages(buf.subarray(start, end)).map((m) => m.header.seq), from, start }));
+    await a.send([msg(1), msg(2)], { port: b.portId });
+    await a.send([msg(3)], { port: b.portId });
+    await new Promise<void>((resolve) => b.on('batch', () => sunk.length === 2 && resolve()));
+    assert.deepEqual(
+      sunk.map((d) => d.seqs),
+      [[1, 2], [3]],
+    );
+    assert.equal(sunk[0]!.from, a.portId);
+    // both in one crossing: the second datagram is in the next slot of the arena
+    if (b.stats.batches === 1) assert.ok(sunk[1]!.start > sunk[0]!.start);
+    // a 'datagram' listener next to the sink gets a view of the same bytes
+    const viewed = new Promise<number[]>((resolve) => b.once('datagram', (d) => resolve(decodeNlMessages(d).map((m) => m.header.seq))));
+    await a.send([msg(4)], { port: b.portId });
+    assert.deepEqual(await viewed, [4]);
+    assert.deepEqual(sunk.at(-1)!.seqs, [4]);
+    // without the sink, events only
+    b.setDatagramSink!(undefined);
+    const n = sunk.length;
+    const plain = new Promise<number[]>((resolve) => b.once('datagram', (d) => resolve(decodeNlMessages(d).map((m) => m.header.seq))));
+    await a.send([msg(5)], { port: b.portId });
+    assert.deepEqual(await plain, [5]);
+    assert.equal(sunk.length, n);
+  });
+
   it('the bytes sent are those of send() time: a buffer changed right after it changes nothing', async function () {
     if (!IS_ROOT) skipBecause(this, UNICAST_NEEDS_ROOT);
     const buf = encodeGenlMsg({ type: 0x7f0, flags: 1, seq: 7, cmd: 4, version: 1 }, [putString(1, 'before')]);
