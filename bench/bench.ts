@@ -70,6 +70,8 @@ export interface Result {
   heapSamples?: HeapSample[];
   /** koffloadd only: V8 heap bytes allocated per request handled between the end of warm-up and the end (koffload_heap_allocated_bytes_total) */
   heapBytesPerReq?: number;
+  /** koffloadd only: replies per sendmsg() over the same window */
+  repliesPerSend?: number;
 }
 
 function fail(msg: string): never {
@@ -147,6 +149,9 @@ interface Scraped {
   total: number;
   /** koffload_heap_allocated_bytes_total */
   heapBytes: number;
+  /** koffload_replies_total and koffload_reply_batches_total (sendmsg() calls that carried replies) */
+  replies: number;
+  replyBatches: number;
   /** prom-client's nodejs_* heap gauges, MB */
   heap: Omit<HeapSample, 'at'>;
 }
@@ -157,14 +162,15 @@ async function scrape(url: string): Promise<Scraped> {
   let total = 0;
   const alloc = /^koffload_heap_allocated_bytes_total (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
   const heapBytes = alloc ? Number(alloc[1]) : Number.NaN;
-  const mb = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
+  const num = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const mb = (name: string): number => num(name) / 2 ** 20;
   for (const l of text.split('\n')) {
     const m = /^koffload_requests_total\{([^}]*)\} (\d+)/.exec(l);
     if (!m) continue;
     total += Number(m[2]);
     if (/outcome="ok"/.test(m[1]!)) ok += Number(m[2]);
   }
-  return { ok, total, heapBytes, heap: { totalMb: mb('nodejs_heap_size_total_bytes'), usedMb: mb('nodejs_heap_size_used_bytes'), externalMb: mb('nodejs_external_memory_bytes') } };
+  return { ok, total, heapBytes, replies: num('koffload_replies_total'), replyBatches: num('koffload_reply_batches_total'), heap: { totalMb: mb('nodejs_heap_size_total_bytes'), usedMb: mb('nodejs_heap_size_used_bytes'), externalMb: mb('nodejs_external_memory_bytes') } };
 }
 
 export interface RunOptions {
@@ -279,6 +285,7 @@ export async function runOne(kind: Kind, s: Settings, opts: RunOptions = {}): Pr
     res.metricsTotal = m.total;
     const w = await atWarm;
     if (w && m.total > w.total) res.heapBytesPerReq = (m.heapBytes - w.heapBytes) / (m.total - w.total);
+    if (w && m.replyBatches > w.replyBatches) res.repliesPerSend = (m.replies - w.replies) / (m.replyBatches - w.replyBatches);
   }
   resp.kill('SIGTERM');
   await exited(resp, 15_000);
@@ -393,6 +400,8 @@ async function headline(rounds: number, durationS: number, warmupS: number): Pro
     `koffloadd V8 heap allocated per request (koffload_heap_allocated_bytes_total over the measured window): ` +
       `${Math.round(alloc(thr))} B at 32 in flight, ${Math.round(alloc(lat))} B at 1 in flight`,
   );
+  const perSend = median(thr.flat().flatMap((x) => (x.repliesPerSend !== undefined ? [x.repliesPerSend] : [])));
+  console.log(`koffloadd replies per sendmsg() at 32 in flight (koffload_reply_batches_total over the measured window): ${perSend.toFixed(1)}`);
   const tc = ratios(thr, 'msg_per_s', 'koffloadd', 'conv');
   const tl = ratios(thr, 'msg_per_s', 'koffloadd', 'batch');
   const pc = ratios(lat, 'p50_us', 'koffloadd', 'conv');
