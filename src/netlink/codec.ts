@@ -67,10 +67,39 @@ function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-/** Host-order integer access (netlink's byte order), for this codec and the generated ones. */
-export const rd16 = (b: Buffer, o: number): number => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
-export const rd32 = (b: Buffer, o: number): number => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
-const rdS32 = (b: Buffer, o: number): number => (LE ? b.readInt32LE(o) : b.readInt32BE(o));
+/**
+ * Host-order integer access (netlink's byte order), for this codec and the
+ * generated ones: byte loads and stores the optimiser inlines (Buffer's
+ * readUInt32LE and friends are a call each, up to twice the time on Node
+ * 20), with the same refusals: a RangeError for an offset that is not an
+ * integer inside the buffer, or a value outside the type.
+ */
+function badAccess(o: number, n: number, len: number): RangeError {
+  return new RangeError(`offset ${o} of ${n} bytes is outside the ${len} bytes of the buffer`);
+}
+function badValue(v: number, bits: number): RangeError {
+  return new RangeError(`${v} is not a u${bits}`);
+}
+const inside = (b: Uint8Array, o: number, n: number): boolean => o >>> 0 === o && o + n <= b.length;
+export const rd16: (b: Buffer, o: number) => number = LE
+  ? (b, o) => {
+      if (!inside(b, o, 2)) throw badAccess(o, 2, b.length);
+      return b[o]! | (b[o + 1]! << 8);
+    }
+  : (b, o) => {
+      if (!inside(b, o, 2)) throw badAccess(o, 2, b.length);
+      return (b[o]! << 8) | b[o + 1]!;
+    };
+export const rd32: (b: Buffer, o: number) => number = LE
+  ? (b, o) => {
+      if (!inside(b, o, 4)) throw badAccess(o, 4, b.length);
+      return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+    }
+  : (b, o) => {
+      if (!inside(b, o, 4)) throw badAccess(o, 4, b.length);
+      return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+    };
+const rdS32 = (b: Buffer, o: number): number => rd32(b, o) | 0;
 // 64-bit access through an 8-byte scratch seen as bytes and as one u64
 // (host order, like the wire): a copy of 8 bytes and one typed-array
 // element access, which the optimiser inlines. Half the time of a
@@ -95,8 +124,28 @@ export const rd64 = (b: Buffer, o: number): bigint => {
   s[7] = b[o + 7]!;
   return scratch64[0]!;
 };
-export const wr16 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
-export const wr32 = (b: Buffer, v: number, o: number): void => void (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+export const wr16: (b: Buffer, v: number, o: number) => void = (b, v, o) => {
+  if (!inside(b, o, 2)) throw badAccess(o, 2, b.length);
+  if (!(v >>> 0 === v && v <= 0xffff)) throw badValue(v, 16);
+  const hi = LE ? 1 : 0;
+  b[o + 1 - hi] = v;
+  b[o + hi] = v >>> 8;
+};
+export const wr32: (b: Buffer, v: number, o: number) => void = (b, v, o) => {
+  if (!inside(b, o, 4)) throw badAccess(o, 4, b.length);
+  if (!(v >>> 0 === v)) throw badValue(v, 32);
+  if (LE) {
+    b[o] = v;
+    b[o + 1] = v >>> 8;
+    b[o + 2] = v >>> 16;
+    b[o + 3] = v >>> 24;
+  } else {
+    b[o] = v >>> 24;
+    b[o + 1] = v >>> 16;
+    b[o + 2] = v >>> 8;
+    b[o + 3] = v;
+  }
+};
 export const wr64 = (b: Buffer, v: bigint, o: number): void => {
   if (!(o >= 0 && o + 8 <= b.length)) throw outOfRange(o, b.length);
   if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`${String(v)} is not a u64`);

@@ -27,7 +27,11 @@ import {
   putString,
   putU32,
   putU64,
+  rd16,
+  rd32,
   rd64,
+  wr16,
+  wr32,
   wr64,
 } from '../../src/netlink/codec.js';
 
@@ -105,6 +109,46 @@ describe('codec: netlink framing', () => {
   it('refuses to encode out-of-range header fields', () => {
     assert.throws(() => encodeNlMsg({ type: 0x10000, flags: 0, seq: 1 }, []), isInvalidArg);
     assert.throws(() => encodeGenlMsg({ type: 20, flags: 0, seq: 1, cmd: 256, version: 1 }, []), isInvalidArg);
+  });
+});
+
+describe('codec: u16 and u32 access', () => {
+  it('writes and reads in host order, as Buffer does, at any offset of a view', () => {
+    const b = Buffer.alloc(48, 0xee).subarray(5, 37);
+    const want = Buffer.alloc(4);
+    for (const v of [0, 1, 0xff, 0x1234, 0xffff]) {
+      for (const o of [0, 1, 3, 30]) {
+        wr16(b, v, o);
+        assert.equal(rd16(b, o), v);
+        if (LE) want.writeUInt16LE(v);
+        else want.writeUInt16BE(v);
+        assert.deepEqual(b.subarray(o, o + 2), want.subarray(0, 2));
+      }
+    }
+    for (const v of [0, 1, 0x80, 0x8000_0000, 0x1234_5678, 0xffff_ffff]) {
+      for (const o of [0, 2, 7, 28]) {
+        wr32(b, v, o);
+        assert.equal(rd32(b, o), v);
+        if (LE) want.writeUInt32LE(v);
+        else want.writeUInt32BE(v);
+        assert.deepEqual(b.subarray(o, o + 4), want);
+      }
+    }
+  });
+
+  it('throws RangeError for an offset that is not an integer inside the buffer, and for a value outside the type', () => {
+    const b = Buffer.alloc(8);
+    for (const o of [-1, 7, 8, 1.5, Number.NaN]) {
+      assert.throws(() => rd16(b, o), RangeError);
+      assert.throws(() => wr16(b, 1, o), RangeError);
+      assert.throws(() => rd32(b, o), RangeError);
+      assert.throws(() => wr32(b, 1, o), RangeError);
+    }
+    assert.throws(() => rd32(b, 5), RangeError);
+    assert.equal(rd16(b, 6), 0);
+    for (const v of [-1, 0x10000, 1.5, Number.NaN]) assert.throws(() => wr16(b, v, 0), RangeError);
+    for (const v of [-1, 2 ** 32, 0.5, Number.NaN]) assert.throws(() => wr32(b, v, 0), RangeError);
+    assert.deepEqual(b, Buffer.alloc(8));
   });
 });
 
