@@ -524,8 +524,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
     const flags = a.flags & REQ_FLAGS_KNOWN;
     if ((flags & KOFFLOAD.reqFlag.hasDefault) !== 0 && a.defaultOff < 0) return false;
     // the receive buffer is reused by the next crossing: the handler's bytes are copied
-    const payload = Buffer.allocUnsafe(a.payloadLen);
-    buf.copy(payload, 0, a.payloadOff, a.payloadOff + a.payloadLen);
+    const payload = copyOut(buf, a.payloadOff, a.payloadLen);
     const off64 = this.monotonicOffsetNs;
     const req: KernelRequest = {
       reqId: a.reqId,
@@ -536,9 +535,7 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
       payload,
     };
     if (a.defaultOff >= 0) {
-      const d = Buffer.allocUnsafe(a.defaultLen);
-      buf.copy(d, 0, a.defaultOff, a.defaultOff + a.defaultLen);
-      req.default = d;
+      req.default = copyOut(buf, a.defaultOff, a.defaultLen);
     }
     this.stats.requests++;
     this.emit('request', req);
@@ -583,6 +580,17 @@ export class KoffloadClient extends EventEmitter<KoffloadClientEvents> {
   close(): void {
     this.genl.close();
   }
+}
+
+/** Below this many bytes a copy is a byte loop: Buffer.copy() makes a view of the source first. */
+const COPY_LOOP_MAX = 128;
+
+/** A copy of buf[off, off + n), which outlives the receive buffer. */
+function copyOut(buf: Buffer, off: number, n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  if (n > COPY_LOOP_MAX) buf.copy(out, 0, off, off + n);
+  else for (let i = 0; i < n; i++) out[i] = buf[off + i]!;
+  return out;
 }
 
 /** Fire-and-forget replies whose errors can still be told apart by sequence number. */
