@@ -876,9 +876,11 @@ function renderWireCodecTs(families: readonly Family[]): string {
         `export function size${P}(v: ${P}Values): number {`,
         `  let n = 0;`,
       );
+      // binaries are Uint8Arrays: .length is their byteLength, and V8
+      // (Node 20) inlines the one and calls out for the other
       for (const a of attrs) {
         const k = camel(a.name);
-        const sz = a.type === 'binary' ? `((4 + v.${k}.byteLength + 3) & ~3)` : a.type === 'string' ? `((4 + 3 * v.${k}.length + 1 + 3) & ~3)` : `${(4 + INT_BYTES[a.type]! + 3) & ~3}`;
+        const sz = a.type === 'binary' ? `((4 + v.${k}.length + 3) & ~3)` : a.type === 'string' ? `((4 + 3 * v.${k}.length + 1 + 3) & ~3)` : `${(4 + INT_BYTES[a.type]! + 3) & ~3}`;
         out.push(req.has(a.name) ? `  n += ${sz};` : `  if (v.${k} !== undefined) n += ${sz};`);
       }
       out.push('  return n;', '}');
@@ -896,7 +898,7 @@ function renderWireCodecTs(families: readonly Family[]): string {
         const guard = req.has(a.name) ? '' : `v.${k} !== undefined && `;
         if (a.type === 'binary') {
           out.push(`  if (${guard}!(v.${k} instanceof Uint8Array)) throw invalid('${k}', 'must be a Buffer or Uint8Array');`);
-          if (a.maxLen) out.push(`  if (${guard}v.${k}.byteLength > ${a.maxLen.value}) throw invalid('${k}', \`\${v.${k}.byteLength} bytes, above ${a.maxLen.value}\`);`);
+          if (a.maxLen) out.push(`  if (${guard}v.${k}.length > ${a.maxLen.value}) throw invalid('${k}', \`\${v.${k}.length} bytes, above ${a.maxLen.value}\`);`);
         } else if (a.type === 'string') {
           out.push(`  if (${guard}(typeof v.${k} !== 'string' || v.${k}.includes('\\0'))) throw invalid('${k}', 'must be a string without NUL');`);
           if (a.maxLen) out.push(`  if (${guard}Buffer.byteLength(v.${k}) + 1 > ${a.maxLen.value}) throw invalid('${k}', 'longer than ${a.maxLen.value - 1} bytes');`);
@@ -914,7 +916,7 @@ function renderWireCodecTs(families: readonly Family[]): string {
         const id = idOf(a);
         const body: string[] = [];
         if (a.type === 'binary') {
-          body.push(`const n = v.${k}.byteLength;`, `wr16(b, 4 + n, off);`, `wr16(b, ${id}, off + 2);`, `b.set(v.${k}, off + 4);`, `b.fill(0, off + 4 + n, off + ((4 + n + 3) & ~3));`, `off += (4 + n + 3) & ~3;`);
+          body.push(`const n = v.${k}.length;`, `wr16(b, 4 + n, off);`, `wr16(b, ${id}, off + 2);`, `b.set(v.${k}, off + 4);`, `b.fill(0, off + 4 + n, off + ((4 + n + 3) & ~3));`, `off += (4 + n + 3) & ~3;`);
         } else if (a.type === 'string') {
           body.push(`const n = b.write(v.${k}, off + 4, 'utf8') + 1;`, `b[off + 3 + n] = 0;`, `wr16(b, 4 + n, off);`, `wr16(b, ${id}, off + 2);`, `b.fill(0, off + 4 + n, off + ((4 + n + 3) & ~3));`, `off += (4 + n + 3) & ~3;`);
         } else {
@@ -1207,7 +1209,7 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
         case 'string':
           return `pb.stringSize(${y})`;
         case 'bytes':
-          return `pb.varintSize(${y}.byteLength) + ${y}.byteLength`;
+          return `pb.varintSize(${y}.length) + ${y}.length`;
       }
       throw new Error(`${relPath}: no size for ${ty}`);
     };

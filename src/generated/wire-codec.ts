@@ -163,8 +163,8 @@ export function sizeRequest(v: RequestValues): number {
   n += 8;
   n += 12;
   n += 8;
-  n += ((4 + v.payload.byteLength + 3) & ~3);
-  if (v.default !== undefined) n += ((4 + v.default.byteLength + 3) & ~3);
+  n += ((4 + v.payload.length + 3) & ~3);
+  if (v.default !== undefined) n += ((4 + v.default.length + 3) & ~3);
   return n;
 }
 
@@ -181,9 +181,9 @@ export function encodeRequest(b: Buffer, off: number, v: RequestValues): number 
   if ((typeof v.flags !== 'number' || !Number.isInteger(v.flags) || v.flags < 0 || v.flags > 4294967295)) throw invalid('flags', `must be an integer in 0..4294967295, got ${String(v.flags)}`);
   if ((v.flags & ~7) !== 0) throw invalid('flags', `0x${v.flags.toString(16)} has bits outside 0x7`);
   if (!(v.payload instanceof Uint8Array)) throw invalid('payload', 'must be a Buffer or Uint8Array');
-  if (v.payload.byteLength > 4096) throw invalid('payload', `${v.payload.byteLength} bytes, above 4096`);
+  if (v.payload.length > 4096) throw invalid('payload', `${v.payload.length} bytes, above 4096`);
   if (v.default !== undefined && !(v.default instanceof Uint8Array)) throw invalid('default', 'must be a Buffer or Uint8Array');
-  if (v.default !== undefined && v.default.byteLength > 4096) throw invalid('default', `${v.default.byteLength} bytes, above 4096`);
+  if (v.default !== undefined && v.default.length > 4096) throw invalid('default', `${v.default.length} bytes, above 4096`);
   {
     wr16(b, 12, off);
     wr16(b, 3, off + 2);
@@ -215,7 +215,7 @@ export function encodeRequest(b: Buffer, off: number, v: RequestValues): number 
     off += 8;
   }
   {
-    const n = v.payload.byteLength;
+    const n = v.payload.length;
     wr16(b, 4 + n, off);
     wr16(b, 7, off + 2);
     b.set(v.payload, off + 4);
@@ -223,7 +223,7 @@ export function encodeRequest(b: Buffer, off: number, v: RequestValues): number 
     off += (4 + n + 3) & ~3;
   }
   if (v.default !== undefined) {
-    const n = v.default.byteLength;
+    const n = v.default.length;
     wr16(b, 4 + n, off);
     wr16(b, 9, off + 2);
     b.set(v.default, off + 4);
@@ -340,7 +340,7 @@ export function sizeReply(v: ReplyValues): number {
   let n = 0;
   n += 12;
   n += 8;
-  if (v.payload !== undefined) n += ((4 + v.payload.byteLength + 3) & ~3);
+  if (v.payload !== undefined) n += ((4 + v.payload.length + 3) & ~3);
   return n;
 }
 
@@ -353,7 +353,7 @@ export function encodeReply(b: Buffer, off: number, v: ReplyValues): number {
   if ((typeof v.reqId !== 'bigint' || v.reqId < 0n || v.reqId > 0xffffffffffffffffn)) throw invalid('reqId', `must be a u64 bigint, got ${String(v.reqId)}`);
   if ((typeof v.status !== 'number' || !Number.isInteger(v.status) || v.status < 0 || v.status > 2)) throw invalid('status', `must be an integer in 0..2, got ${String(v.status)}`);
   if (v.payload !== undefined && !(v.payload instanceof Uint8Array)) throw invalid('payload', 'must be a Buffer or Uint8Array');
-  if (v.payload !== undefined && v.payload.byteLength > 4096) throw invalid('payload', `${v.payload.byteLength} bytes, above 4096`);
+  if (v.payload !== undefined && v.payload.length > 4096) throw invalid('payload', `${v.payload.length} bytes, above 4096`);
   {
     wr16(b, 12, off);
     wr16(b, 3, off + 2);
@@ -367,7 +367,7 @@ export function encodeReply(b: Buffer, off: number, v: ReplyValues): number {
     off += 8;
   }
   if (v.payload !== undefined) {
-    const n = v.payload.byteLength;
+    const n = v.payload.length;
     wr16(b, 4 + n, off);
     wr16(b, 7, off + 2);
     b.set(v.payload, off + 4);

@@ -334,9 +334,12 @@ export class PbWriter {
   }
 
   bytes(v: Uint8Array): void {
-    this.u32(v.byteLength);
+    // length, not byteLength: equal for a Uint8Array, and V8 (Node 20)
+    // inlines the one and calls out for the other
+    const n = v.length;
+    this.u32(n);
     this.b.set(v, this.pos);
-    this.pos += v.byteLength;
+    this.pos += n;
   }
 
   string(v: string): void {

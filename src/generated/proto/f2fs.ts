@@ -1088,7 +1088,7 @@ function size_MovedResponse(v: unknown, path: string): number {
     const x = o['segment_info'];
     if (x !== undefined && x !== null) {
       const y = pb.bytesOf(T_MovedResponse, path, 'segment_info', x);
-      n += 1 + pb.varintSize(y.byteLength) + y.byteLength;
+      n += 1 + pb.varintSize(y.length) + y.length;
     }
   }
   return n;

@@ -118,7 +118,7 @@ function size_EchoRequest(v: unknown, path: string): number {
     const x = o['data'];
     if (x !== undefined && x !== null) {
       const y = pb.bytesOf(T_EchoRequest, path, 'data', x);
-      n += 1 + pb.varintSize(y.byteLength) + y.byteLength;
+      n += 1 + pb.varintSize(y.length) + y.length;
     }
   }
   {
@@ -196,7 +196,7 @@ function size_EchoResponse(v: unknown, path: string): number {
     const x = o['data'];
     if (x !== undefined && x !== null) {
       const y = pb.bytesOf(T_EchoResponse, path, 'data', x);
-      n += 1 + pb.varintSize(y.byteLength) + y.byteLength;
+      n += 1 + pb.varintSize(y.length) + y.length;
     }
   }
   {
