@@ -10,10 +10,12 @@
  * - Receive: a uv_poll in the addon; when the socket is readable one
  *   recvmmsg() reads up to `recvSlots` datagrams into a receive arena
  *   allocated once per socket (slots of `recvSlotBytes`), and the
- *   datagrams of that crossing are emitted as 'datagram' events followed
- *   by one 'batch' event. A 'datagram' buffer is a view of the arena, valid
- *   until the listener returns: a listener copies what it keeps (the next
- *   crossing overwrites it). A datagram longer than its slot arrives
+ *   datagrams of that crossing are emitted as 'datagram' events (or
+ *   handed to a datagram sink as the arena and the datagram's bounds,
+ *   setDatagramSink(), which the genl layer uses: no Buffer per datagram)
+ *   followed by one 'batch' event. A 'datagram' buffer is a view of the
+ *   arena, valid until the listener returns: a listener copies what it
+ *   keeps (the next crossing overwrites it). A datagram longer than its slot arrives
  *   truncated, is counted and reported (64 KiB slots hold anything the
  *   kernel sends: a REQUEST is at most ~8.3 KiB, a dump part at most 32 KiB).
  * - Send: send() makes one sendmsg() of its buffers as one datagram, at
