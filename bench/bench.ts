@@ -385,7 +385,7 @@ async function headline(rounds: number, durationS: number, warmupS: number): Pro
   const t64 = median(scale.map(({ many }) => many.r['msg_per_s']!));
   const cpuRise = scale.map(({ one, many }) => many.r['resp_cpu_us_per_msg']! / one.r['resp_cpu_us_per_msg']! - 1);
   console.log(
-    `\nkoffloadd at 64 subsystems (32 in flight): ${Math.round(t64)} msg/s, ${(median(fall) * 100).toFixed(1)}% below 1 subsystem${spread(fall.map((f) => f * 100))}; ` +
+    `\nkoffloadd at 64 subsystems (32 in flight): ${Math.round(t64)} msg/s, ${Math.abs(median(fall) * 100).toFixed(1)}% ${median(fall) < 0 ? 'above' : 'below'} 1 subsystem${fall.length > 1 ? `, fall per round${spread(fall.map((f) => f * 100))}` : ''}; ` +
       `CPU per message ${(median(cpuRise) * 100).toFixed(1)}% above${spread(cpuRise.map((f) => f * 100))}`,
   );
   const all = [...thr.flat(), ...scale.map(({ many }) => many)].filter((x) => x.kind === 'koffloadd');
