@@ -1,5 +1,6 @@
 // The daemon's per-request JavaScript, without sockets: REQUEST bytes go
-// into the client as a receive crossing would deliver them, through the
+// into the client as the addon's socket delivers them (offsets into one
+// arena, a microtask turn after each crossing), through the
 // dispatcher, a SubsystemServer with metrics on, the bench policy's handler
 // and the reply encoder, into a socket that only counts what it is given.
 // Prints ns per request (wall and CPU) and V8 heap bytes allocated per
@@ -8,8 +9,6 @@
 // fixed payload: what is allocated below the handler); asserts nothing.
 //
 //   node dist/bench/pipeline.js [--count N] [--subsystems 1..64]
-//
-//   node dist/bench/pipeline.js [--count N]
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import { EchoRequest, ktest } from '../src/generated/proto/ktest.js';

@@ -108,11 +108,8 @@ const rdS32 = (b: Buffer, o: number): number => rd32(b, o) | 0;
 // which build the value from 32-bit halves with BigInt operations.
 const scratch64 = new BigUint64Array(1);
 const scratch8 = new Uint8Array(scratch64.buffer);
-function outOfRange(o: number, len: number): RangeError {
-  return new RangeError(`offset ${o} of a u64 is outside the ${len} bytes of the buffer`);
-}
 export const rd64 = (b: Buffer, o: number): bigint => {
-  if (!inside(b, o, 8)) throw outOfRange(o, b.length);
+  if (!inside(b, o, 8)) throw badAccess(o, 8, b.length);
   const s = scratch8;
   s[0] = b[o]!;
   s[1] = b[o + 1]!;
@@ -147,7 +144,7 @@ export const wr32: (b: Buffer, v: number, o: number) => void = (b, v, o) => {
   }
 };
 export const wr64 = (b: Buffer, v: bigint, o: number): void => {
-  if (!inside(b, o, 8)) throw outOfRange(o, b.length);
+  if (!inside(b, o, 8)) throw badAccess(o, 8, b.length);
   if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`${String(v)} is not a u64`);
   scratch64[0] = v;
   const s = scratch8;
