@@ -124,9 +124,13 @@ export const rd64 = (b: Buffer, o: number): bigint => {
 export const wr16: (b: Buffer, v: number, o: number) => void = (b, v, o) => {
   if (!inside(b, o, 2)) throw badAccess(o, 2, b.length);
   if (!(v >>> 0 === v && v <= 0xffff)) throw badValue(v, 16);
-  const hi = LE ? 1 : 0;
-  b[o + 1 - hi] = v;
-  b[o + hi] = v >>> 8;
+  if (LE) {
+    b[o] = v;
+    b[o + 1] = v >>> 8;
+  } else {
+    b[o] = v >>> 8;
+    b[o + 1] = v;
+  }
 };
 export const wr32: (b: Buffer, v: number, o: number) => void = (b, v, o) => {
   if (!inside(b, o, 4)) throw badAccess(o, 4, b.length);
