@@ -1044,6 +1044,8 @@ const PB_READ: Record<string, string> = {
   fixed32: 'r.fixed32()', sfixed32: 'r.sfixed32()', float: 'r.float()',
 };
 const PB_PACKABLE = new Set(['int32', 'uint32', 'sint32', 'int64', 'uint64', 'sint64', 'bool', 'fixed64', 'sfixed64', 'double', 'fixed32', 'sfixed32', 'float']);
+/** Messages with at most this many fields check their keys with comparisons, larger ones with a Set. */
+const INLINE_KEYS_MAX = 8;
 
 /** Whether a message gets a generated codec: no maps, no oneofs (proto3 optional included), nor any inside. */
 function fastEligible(t: protobuf.Type, seen: Set<protobuf.Type>): boolean {
@@ -1109,7 +1111,11 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
     const enumValues = (f: protobuf.Field): string => `E_${tsName(f.resolvedType!)}`;
     if (lines.length > 0) lines.push('');
     lines.push(`const ${T} = ${tsStr(full)};`);
-    lines.push(`const K_${n} = new Set([${fields.map((f) => tsStr(f.name)).join(', ')}]);`);
+    // up to INLINE_KEYS_MAX fields the key check is a chain of comparisons in
+    // the message's own size_ function, with feedback of its own; a shared
+    // Set lookup cost more than the whole check
+    const inlineKeys = fields.length > 0 && fields.length <= INLINE_KEYS_MAX;
+    if (!inlineKeys) lines.push(`const K_${n} = new Set([${fields.map((f) => tsStr(f.name)).join(', ')}]);`);
     for (const f of fields) {
       if (kind(f) === 'enum' && !lines.includes(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`)) {
         lines.push(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`);
@@ -1250,7 +1256,14 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
     const sorted = [...fields].sort((a, b) => a.id - b.id);
     // a message with no fields still checks its value; it has nothing to write
     const none = sorted.length === 0;
-    lines.push('', `function size_${n}(v: unknown, path: string): number {`, none ? `  pb.checkObject(${T}, v, path, K_${n});` : `  const o = pb.checkObject(${T}, v, path, K_${n});`, '  let n = 0;');
+    lines.push('', `function size_${n}(v: unknown, path: string): number {`);
+    if (none) lines.push(`  pb.checkObject(${T}, v, path, K_${n});`);
+    else if (!inlineKeys) lines.push(`  const o = pb.checkObject(${T}, v, path, K_${n});`);
+    else {
+      const unknown = sorted.map((f) => `k !== ${tsStr(f.name)}`).join(' && ');
+      lines.push(`  const o = pb.asObject(${T}, v, path);`, `  for (const k in o) if (${unknown}) throw pb.unknownField(${T}, path, k);`);
+    }
+    lines.push('  let n = 0;');
     for (const f of sorted) {
       const k = kind(f);
       const nm = tsStr(f.name);
@@ -1383,10 +1396,13 @@ export function renderProtoTs(relPath: string, source: string): string {
       `Typed payloads of ${pkg || name}: for each message X an interface X (as decoded: 64-bit integers are bigint, bytes are Uint8Array, absent sub-messages undefined), an interface XInit (what encode() accepts: every field optional) and a codec value X; the schema \`${name}\` lists the ops of enum Op.`,
     ).trimEnd(),
   );
-  out.push('', "import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';");
-  if (types.some((t) => fastEligible(t, new Set()))) {
-    out.push("import * as pb from '../../runtime/pb.js';");
-  }
+  const anyFast = types.some((t) => fastEligible(t, new Set()));
+  // node:buffer's Buffer, not the global: globalThis.Buffer is an accessor
+  // whose getter optimised code calls on every use
+  out.push('');
+  if (anyFast) out.push("import { Buffer } from 'node:buffer';");
+  out.push("import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';");
+  if (anyFast) out.push("import * as pb from '../../runtime/pb.js';");
   for (const e of enums) {
     out.push('');
     out.push(...tsDoc(e.comment ?? `enum ${e.fullName.replace(/^\./, '')}`, ''));

@@ -21,6 +21,7 @@
  * deadline for an answer that cannot come. REQUEST flag bits this build
  * does not know (a newer module's) are ignored, like unknown attributes.
  */
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { KoffloadError, WireError } from '../errors.js';
 import {

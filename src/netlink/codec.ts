@@ -25,6 +25,7 @@
  * attributes than this build knows, and skipping them keeps an older daemon
  * working. Pad attributes (nla_put_u64_64bit's padattr) are skipped silently.
  */
+import { Buffer } from 'node:buffer';
 import { endianness } from 'node:os';
 import { KoffloadError, WireError } from '../errors.js';
 

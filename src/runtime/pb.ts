@@ -11,6 +11,7 @@
  * not its type's, and bytes that are not a Uint8Array, are rejected rather
  * than misread.
  */
+import { Buffer } from 'node:buffer';
 import { KoffloadError } from '../errors.js';
 
 export class PbError extends Error {}
@@ -361,12 +362,22 @@ export function badResponse(typeName: string, detail: string): KoffloadError {
   return new KoffloadError('KOFFLOAD_ERR_BAD_RESPONSE', `${typeName}: ${detail}`);
 }
 
+/** Checks that `value` is a plain object (not null, not an array); returns it. */
+export function asObject(typeName: string, value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badResponse(typeName, `${path || 'value'} must be an object`);
+  return value as Record<string, unknown>;
+}
+
+/** A key of a message value that is not one of its fields. */
+export function unknownField(typeName: string, path: string, key: string): KoffloadError {
+  return badResponse(typeName, `unknown field '${path}${key}'`);
+}
+
 /** Checks that `value` is a plain object whose keys are all `known`; returns it. */
 export function checkObject(typeName: string, value: unknown, path: string, known: ReadonlySet<string>): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badResponse(typeName, `${path || 'value'} must be an object`);
-  const obj = value as Record<string, unknown>;
+  const obj = asObject(typeName, value, path);
   for (const k in obj) {
-    if (!known.has(k)) throw badResponse(typeName, `unknown field '${path}${k}'`);
+    if (!known.has(k)) throw unknownField(typeName, path, k);
   }
   return obj;
 }

@@ -2,6 +2,7 @@
 // encoding of handler responses, JSON forms for records.
 import assert from 'node:assert/strict';
 import { KoffloadError } from '../../src/errors.js';
+import { MovedRequest } from '../../src/generated/proto/f2fs.js';
 import { EchoRequest, PickRequest, PickResponse, ktest } from '../../src/generated/proto/ktest.js';
 
 describe('runtime: generated schema codecs', () => {
@@ -34,6 +35,12 @@ describe('runtime: generated schema codecs', () => {
     bad({ victim_id: 2 ** 32 });
     bad(null);
     assert.throws(() => EchoRequest.encode({ seq: -1n }), { code: 'KOFFLOAD_ERR_BAD_RESPONSE' });
+    // a key beside known ones, in a message checked by comparisons (<= 8
+    // fields) and in one checked with a Set (MovedRequest has 10)
+    assert.throws(() => EchoRequest.encode({ seq: 1n, data: Buffer.alloc(1), sequence: 2n } as never), /unknown field 'sequence'/);
+    assert.throws(() => PickRequest.encode({ candidates: [{ id: 1, age: 3 }] } as never), /unknown field 'candidates\[0\]\.age'/);
+    assert.throws(() => MovedRequest.encode({ dev: 1, segno: 2, bogus: 3 } as never), /unknown field 'bogus'/);
+    assert.doesNotThrow(() => MovedRequest.encode({ dev: 1, segno: 2, gc_seq: 3n }));
   });
 
   it('KOFFLOAD_ERR_BAD_PAYLOAD for bytes that are not the message', () => {

@@ -7,6 +7,7 @@
 // field optional) and a codec value X; the schema `f2fs` lists the ops of enum
 // Op.
 
+import { Buffer } from 'node:buffer';
 import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';
 import * as pb from '../../runtime/pb.js';
 
@@ -222,7 +223,6 @@ export interface MovedResponseInit {
 }
 
 const T_VictimRequest = 'koffload.f2fs.VictimRequest';
-const K_VictimRequest = new Set(['dev', 'gc_type', 'free_segments', 'reserved_segments', 'kernel_victim', 'kernel_victim_valid', 'fallback', 'gc_seq']);
 const E_GcType = {"GC_FOREGROUND":0,"GC_BACKGROUND":1};
 const E_Fallback = {"FALLBACK_NONE":0,"FALLBACK_NO_ADVICE":1,"FALLBACK_STALE":2,"FALLBACK_MALFORMED":3};
 
@@ -288,7 +288,8 @@ function decode_VictimRequest(bytes: Uint8Array): VictimRequest {
 }
 
 function size_VictimRequest(v: unknown, path: string): number {
-  const o = pb.checkObject(T_VictimRequest, v, path, K_VictimRequest);
+  const o = pb.asObject(T_VictimRequest, v, path);
+  for (const k in o) if (k !== 'dev' && k !== 'gc_type' && k !== 'free_segments' && k !== 'reserved_segments' && k !== 'kernel_victim' && k !== 'kernel_victim_valid' && k !== 'fallback' && k !== 'gc_seq') throw pb.unknownField(T_VictimRequest, path, k);
   let n = 0;
   {
     const x = o['dev'];
@@ -416,7 +417,6 @@ function encode_VictimRequest(value: VictimRequestInit): Buffer {
 }
 
 const T_VictimResponse = 'koffload.f2fs.VictimResponse';
-const K_VictimResponse = new Set(['segno']);
 
 function read_VictimResponse(r: pb.PbReader): VictimResponse {
   let f_1: number | undefined;
@@ -445,7 +445,8 @@ function decode_VictimResponse(bytes: Uint8Array): VictimResponse {
 }
 
 function size_VictimResponse(v: unknown, path: string): number {
-  const o = pb.checkObject(T_VictimResponse, v, path, K_VictimResponse);
+  const o = pb.asObject(T_VictimResponse, v, path);
+  for (const k in o) if (k !== 'segno') throw pb.unknownField(T_VictimResponse, path, k);
   let n = 0;
   {
     const x = o['segno'];
@@ -475,7 +476,6 @@ function encode_VictimResponse(value: VictimResponseInit): Buffer {
 }
 
 const T_RankedVictim = 'koffload.f2fs.RankedVictim';
-const K_RankedVictim = new Set(['segno', 'valid', 'seg_type']);
 
 function read_RankedVictim(r: pb.PbReader): RankedVictim {
   let f_1: number | undefined;
@@ -514,7 +514,8 @@ function decode_RankedVictim(bytes: Uint8Array): RankedVictim {
 }
 
 function size_RankedVictim(v: unknown, path: string): number {
-  const o = pb.checkObject(T_RankedVictim, v, path, K_RankedVictim);
+  const o = pb.asObject(T_RankedVictim, v, path);
+  for (const k in o) if (k !== 'segno' && k !== 'valid' && k !== 'seg_type') throw pb.unknownField(T_RankedVictim, path, k);
   let n = 0;
   {
     const x = o['segno'];
@@ -572,7 +573,6 @@ function encode_RankedVictim(value: RankedVictimInit): Buffer {
 }
 
 const T_Ranking = 'koffload.f2fs.Ranking';
-const K_Ranking = new Set(['gc_seq', 'victims']);
 
 function read_Ranking(r: pb.PbReader): Ranking {
   let f_1: bigint | undefined;
@@ -612,7 +612,8 @@ function decode_Ranking(bytes: Uint8Array): Ranking {
 }
 
 function size_Ranking(v: unknown, path: string): number {
-  const o = pb.checkObject(T_Ranking, v, path, K_Ranking);
+  const o = pb.asObject(T_Ranking, v, path);
+  for (const k in o) if (k !== 'gc_seq' && k !== 'victims') throw pb.unknownField(T_Ranking, path, k);
   let n = 0;
   {
     const x = o['gc_seq'];
@@ -663,7 +664,6 @@ function encode_Ranking(value: RankingInit): Buffer {
 }
 
 const T_MovedRun = 'koffload.f2fs.MovedRun';
-const K_MovedRun = new Set(['ino', 'first_index', 'count', 'dest_segno', 'dest_type']);
 
 function read_MovedRun(r: pb.PbReader): MovedRun {
   let f_1: number | undefined;
@@ -712,7 +712,8 @@ function decode_MovedRun(bytes: Uint8Array): MovedRun {
 }
 
 function size_MovedRun(v: unknown, path: string): number {
-  const o = pb.checkObject(T_MovedRun, v, path, K_MovedRun);
+  const o = pb.asObject(T_MovedRun, v, path);
+  for (const k in o) if (k !== 'ino' && k !== 'first_index' && k !== 'count' && k !== 'dest_segno' && k !== 'dest_type') throw pb.unknownField(T_MovedRun, path, k);
   let n = 0;
   {
     const x = o['ino'];
@@ -1041,7 +1042,6 @@ function encode_MovedRequest(value: MovedRequestInit): Buffer {
 }
 
 const T_MovedResponse = 'koffload.f2fs.MovedResponse';
-const K_MovedResponse = new Set(['clock', 'segment_info']);
 
 function read_MovedResponse(r: pb.PbReader): MovedResponse {
   let f_1: bigint | undefined;
@@ -1075,7 +1075,8 @@ function decode_MovedResponse(bytes: Uint8Array): MovedResponse {
 }
 
 function size_MovedResponse(v: unknown, path: string): number {
-  const o = pb.checkObject(T_MovedResponse, v, path, K_MovedResponse);
+  const o = pb.asObject(T_MovedResponse, v, path);
+  for (const k in o) if (k !== 'clock' && k !== 'segment_info') throw pb.unknownField(T_MovedResponse, path, k);
   let n = 0;
   {
     const x = o['clock'];

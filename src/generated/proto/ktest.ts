@@ -7,6 +7,7 @@
 // field optional) and a codec value X; the schema `ktest` lists the ops of
 // enum Op.
 
+import { Buffer } from 'node:buffer';
 import { type MessageCodec, type Schema, defineSchema, messageCodec } from '../../runtime/schema.js';
 import * as pb from '../../runtime/pb.js';
 
@@ -78,7 +79,6 @@ export interface PickResponseInit {
 }
 
 const T_EchoRequest = 'koffload.ktest.EchoRequest';
-const K_EchoRequest = new Set(['data', 'seq']);
 
 function read_EchoRequest(r: pb.PbReader): EchoRequest {
   let f_1: Buffer | undefined;
@@ -112,7 +112,8 @@ function decode_EchoRequest(bytes: Uint8Array): EchoRequest {
 }
 
 function size_EchoRequest(v: unknown, path: string): number {
-  const o = pb.checkObject(T_EchoRequest, v, path, K_EchoRequest);
+  const o = pb.asObject(T_EchoRequest, v, path);
+  for (const k in o) if (k !== 'data' && k !== 'seq') throw pb.unknownField(T_EchoRequest, path, k);
   let n = 0;
   {
     const x = o['data'];
@@ -156,7 +157,6 @@ function encode_EchoRequest(value: EchoRequestInit): Buffer {
 }
 
 const T_EchoResponse = 'koffload.ktest.EchoResponse';
-const K_EchoResponse = new Set(['data', 'seq']);
 
 function read_EchoResponse(r: pb.PbReader): EchoResponse {
   let f_1: Buffer | undefined;
@@ -190,7 +190,8 @@ function decode_EchoResponse(bytes: Uint8Array): EchoResponse {
 }
 
 function size_EchoResponse(v: unknown, path: string): number {
-  const o = pb.checkObject(T_EchoResponse, v, path, K_EchoResponse);
+  const o = pb.asObject(T_EchoResponse, v, path);
+  for (const k in o) if (k !== 'data' && k !== 'seq') throw pb.unknownField(T_EchoResponse, path, k);
   let n = 0;
   {
     const x = o['data'];
@@ -234,7 +235,6 @@ function encode_EchoResponse(value: EchoResponseInit): Buffer {
 }
 
 const T_Segment = 'koffload.ktest.Segment';
-const K_Segment = new Set(['id', 'valid_blocks', 'age_ms']);
 
 function read_Segment(r: pb.PbReader): Segment {
   let f_1: number | undefined;
@@ -273,7 +273,8 @@ function decode_Segment(bytes: Uint8Array): Segment {
 }
 
 function size_Segment(v: unknown, path: string): number {
-  const o = pb.checkObject(T_Segment, v, path, K_Segment);
+  const o = pb.asObject(T_Segment, v, path);
+  for (const k in o) if (k !== 'id' && k !== 'valid_blocks' && k !== 'age_ms') throw pb.unknownField(T_Segment, path, k);
   let n = 0;
   {
     const x = o['id'];
@@ -331,7 +332,6 @@ function encode_Segment(value: SegmentInit): Buffer {
 }
 
 const T_PickRequest = 'koffload.ktest.PickRequest';
-const K_PickRequest = new Set(['candidates']);
 
 function read_PickRequest(r: pb.PbReader): PickRequest {
   const f_1: Segment[] = [];
@@ -366,7 +366,8 @@ function decode_PickRequest(bytes: Uint8Array): PickRequest {
 }
 
 function size_PickRequest(v: unknown, path: string): number {
-  const o = pb.checkObject(T_PickRequest, v, path, K_PickRequest);
+  const o = pb.asObject(T_PickRequest, v, path);
+  for (const k in o) if (k !== 'candidates') throw pb.unknownField(T_PickRequest, path, k);
   let n = 0;
   {
     const x = o['candidates'];
@@ -403,7 +404,6 @@ function encode_PickRequest(value: PickRequestInit): Buffer {
 }
 
 const T_PickResponse = 'koffload.ktest.PickResponse';
-const K_PickResponse = new Set(['victim_id']);
 
 function read_PickResponse(r: pb.PbReader): PickResponse {
   let f_1: number | undefined;
@@ -432,7 +432,8 @@ function decode_PickResponse(bytes: Uint8Array): PickResponse {
 }
 
 function size_PickResponse(v: unknown, path: string): number {
-  const o = pb.checkObject(T_PickResponse, v, path, K_PickResponse);
+  const o = pb.asObject(T_PickResponse, v, path);
+  for (const k in o) if (k !== 'victim_id') throw pb.unknownField(T_PickResponse, path, k);
   let n = 0;
   {
     const x = o['victim_id'];
