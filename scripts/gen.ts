@@ -1044,8 +1044,6 @@ const PB_READ: Record<string, string> = {
   fixed32: 'r.fixed32()', sfixed32: 'r.sfixed32()', float: 'r.float()',
 };
 const PB_PACKABLE = new Set(['int32', 'uint32', 'sint32', 'int64', 'uint64', 'sint64', 'bool', 'fixed64', 'sfixed64', 'double', 'fixed32', 'sfixed32', 'float']);
-/** Messages with at most this many fields check their keys with comparisons, larger ones with a Set. */
-const INLINE_KEYS_MAX = 8;
 
 /** Whether a message gets a generated codec: no maps, no oneofs (proto3 optional included), nor any inside. */
 function fastEligible(t: protobuf.Type, seen: Set<protobuf.Type>): boolean {
@@ -1111,11 +1109,6 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
     const enumValues = (f: protobuf.Field): string => `E_${tsName(f.resolvedType!)}`;
     if (lines.length > 0) lines.push('');
     lines.push(`const ${T} = ${tsStr(full)};`);
-    // up to INLINE_KEYS_MAX fields the key check is a chain of comparisons in
-    // the message's own size_ function, with feedback of its own; a shared
-    // Set lookup cost more than the whole check
-    const inlineKeys = fields.length > 0 && fields.length <= INLINE_KEYS_MAX;
-    if (!inlineKeys) lines.push(`const K_${n} = new Set([${fields.map((f) => tsStr(f.name)).join(', ')}]);`);
     for (const f of fields) {
       if (kind(f) === 'enum' && !lines.includes(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`)) {
         lines.push(`const ${enumValues(f)} = ${JSON.stringify((f.resolvedType as protobuf.Enum).values)};`);
@@ -1256,14 +1249,17 @@ function fastCodecs(types: protobuf.Type[], tsName: (o: protobuf.ReflectionObjec
     const sorted = [...fields].sort((a, b) => a.id - b.id);
     // a message with no fields still checks its value; it has nothing to write
     const none = sorted.length === 0;
-    lines.push('', `function size_${n}(v: unknown, path: string): number {`);
-    if (none) lines.push(`  pb.checkObject(${T}, v, path, K_${n});`);
-    else if (!inlineKeys) lines.push(`  const o = pb.checkObject(${T}, v, path, K_${n});`);
-    else {
-      const unknown = sorted.map((f) => `k !== ${tsStr(f.name)}`).join(' && ');
-      lines.push(`  const o = pb.asObject(${T}, v, path);`, `  for (const k in o) if (${unknown}) throw pb.unknownField(${T}, path, k);`);
-    }
-    lines.push('  let n = 0;');
+    // the key check is a chain of comparisons in the message's own size_
+    // function, with feedback of its own: a Set lookup shared by every
+    // message type cost more than the whole check
+    const unknown = none ? '' : `if (${sorted.map((f) => `k !== ${tsStr(f.name)}`).join(' && ')}) `;
+    lines.push(
+      '',
+      `function size_${n}(v: unknown, path: string): number {`,
+      `  const o = pb.asObject(${T}, v, path);`,
+      `  for (const k in o) ${unknown}throw pb.unknownField(${T}, path, k);`,
+      '  let n = 0;',
+    );
     for (const f of sorted) {
       const k = kind(f);
       const nm = tsStr(f.name);

@@ -373,15 +373,6 @@ export function unknownField(typeName: string, path: string, key: string): Koffl
   return badResponse(typeName, `unknown field '${path}${key}'`);
 }
 
-/** Checks that `value` is a plain object whose keys are all `known`; returns it. */
-export function checkObject(typeName: string, value: unknown, path: string, known: ReadonlySet<string>): Record<string, unknown> {
-  const obj = asObject(typeName, value, path);
-  for (const k in obj) {
-    if (!known.has(k)) throw unknownField(typeName, path, k);
-  }
-  return obj;
-}
-
 const RANGE: Record<string, [number, number]> = {
   uint32: [0, 0xffffffff],
   fixed32: [0, 0xffffffff],

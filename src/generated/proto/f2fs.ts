@@ -799,7 +799,6 @@ function encode_MovedRun(value: MovedRunInit): Buffer {
 }
 
 const T_MovedRequest = 'koffload.f2fs.MovedRequest';
-const K_MovedRequest = new Set(['dev', 'segno', 'seg_type', 'valid', 'mtime', 'from_advice', 'gc_seq', 'part', 'last', 'runs']);
 
 function read_MovedRequest(r: pb.PbReader): MovedRequest {
   let f_1: number | undefined;
@@ -879,7 +878,8 @@ function decode_MovedRequest(bytes: Uint8Array): MovedRequest {
 }
 
 function size_MovedRequest(v: unknown, path: string): number {
-  const o = pb.checkObject(T_MovedRequest, v, path, K_MovedRequest);
+  const o = pb.asObject(T_MovedRequest, v, path);
+  for (const k in o) if (k !== 'dev' && k !== 'segno' && k !== 'seg_type' && k !== 'valid' && k !== 'mtime' && k !== 'from_advice' && k !== 'gc_seq' && k !== 'part' && k !== 'last' && k !== 'runs') throw pb.unknownField(T_MovedRequest, path, k);
   let n = 0;
   {
     const x = o['dev'];
