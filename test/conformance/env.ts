@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
@@ -126,6 +126,106 @@ export async function within<T>(what: string, p: Promise<T>, timeoutMs = 20_000)
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A function resolving with the first match of a regexp in the process's stdout, or "EXIT ..." if it ends without one. */
+export function watchStdout(proc: ChildProcess): (re: RegExp) => Promise<string> {
+  let out = '';
+  let closed = false;
+  const waiters: (() => void)[] = [];
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  });
+  // 'close': after the last of its output
+  proc.once('close', () => {
+    closed = true;
+    for (const w of waiters) w();
+  });
+  return (re) =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        const m = re.exec(out);
+        if (m) resolve(m[0]);
+        else if (closed) resolve(`EXIT code=${proc.exitCode} signal=${proc.signalCode}`);
+      };
+      waiters.push(check);
+      check();
+    });
+}
+
+/** What the stall meters saw, ms: the longest oversleep of a 1 ms sleep on any CPU, and the largest p99 of one CPU. */
+export interface StallReading {
+  maxMs: number;
+  p99Ms: number;
+  /** the longest oversleep per CPU, in CPU order */
+  perCpuMaxMs: number[];
+}
+
+/** The CPUs this machine has online (/sys/devices/system/cpu/online: "0-1", "0,2-3"). */
+export function onlineCpus(): number[] {
+  let list: string;
+  try {
+    list = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  } catch {
+    return Array.from({ length: availableParallelism() }, (_, i) => i);
+  }
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    const [lo, hi = lo] = part.split('-').map(Number);
+    if (!Number.isInteger(lo) || !Number.isInteger(hi)) throw new Error(`cannot read the online CPU list '${list}'`);
+    for (let c = lo!; c <= hi!; c++) cpus.push(c);
+  }
+  return cpus;
+}
+
+/**
+ * One stall meter (fixtures/stallmeter.c) bound to each online CPU, while a
+ * test runs: how late the machine woke an ordinary task meanwhile. A caller
+ * may wait past its deadline by that much (its wake-up was as late as every
+ * task's on its CPU) and by no more. Undefined where the meter cannot be
+ * built. stop() ends them and reads the result; their processes are in
+ * procs for a test's own clean-up should it end before stop().
+ */
+export async function stallMeters(): Promise<{ procs: ChildProcess[]; stop(): Promise<StallReading> } | undefined> {
+  const bin = cFixture('conformance', 'stallmeter');
+  if (!bin) return undefined;
+  const meters = onlineCpus().map((cpu) => {
+    const proc = spawn(bin, [String(cpu)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    return { cpu, proc, line: watchStdout(proc) };
+  });
+  const kill = (): void => {
+    for (const m of meters) if (m.proc.exitCode === null && m.proc.signalCode === null) m.proc.kill('SIGKILL');
+  };
+  try {
+    for (const m of meters) {
+      const ready = await within(`the stall meter on CPU ${m.cpu}`, m.line(/READY|EXIT.*/), 10_000);
+      if (ready !== 'READY') throw new Error(`the stall meter on CPU ${m.cpu} did not start: ${ready}`);
+    }
+  } catch (err) {
+    kill();
+    throw err;
+  }
+  return {
+    procs: meters.map((m) => m.proc),
+    async stop(): Promise<StallReading> {
+      const perCpuMaxMs: number[] = [];
+      let p99Ms = 0;
+      try {
+        for (const m of meters) m.proc.kill('SIGTERM');
+        for (const m of meters) {
+          const line = await within(`the stall meter on CPU ${m.cpu}`, m.line(/STALL [^\n]*|EXIT.*/), 10_000);
+          const us = (k: string): number => Number(new RegExp(`${k}=(\\d+)`).exec(line)?.[1] ?? Number.NaN);
+          if (!Number.isFinite(us('max_us')) || !(us('samples') > 0)) throw new Error(`the stall meter on CPU ${m.cpu} printed nothing usable: ${line}`);
+          perCpuMaxMs.push(us('max_us') / 1000);
+          p99Ms = Math.max(p99Ms, us('p99_us') / 1000);
+        }
+      } finally {
+        kill();
+      }
+      return { maxMs: Math.max(...perCpuMaxMs), p99Ms, perCpuMaxMs };
+    },
+  };
 }
 
 /** How a scripted handler answers one request. */

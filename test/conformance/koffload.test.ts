@@ -14,7 +14,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 
 import { KoffloadClient, type ReplyErrorEvent } from '../../src/kernel/client.js';
-import { KtestClient } from '../../src/kernel/test-client.js';
+import { KtestClient, type RunResult } from '../../src/kernel/test-client.js';
 import { KOFFLOAD, KOFFLOAD_TEST } from '../../src/generated/wire.js';
 import { errnoName } from '../../src/errors.js';
 import { openFamily } from '../../src/kernel/family.js';
@@ -23,7 +23,8 @@ import { NLM_F, align4, decodeNlError, decodeNlMessages, decodeRawAttrs, encodeG
 import type { InprocSocket } from '../../src/sim/index.js';
 import {
   ChildHandler, EchoRequest, EchoResponse, Handler, Ledger, TARGET_KIND, decline, echo, fail, familyPort, hang, longestWaitNs, ms, nlmonUp,
-  nonZero, openTarget, probeBinary, reregister, runUnprivileged, sleep, slabObjects, taint, target, totals, waitFor, within, OUTCOME_KEYS,
+  nonZero, openTarget, probeBinary, reregister, runUnprivileged, sleep, slabObjects, stallMeters, taint, target, totals, waitFor, within, OUTCOME_KEYS,
+  type StallReading,
 } from './env.js';
 import { skipBecause } from '../skip.js';
 
@@ -591,17 +592,30 @@ describe(`koffload conformance (${TARGET_KIND === 'kernel' ? 'koffload.ko' : 'si
     await waitFor('ktest unbound', async () => !(await kclient.getSubsys('ktest')).bound);
     await ledger.checkpoint();
     await handler('ktest', hang);
-    // one call per thread, all admitted before the first deadline opens the circuit
-    const res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutUs: 2000, context: 'normal', payload: Buffer.from('h'), flags: 0 });
+    // how late this machine wakes any task meanwhile: the vCPUs of a
+    // software-emulated guest on a shared host lose the host CPU for
+    // milliseconds at a time (CI saw a caller wake 8.6 ms after a 2 ms deadline)
+    const meters = await stallMeters();
+    let stall: StallReading | undefined;
+    let res: RunResult;
+    try {
+      // one call per thread, all admitted before the first deadline opens the circuit
+      res = await ledger.run({ subsys: 'ktest', op: OP_ECHO, calls: 4, threads: 4, timeoutUs: 2000, context: 'normal', payload: Buffer.from('h'), flags: 0 });
+    } finally {
+      stall = await meters?.stop();
+    }
     assert.deepEqual(nonZero(res.outcomes), { deadline: 4n });
     // the module: the caller waking after its hrtimer, under emulation (seen
-    // 0.5 ms); the simulator: Node timers on a busy event loop (seen 2-13 ms)
-    const slackMs = target().kind === 'kernel' ? 5 : 50;
+    // 0.5 ms); the simulator: Node timers on a busy event loop (seen 2-13 ms);
+    // and on either, up to the longest wake-up delay of an ordinary task
+    // meanwhile (a stall meter on each CPU), never more
+    const slackMs = (target().kind === 'kernel' ? 5 : 50) + (stall?.maxMs ?? 0);
     const meanMs = ms(res.totalWaitNs) / 4;
-    lines.push(`hung handler, 2 ms deadline: mean wait ${meanMs.toFixed(3)} ms, longest ${ms(res.maxWaitNs).toFixed(3)} ms`);
+    const stallText = stall ? `longest wake-up delay of an ordinary task ${stall.maxMs.toFixed(3)} ms (per CPU ${stall.perCpuMaxMs.map((x) => x.toFixed(3)).join(', ')})` : 'no stall meter';
+    lines.push(`hung handler, 2 ms deadline: mean wait ${meanMs.toFixed(3)} ms, longest ${ms(res.maxWaitNs).toFixed(3)} ms; ${stallText}`);
     console.log(`      ${lines.join('\n      ')}`);
     assert.ok(meanMs >= 2, `calls ended before their 2 ms deadline (mean ${meanMs} ms)`);
-    assert.ok(ms(res.maxWaitNs) <= 2 + slackMs, `longest wait ${ms(res.maxWaitNs)} ms for a 2 ms deadline`);
+    assert.ok(ms(res.maxWaitNs) <= 2 + slackMs, `longest wait ${ms(res.maxWaitNs)} ms for a 2 ms deadline; ${stallText}`);
   });
 
   // ------------------------------------------------------------------
